@@ -1,0 +1,45 @@
+# gpuledger: `make run` serves the dashboard on the demo fleet (or your data), `make test` tests.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+DEV_STAMP := $(VENV)/.dev-installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint format bench screenshots clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.txt pyproject.toml
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps --no-build-isolation -e . || $(PIP) install --no-deps -e .
+	touch $@
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/gpuledger init
+	$(BIN)/gpuledger run --dashboard
+
+test: $(DEV_STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(DEV_STAMP)
+	$(BIN)/python -m benchmarks.run
+
+screenshots: $(DEV_STAMP)
+	$(BIN)/python -m pytest -m browser tests/dashboard/test_browser.py --screenshots docs
+
+clean:
+	rm -rf $(VENV) data reports .pytest_cache .ruff_cache

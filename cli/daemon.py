@@ -1,0 +1,203 @@
+"""`gpuledger run`: the one writer. Ingests the spool, runs the jobs, publishes the snapshot on a
+`schedule.Scheduler`; samples in its own thread; exits cleanly on SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import schedule
+
+from cli import app
+from collectors.agent import Agent
+from collectors.demo import LiveDemo
+from config.settings import Config
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def guarded(name: str, fn: Callable[[], object], failures: dict[str, int]) -> Callable[[], None]:
+    """A job that logs its failure and lets the next run try again, never killing the daemon."""
+
+    def job() -> None:
+        try:
+            fn()
+        except Exception:
+            failures[name] = failures.get(name, 0) + 1
+            log.exception(
+                "job %s failed (%d time(s)); it runs again next period", name, failures[name]
+            )
+
+    return job
+
+
+def dashboard_command(cfg: Config) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "streamlit_app.py"),
+        "--server.address",
+        cfg.dashboard.host,
+        "--server.port",
+        str(cfg.dashboard.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+
+
+def dashboard_env(cfg: Config) -> dict[str, str]:
+    env = dict(os.environ)
+    if cfg.source:
+        env["GPULEDGER_CONFIG"] = str(Path(cfg.source).resolve())
+    env["GPULEDGER_DB"] = str(cfg.db_path.resolve())
+    env["GPULEDGER_SNAPSHOT"] = str(cfg.snapshot_path.resolve())
+    env["GPULEDGER_SPOOL"] = str(cfg.spool_dir.resolve())
+    return env
+
+
+class Daemon:
+    def __init__(self, cfg: Config, *, dashboard: bool = False, once: bool = False) -> None:
+        self.cfg = cfg
+        self.dashboard = dashboard
+        self.once = once
+        self.stop_event = threading.Event()
+        self.failures: dict[str, int] = {}
+        self.agent: Agent | None = None
+        self.dash: subprocess.Popen | None = None
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        self.stop_event.set()
+
+    def _sampler(self, demo_on: bool) -> Agent | None:
+        source = self.cfg.collect.source
+        if source == "demo" or (source == "auto" and demo_on):
+            sample = LiveDemo(self.cfg.demo.seed).tick
+        elif source in ("nvml", "auto"):
+            ok, why = app.nvml_status()
+            if not ok:
+                log.info("no local sampling: %s", why)
+                return None
+            from collectors.nvml import NvmlCollector, detect_host_id
+
+            collector = NvmlCollector(
+                detect_host_id(self.cfg.collect.host_id or None),
+                rules=list(self.cfg.workloads.rules),
+            )
+            sample = collector.sample
+        else:
+            log.info("source %s is sampled by `gpuledger collect`, not the daemon", source)
+            return None
+        return Agent(
+            sample,
+            self.cfg.spool_dir,
+            interval_s=self.cfg.collect.interval_s,
+            flush_interval_s=self.cfg.collect.flush_interval_s,
+        )
+
+    def run(self) -> int:
+        cfg = self.cfg
+        catalog = app.catalog_for(cfg)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        if self.dashboard:
+            self.dash = subprocess.Popen(dashboard_command(cfg), env=dashboard_env(cfg), cwd=ROOT)
+            print(f"dashboard: http://{cfg.dashboard.host}:{cfg.dashboard.port}", flush=True)
+        wh = app.open_warehouse(cfg)
+        thread = None
+        try:
+            demo_on, why = app.demo_decision(cfg, wh)
+            log.info("demo fleet: %s", why)
+            if demo_on:
+                seeded = app.seed_demo(wh, cfg, catalog, progress=True)
+                if seeded:
+                    print(
+                        f"demo history: {seeded.gpu_rows:,} samples, {seeded.billing_rows} bill"
+                        f" lines in {seeded.seconds:.1f}s",
+                        flush=True,
+                    )
+            app.cycle(wh, cfg, catalog, force=True)
+            if self.once:
+                return 0
+            self.agent = self._sampler(demo_on)
+            if self.agent:
+                self.agent.stop_event = self.stop_event
+                thread = self.agent.start_thread()
+            sched = schedule.Scheduler()
+            state = {"dirty": False}
+
+            def ingest() -> None:
+                result = wh.ingest_spool()
+                if result.files:
+                    state["dirty"] = True
+                    log.debug(result.summary())
+
+            def publish() -> None:
+                if state["dirty"]:
+                    app.cycle(wh, cfg, catalog, force=True)
+                    state["dirty"] = False
+
+            sched.every(cfg.run.ingest_interval_s).seconds.do(
+                guarded("ingest", ingest, self.failures)
+            )
+            sched.every(cfg.run.publish_interval_s).seconds.do(
+                guarded("publish", publish, self.failures)
+            )
+            if demo_on:
+                sched.every(5).minutes.do(
+                    guarded("demo-billing", lambda: app.demo_billing_tick(cfg), self.failures)
+                )
+            while not self.stop_event.is_set():
+                sched.run_pending()
+                if self.dash is not None and self.dash.poll() is not None:
+                    log.error("the dashboard exited with status %s", self.dash.returncode)
+                    self.dash = None
+                idle = sched.idle_seconds
+                self.stop_event.wait(min(max(idle or 0.5, 0.05), 1.0))
+            return 0
+        finally:
+            self.stop_event.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            try:
+                app.cycle(wh, cfg, catalog)
+            except Exception:
+                log.exception("final ingest failed; the spool keeps the data for the next start")
+            wh.close()
+            if self.dash is not None:
+                self.dash.terminate()
+                try:
+                    self.dash.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.dash.kill()
+            log.info("stopped")
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False

@@ -1,0 +1,226 @@
+"""The `gpuledger` command line. Exit status: 0 success, 2 bad input or usage, 1 other failures."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from cli import app
+from cli.output import FORMATS, emit, emit_mapping
+from collectors import spool
+from collectors.errors import InputError
+from config.catalog import CatalogError
+from config.settings import Config, ConfigError, load_config
+from warehouse.lock import LockHeld
+
+log = logging.getLogger("gpuledger")
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Wrong arguments; exit status 2."""
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $GPULEDGER_CONFIG or config/gpuledger.toml)",
+    )
+    common.add_argument("--db", default=argparse.SUPPRESS, help="warehouse DuckDB file")
+    common.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=argparse.SUPPRESS,
+        help="output format of printed results (default: table)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="gpuledger",
+        parents=[common],
+        description="Per-workload GPU utilization and cost, cloud and local side by side.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    p = sub.add_parser("init", parents=[common], help="create the warehouse and the spool")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("demo", parents=[common], help="fill the warehouse with the demo fleet")
+    p.add_argument("--days", type=int, help="days of history (default: [demo] history_days)")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("import", parents=[common], help="import GPU samples or billing files")
+    isub = p.add_subparsers(dest="what", metavar="WHAT")
+    isub.required = True
+    for what, help_ in (
+        ("samples", "GPU samples (CSV or Parquet)"),
+        ("focus", "FOCUS 1.0-1.2 cost exports (CSV, gzip CSV or Parquet)"),
+    ):
+        ip = isub.add_parser(what, parents=[common], help=help_)
+        ip.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        ip.set_defaults(func=cmd_import)
+    p = sub.add_parser("collect", parents=[common], help="sample GPUs into the spool")
+    p.add_argument("--source", choices=("nvml", "smi", "prometheus", "demo"), default=None)
+    p.add_argument("--from", dest="from_file", type=Path, help="parse a saved capture instead")
+    p.add_argument("--url", help="dcgm-exporter /metrics URL (source prometheus)")
+    p.add_argument("--once", action="store_true", help="one sample, then exit")
+    p.add_argument("--host", help="host id to record (default: [collect] host_id or detected)")
+    p.set_defaults(func=cmd_collect)
+    p = sub.add_parser("run", parents=[common], help="the daemon: ingest, jobs, snapshot, sampling")
+    p.add_argument("--dashboard", action="store_true", help="also serve the dashboard")
+    p.add_argument("--once", action="store_true", help="one cycle, then exit")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("dashboard", parents=[common], help="serve the dashboard (read-only)")
+    p.set_defaults(func=cmd_dashboard)
+    p = sub.add_parser("doctor", parents=[common], help="what gpuledger finds on this machine")
+    p.set_defaults(func=cmd_doctor)
+    return parser
+
+
+# Commands -------------------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
+    app.catalog_for(cfg)  # validate it at start
+    cfg.spool_dir.mkdir(parents=True, exist_ok=True)
+    with app.open_warehouse(cfg) as wh:
+        app.cycle(wh, cfg, app.catalog_for(cfg), force=True)
+    emit_mapping(
+        {
+            "warehouse": str(cfg.db_path),
+            "spool": str(cfg.spool_dir),
+            "snapshot": str(cfg.snapshot_path),
+        },
+        args.format,
+    )
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
+    from dataclasses import replace
+
+    if args.days is not None:
+        if not 1 <= args.days <= 90:
+            raise UsageError("--days must be between 1 and 90")
+        cfg = replace(cfg, demo=replace(cfg.demo, history_days=args.days))
+    catalog = app.catalog_for(cfg)
+    with app.open_warehouse(cfg) as wh:
+        seeded = app.seed_demo(wh, cfg, catalog, progress=True)
+    if seeded is None:
+        emit_mapping({"demo": "already current"}, args.format)
+    else:
+        emit_mapping(
+            {
+                "from": seeded.start,
+                "to": seeded.end,
+                "gpu_samples": seeded.gpu_rows,
+                "billing_lines": seeded.billing_rows,
+                "seconds": round(seeded.seconds, 2),
+            },
+            args.format,
+        )
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
+    """Validate every file first (any error: nothing is written), then spool and ingest."""
+    if args.what == "samples":
+        from collectors.samples_file import read_samples_file
+
+        frames = [(p, read_samples_file(p), "gpu_samples") for p in args.files]
+    else:
+        from collectors.focus import read_focus_file
+
+        frames = [
+            (p, read_focus_file(p, tag_key=cfg.workloads.tag_key), "billing_items")
+            for p in args.files
+        ]
+    for path, frame, kind in frames:
+        host = "import-" + spool.safe_part(path.stem)
+        spool.write_batch(
+            cfg.spool_dir, kind, frame, host, metadata={"source_file": str(path.resolve())}
+        )
+    rows = [{"file": str(p), "kind": k, "rows": f.height} for p, f, k in frames]
+    try:
+        with app.open_warehouse(cfg) as wh:
+            result = app.cycle(wh, cfg, app.catalog_for(cfg))
+        status = result.summary()
+    except LockHeld as exc:
+        status = f"queued in the spool: the running daemon will ingest it ({exc.holder})"
+    for r in rows:
+        r["status"] = status
+    emit(rows, args.format)
+    return EXIT_OK
+
+
+def cmd_collect(args: argparse.Namespace, cfg: Config) -> int:
+    from cli.collect import run_collect
+
+    return run_collect(args, cfg)
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    from cli.daemon import Daemon
+
+    try:
+        return Daemon(cfg, dashboard=args.dashboard, once=args.once).run()
+    except LockHeld as exc:
+        print(f"gpuledger run: the warehouse is already owned: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+def cmd_dashboard(args: argparse.Namespace, cfg: Config) -> int:
+    import subprocess
+
+    from cli.daemon import dashboard_command, dashboard_env
+
+    print(f"dashboard: http://{cfg.dashboard.host}:{cfg.dashboard.port}", flush=True)
+    return subprocess.call(dashboard_command(cfg), env=dashboard_env(cfg))
+
+
+def cmd_doctor(args: argparse.Namespace, cfg: Config) -> int:
+    from cli.doctor import diagnose
+
+    emit_mapping(diagnose(cfg), args.format)
+    return EXIT_OK
+
+
+# Entry point ----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors already
+        return int(exc.code or 0)
+    args.format = getattr(args, "format", "table")
+    handlers: dict[type, Callable[[Exception], str]] = {
+        ConfigError: str,
+        InputError: str,
+        CatalogError: str,
+        UsageError: str,
+    }
+    try:
+        cfg = load_config(getattr(args, "config", None), db=getattr(args, "db", None))
+        logging.basicConfig(
+            level=os.environ.get("GPULEDGER_LOG_LEVEL", cfg.log.level),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        return args.func(args, cfg)
+    except tuple(handlers) as exc:
+        print(f"gpuledger: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LockHeld as exc:
+        print(f"gpuledger: {exc}; stop it or wait for it to finish", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Printing results as table, JSON or CSV (`--format`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+
+FORMATS = ("table", "json", "csv")
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, float):
+        return round(v, 6)
+    return v
+
+
+def emit(rows: list[dict[str, Any]], fmt: str, *, out=None) -> None:
+    """Print `rows` (a list of flat dicts) in `fmt`."""
+    out = out or sys.stdout
+    rows = [{k: _plain(v) for k, v in r.items()} for r in rows]
+    if fmt == "json":
+        json.dump(rows, out, indent=2, default=str)
+        out.write("\n")
+    elif fmt == "csv":
+        if rows:
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            out.write(buf.getvalue())
+    else:
+        if not rows:
+            out.write("(nothing)\n")
+            return
+        cols = list(rows[0])
+        cells = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in rows]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+        out.write("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip() + "\n")
+        for row in cells:
+            out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+            out.write("\n")
+
+
+def emit_mapping(data: dict[str, Any], fmt: str, *, out=None) -> None:
+    """Print one record: `key  value` lines as a table, an object as JSON."""
+    out = out or sys.stdout
+    if fmt == "json":
+        json.dump({k: _plain(v) for k, v in data.items()}, out, indent=2, default=str)
+        out.write("\n")
+    else:
+        emit([{"item": k, "value": _plain(v)} for k, v in data.items()], fmt, out=out)

@@ -1,0 +1,157 @@
+"""Ordered rules that name the workload a GPU process belongs to (DESIGN.md §2 "Workload").
+
+A rule is a dict from the configuration:
+
+    {"match": "env", "key": "GPULEDGER_WORKLOAD"}
+    {"match": "slurm_job"}
+    {"match": "k8s_namespace", "pattern": "^team-(.*)$"}
+    {"match": "k8s_pod", "pattern": "..."}
+    {"match": "container", "pattern": "..."}
+    {"match": "user", "pattern": "^alice$", "workload": "research"}
+    {"match": "cmdline", "pattern": "jupyter", "workload": "notebooks"}
+
+The first rule that matches wins. `pattern` is a Python regex searched in the field; without
+one, any non-empty value matches. The workload is the rule's `workload` if given, else regex
+group 1 when the pattern has a group, else the field value. Nothing matched:
+`unattributed:<user>`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from collectors.procinfo import ProcessInfo
+
+DEFAULT_WORKLOAD_ENV = "GPULEDGER_WORKLOAD"
+
+# match kind -> the ProcessInfo field it reads; "env" reads env[key] instead.
+_FIELDS: dict[str, Callable[[ProcessInfo], str | None]] = {
+    "slurm_job": lambda info: info.slurm_job,
+    "k8s_namespace": lambda info: info.namespace,
+    "k8s_pod": lambda info: info.pod,
+    "container": lambda info: info.container,
+    "user": lambda info: info.user,
+    "cmdline": lambda info: info.command,
+}
+MATCH_KINDS = ("env", *_FIELDS)
+_RULE_KEYS = ("match", "key", "pattern", "workload")
+
+DEFAULT_RULES: tuple[dict[str, str], ...] = (
+    {"match": "env", "key": DEFAULT_WORKLOAD_ENV},
+    {"match": "slurm_job"},
+    {"match": "k8s_namespace"},
+    {"match": "k8s_pod"},
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validated rule; `index` is its position in the configuration, for messages."""
+
+    index: int
+    match: str
+    key: str | None = None
+    pattern: re.Pattern[str] | None = None
+    workload: str | None = None
+
+    def field_value(self, info: ProcessInfo) -> str | None:
+        """The text this rule looks at in `info`."""
+        if self.match == "env":
+            return info.env.get(self.key or "")
+        return _FIELDS[self.match](info)
+
+    def workload_for(self, info: ProcessInfo) -> str | None:
+        """The workload this rule names for `info`, None when it does not match."""
+        value = self.field_value(info)
+        if not value:
+            return None
+        if self.pattern is None:
+            return self.workload or value.strip() or None
+        found = self.pattern.search(value)
+        if found is None:
+            return None
+        if self.workload:
+            return self.workload
+        if self.pattern.groups:
+            # An empty or absent group names nothing: let a later rule decide.
+            return (found.group(1) or "").strip() or None
+        return value.strip() or None
+
+
+def validate_rules(rules: Iterable[Mapping[str, object] | Rule] | None) -> list[Rule]:
+    """Check configured rules and compile their patterns; None or [] gives DEFAULT_RULES.
+
+    Raises ValueError naming the rule's index and the offending key.
+    """
+    given = list(rules or ())
+    if not given:
+        given = list(DEFAULT_RULES)
+    return [r if isinstance(r, Rule) else _validate_rule(i, r) for i, r in enumerate(given)]
+
+
+def _validate_rule(index: int, raw: Mapping[str, object]) -> Rule:
+    where = f"workload rule {index}"
+    if not isinstance(raw, Mapping):
+        raise ValueError(f'{where}: must be a table like {{match = "env", ...}}, got {raw!r}')
+    unknown = sorted(set(raw) - set(_RULE_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(_RULE_KEYS)})")
+    match = raw.get("match")
+    if match not in MATCH_KINDS:
+        raise ValueError(
+            f"{where}: key 'match' must be one of {', '.join(MATCH_KINDS)}, got {match!r}"
+        )
+    for name in ("key", "pattern", "workload"):
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"{where}: key {name!r} must be a non-empty string, got {value!r}")
+    if match == "env" and not raw.get("key"):
+        raise ValueError(f"{where}: key 'key' (the variable name) is required for match 'env'")
+    if match != "env" and raw.get("key"):
+        raise ValueError(f"{where}: key 'key' applies only to match 'env', not {match!r}")
+    return Rule(
+        index=index,
+        match=str(match),
+        key=_str_or_none(raw.get("key")),
+        pattern=_compile(where, raw.get("pattern")),
+        workload=_str_or_none(raw.get("workload")),
+    )
+
+
+def _compile(where: str, pattern: object) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(str(pattern))
+    except re.error as exc:
+        raise ValueError(f"{where}: key 'pattern' is not a valid regex {pattern!r}: {exc}") from exc
+
+
+def _str_or_none(value: object) -> str | None:
+    return str(value).strip() if value is not None else None
+
+
+def resolve_workload(
+    info: ProcessInfo, rules: Sequence[Rule] | Iterable[Mapping[str, object]] | None = None
+) -> str:
+    """The workload of `info` by the first matching rule, else `unattributed:<user>`."""
+    compiled = _as_rules(rules)
+    for rule in compiled:
+        workload = rule.workload_for(info)
+        if workload:
+            return workload
+    return f"unattributed:{info.user}"
+
+
+def env_keys(rules: Iterable[Rule]) -> list[str]:
+    """The environment variable names the rules read, so the collector reads them from /proc."""
+    return [r.key for r in rules if r.match == "env" and r.key]
+
+
+def _as_rules(rules: Sequence[Rule] | Iterable[Mapping[str, object]] | None) -> list[Rule]:
+    given = list(rules or ())
+    if given and all(isinstance(r, Rule) for r in given):
+        return given  # type: ignore[return-value]
+    return validate_rules(given)

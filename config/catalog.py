@@ -1,0 +1,103 @@
+"""The price catalog (`config/catalog.csv`): GPU classes and cloud instance types.
+
+Prices are data: read offline, validated at start, dated by their `as_of` column (docs/catalog.md).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+CATALOG_SCHEMA = {
+    "kind": pl.String,
+    "name": pl.String,
+    "provider": pl.String,
+    "region": pl.String,
+    "gpu_model": pl.String,
+    "gpu_count": pl.Int64,
+    "gpu_memory_gib": pl.Float64,
+    "relative_throughput": pl.Float64,
+    "high_end": pl.Boolean,
+    "on_demand_usd_per_hour": pl.Float64,
+    "spot_usd_per_hour": pl.Float64,
+    "purchase_usd_per_gpu": pl.Float64,
+    "source": pl.String,
+    "as_of": pl.Date,
+    "notes": pl.String,
+}
+REQUIRED = ("kind", "name", "gpu_model", "gpu_count", "gpu_memory_gib", "source", "as_of")
+
+
+class CatalogError(ValueError):
+    """The catalog file is malformed; the message names the file, row and column."""
+
+
+def load_catalog(path: str | Path) -> pl.DataFrame:
+    """Read and validate the catalog; row numbers in errors count the header as row 1."""
+    path = Path(path)
+    try:
+        raw = pl.read_csv(path, infer_schema=False)
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: catalog file not found") from None
+    except Exception as exc:
+        raise CatalogError(f"{path}: not a readable CSV: {exc}") from None
+    missing = [c for c in CATALOG_SCHEMA if c not in raw.columns]
+    if missing:
+        raise CatalogError(f"{path}: missing column(s) {', '.join(missing)}")
+    out = {}
+    for col, dtype in CATALOG_SCHEMA.items():
+        values = raw[col].str.strip_chars().replace("", None)
+        try:
+            out[col] = _convert(values, dtype)
+        except Exception:
+            row = _first_bad(values, dtype)
+            raise CatalogError(
+                f"{path}: row {row + 2}, column {col}: {values[row]!r} is not a valid {dtype}"
+            ) from None
+    frame = pl.DataFrame(out)
+    for col in REQUIRED:
+        nulls = frame[col].is_null()
+        if nulls.any():
+            row = int(nulls.arg_true()[0])
+            raise CatalogError(f"{path}: row {row + 2}, column {col}: value required")
+    bad_kind = ~frame["kind"].is_in(["gpu", "instance"])
+    if bad_kind.any():
+        row = int(bad_kind.arg_true()[0])
+        raise CatalogError(f"{path}: row {row + 2}, column kind: must be gpu or instance")
+    return frame
+
+
+def _convert(values: pl.Series, dtype) -> pl.Series:
+    """Strict conversion of a text column; raises on the first value that does not fit."""
+    if dtype == pl.Date:
+        return values.str.to_date("%Y-%m-%d", strict=True)
+    if dtype == pl.Boolean:
+        lowered = values.str.to_lowercase()
+        if (lowered.is_not_null() & ~lowered.is_in(["true", "false"])).any():
+            raise ValueError("expected true or false")
+        return lowered == "true"
+    return values.cast(dtype, strict=True)
+
+
+def _first_bad(values: pl.Series, dtype) -> int:
+    for i, v in enumerate(values.to_list()):
+        try:
+            _convert(pl.Series([v], dtype=pl.String), dtype)
+        except Exception:
+            return i
+    return 0
+
+
+def catalog_as_of(catalog: pl.DataFrame) -> date:
+    """The newest `as_of` date in the catalog."""
+    return catalog["as_of"].max()
+
+
+def gpu_classes(catalog: pl.DataFrame) -> pl.DataFrame:
+    return catalog.filter(pl.col("kind") == "gpu")
+
+
+def instance_types(catalog: pl.DataFrame) -> pl.DataFrame:
+    return catalog.filter(pl.col("kind") == "instance")

@@ -1,0 +1,68 @@
+"""Where the dashboard's data comes from: the published snapshot (read-only) and, for the live
+tile, the newest spool files. Paths come from the environment `gpuledger dashboard` sets, else
+from the configuration."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from config.settings import load_config
+from warehouse.live import latest_gpu_samples
+from warehouse.snapshot import Snapshot, SnapshotMissing
+
+
+@dataclass(frozen=True)
+class Paths:
+    snapshot: Path
+    spool: Path
+    refresh_s: float
+
+
+@st.cache_resource
+def paths() -> Paths:
+    cfg = load_config(os.environ.get("GPULEDGER_CONFIG"), db=os.environ.get("GPULEDGER_DB"))
+    return Paths(
+        snapshot=Path(os.environ.get("GPULEDGER_SNAPSHOT") or cfg.snapshot_path),
+        spool=Path(os.environ.get("GPULEDGER_SPOOL") or cfg.spool_dir),
+        refresh_s=cfg.dashboard.refresh_s,
+    )
+
+
+@st.cache_resource
+def snapshot() -> Snapshot:
+    """One read-only connection per server; it reopens itself when the file is replaced."""
+    return Snapshot(paths().snapshot)
+
+
+def snapshot_ready() -> bool:
+    return snapshot().exists()
+
+
+def published_at() -> str:
+    try:
+        return snapshot().meta().get("published_at", "")
+    except SnapshotMissing:
+        return ""
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def overview(days: int, version: str) -> dict:
+    """Everything the Overview page shows; `version` (the publish time) keys the cache."""
+    snap = snapshot()
+    since = datetime.now(UTC) - timedelta(days=days)
+    return {
+        "meta": snap.meta(),
+        "totals": snap.ledger_totals(since),
+        "daily": snap.daily_ledger(since),
+        "gpus": snap.gpus_now(),
+    }
+
+
+def live_gpus() -> pl.DataFrame:
+    return latest_gpu_samples(paths().spool, within_s=max(30.0, paths().refresh_s * 10))

@@ -1,0 +1,116 @@
+"""Overview: GPUs by host with their current utilization, GPU-hours and spend over 7 days."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, data
+
+DAYS = 7
+
+st.title("Overview")
+
+if not data.snapshot_ready():
+    st.info(
+        "Warming up: no snapshot has been published yet. `gpuledger run` (or `make run`) "
+        "ingests the samples and publishes one within seconds; this page refreshes itself."
+    )
+    st.caption(f"Looking for {data.paths().snapshot}")
+
+    @st.fragment(run_every=data.paths().refresh_s)
+    def _wait() -> None:
+        if data.snapshot_ready():
+            st.rerun()
+
+    _wait()
+    st.stop()
+
+view = data.overview(DAYS, data.published_at())
+meta, totals, daily, gpus = view["meta"], view["totals"], view["daily"], view["gpus"]
+as_of = meta.get("data_as_of") or ""
+st.caption(
+    f"Data as of {as_of[:19].replace('T', ' ')} UTC · published "
+    f"{meta.get('published_at', '')[:19].replace('T', ' ')} UTC"
+    if as_of
+    else "No GPU samples yet: start `gpuledger collect` on a GPU host or import samples."
+)
+
+gpu_hours = totals["gpu_hours"]
+busy = totals["busy_gpu_hours"]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric(f"GPU-hours, last {DAYS} days", f"{gpu_hours:,.0f}")
+c2.metric(
+    "Busy",
+    f"{busy / gpu_hours:.0%}" if gpu_hours else "n/a",
+    help="busy GPU-hours ÷ allocated GPU-hours (activity: SM active where known)",
+)
+c3.metric(
+    f"Cloud spend, last {DAYS} days",
+    f"${totals['cloud_usd']:,.0f}",
+    help="FOCUS EffectiveCost (amortized, after discounts)",
+)
+c4.metric(
+    f"Local cost, last {DAYS} days",
+    f"${totals['local_usd']:,.0f}",
+    help="amortized purchase + operations + measured energy",
+)
+
+if daily.height:
+    left, right = st.columns(2)
+    left.altair_chart(
+        charts.daily_by_placement(daily, "cost_usd", "Spend per day (USD)", "$,.2f"),
+        width="stretch",
+    )
+    right.altair_chart(
+        charts.daily_by_placement(daily, "gpu_hours", "GPU-hours per day", ",.1f"),
+        width="stretch",
+    )
+else:
+    st.info("No cost data in the last week yet: import a FOCUS export or let the agents run.")
+
+
+@st.fragment(run_every=data.paths().refresh_s)
+def live_tile() -> None:
+    """GPUs by host, refreshed from the newest spool files."""
+    live = data.live_gpus()
+    source = "live from the spool"
+    if live.height == 0:
+        live, source = gpus, "from the last snapshot"
+    st.subheader("GPUs by host")
+    if live.height == 0:
+        st.info("No GPU has reported yet.")
+        return
+    newest = live["ts"].max()
+    st.caption(
+        f"{live.height} GPUs on {live['host'].n_unique()} hosts, {source}, newest sample "
+        f"{newest:%H:%M:%S} UTC"
+        if isinstance(newest, datetime)
+        else source
+    )
+    table = live.select(
+        "host",
+        pl.col("gpu_index").alias("gpu"),
+        pl.col("gpu_model").alias("model"),
+        pl.coalesce("sm_active_pct", "util_pct").alias("activity %"),
+        pl.col("activity_kind").alias("signal"),
+        (pl.col("mem_used_mib") / 1024).round(1).alias("memory GiB"),
+        (pl.col("mem_total_mib") / 1024).round(0).alias("of GiB"),
+        pl.col("power_w").round(0).alias("power W"),
+        pl.col("workload").fill_null("—"),
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "activity %": st.column_config.ProgressColumn(
+                "activity %", min_value=0, max_value=100, format="%.0f%%"
+            )
+        },
+    )
+
+
+live_tile()

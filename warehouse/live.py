@@ -1,0 +1,52 @@
+"""The live view: the newest GPU samples straight from the spool, seconds old, before the daemon
+has ingested them (DESIGN.md §1, rule 3). Reads only today's and yesterday's partitions and only
+files written in the last `within_s` seconds, so it stays cheap whatever the spool's size."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from collectors.schema import empty
+
+
+def recent_spool_files(spool_dir: Path, kind: str, within_s: float) -> list[Path]:
+    root = Path(spool_dir) / f"kind={kind}"
+    now = datetime.now(UTC)
+    cutoff = time.time() - within_s
+    files: list[Path] = []
+    for day in (now, now - timedelta(days=1)):
+        date_dir = root / f"date={day:%Y-%m-%d}"
+        if not date_dir.is_dir():
+            continue
+        for host_dir in date_dir.iterdir():
+            for p in host_dir.glob("part-*.parquet"):
+                try:
+                    if p.stat().st_mtime >= cutoff:
+                        files.append(p)
+                except FileNotFoundError:  # compacted or moved meanwhile
+                    continue
+    return files
+
+
+def latest_gpu_samples(spool_dir: Path, within_s: float = 60.0) -> pl.DataFrame:
+    """The newest sample of every GPU seen in spool files of the last `within_s` seconds."""
+    files = recent_spool_files(spool_dir, "gpu_samples", within_s)
+    frames = []
+    for p in files:
+        try:
+            frames.append(pl.read_parquet(p))
+        except (OSError, pl.exceptions.ComputeError):
+            continue
+    if not frames:
+        return empty("gpu_samples")
+    return (
+        pl.concat(frames, how="vertical_relaxed")
+        .sort("ts")
+        .group_by("host", "gpu_uuid", maintain_order=True)
+        .last()
+        .sort("host", "gpu_index", "gpu_uuid")
+    )

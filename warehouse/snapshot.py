@@ -1,0 +1,154 @@
+"""The read-only snapshot (`dashboard.duckdb`) and the readers that open it.
+
+The writer builds the snapshot under a temporary name and renames it over the old one, so a
+reader sees either the old or the new file, never a half-written one, and never meets the
+writer's lock (DESIGN.md §1, rule 3). `Snapshot` reopens when the file was replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from warehouse.schema import SCHEMA_VERSION
+from warehouse.store import BILLING_DAILY_SQL, Warehouse, connect
+
+# What the snapshot holds: table -> SELECT over the warehouse (`$since` = first day kept).
+SNAPSHOT_TABLES = {
+    "gpu_minute": "SELECT * FROM gpu_minute WHERE minute >= $since",
+    "gpu_latest": """
+        SELECT * FROM gpu_samples
+        WHERE ts >= (SELECT max(ts) FROM gpu_samples) - INTERVAL 10 MINUTE
+        QUALIFY row_number() OVER (PARTITION BY host, gpu_uuid ORDER BY ts DESC) = 1""",
+    "billing_daily": BILLING_DAILY_SQL + " HAVING day >= CAST($since AS DATE)",
+    "daily_ledger": "SELECT * FROM results_daily_ledger WHERE day >= CAST($since AS DATE)",
+    "hosts": """
+        SELECT host, count(DISTINCT gpu_uuid) AS gpus, min(ts) AS first_sample,
+               max(ts) AS last_sample, any_value(source) AS source
+        FROM gpu_samples GROUP BY host""",
+}
+
+
+def publish(wh: Warehouse, path: Path, *, days: int) -> Path:
+    """Write the snapshot atomically: build `.<name>.tmp-<pid>`, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    for leftover in (tmp, Path(f"{tmp}.wal")):
+        leftover.unlink(missing_ok=True)
+    con = wh.db
+    since = datetime.now(UTC) - timedelta(days=days)
+    lo, hi = wh.sample_span()
+    quoted = str(tmp).replace("'", "''")
+    con.execute(f"ATTACH '{quoted}' AS snap")
+    try:
+        for table, select in SNAPSHOT_TABLES.items():
+            params = {"since": since} if "$since" in select else None
+            con.execute(f"CREATE TABLE snap.{table} AS {select}", params or {})
+        meta = {
+            "published_at": datetime.now(UTC).isoformat(),
+            "data_from": lo.isoformat() if lo else "",
+            "data_as_of": hi.isoformat() if hi else "",
+            "schema_version": str(SCHEMA_VERSION),
+        }
+        con.execute("CREATE TABLE snap.meta (key VARCHAR, value VARCHAR)")
+        con.executemany("INSERT INTO snap.meta VALUES (?, ?)", list(meta.items()))
+    finally:
+        con.execute("DETACH snap")
+    os.replace(tmp, path)
+    return path
+
+
+class SnapshotMissing(FileNotFoundError):
+    """No snapshot has been published yet."""
+
+
+class Snapshot:
+    """A read-only view of the newest published snapshot; reopens when the file is replaced.
+
+    Thread-safe: queries are serialized on one connection (Streamlit runs sessions on threads).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._ident: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def _ensure(self) -> duckdb.DuckDBPyConnection:
+        ident = self._stat()
+        if ident is None:
+            raise SnapshotMissing(f"no snapshot at {self.path} yet: is `gpuledger run` running?")
+        if self._con is None or ident != self._ident:
+            if self._con is not None:
+                self._con.close()
+            self._con = connect(self.path, read_only=True)
+            self._ident = ident
+        return self._con
+
+    def exists(self) -> bool:
+        return self._stat() is not None
+
+    def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
+        with self._lock:
+            return self._ensure().sql(sql, params=params or {}).pl()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    # Named reads -------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self.query("SELECT key, value FROM meta").iter_rows())
+
+    def age_seconds(self) -> float:
+        st = self._stat()
+        return time.time() - st[1] / 1e9 if st else float("inf")
+
+    def gpus_now(self) -> pl.DataFrame:
+        return self.query(
+            "SELECT host, gpu_index, gpu_uuid, gpu_model, util_pct, sm_active_pct,"
+            " activity_kind, mem_used_mib, mem_total_mib, power_w, workload, ts"
+            " FROM gpu_latest ORDER BY host, gpu_index, gpu_uuid"
+        )
+
+    def hosts(self) -> pl.DataFrame:
+        return self.query("SELECT * FROM hosts ORDER BY host")
+
+    def daily_ledger(self, since: datetime) -> pl.DataFrame:
+        return self.query(
+            "SELECT day, placement, sum(gpu_hours) AS gpu_hours,"
+            " sum(busy_gpu_hours) AS busy_gpu_hours, sum(cost_usd) AS cost_usd"
+            " FROM daily_ledger WHERE day >= CAST($since AS DATE)"
+            " GROUP BY day, placement ORDER BY day, placement",
+            {"since": since},
+        )
+
+    def ledger_totals(self, since: datetime) -> dict[str, float]:
+        frame = self.query(
+            "SELECT coalesce(sum(gpu_hours), 0) AS gpu_hours,"
+            " coalesce(sum(busy_gpu_hours), 0) AS busy_gpu_hours,"
+            " coalesce(sum(cost_usd) FILTER (WHERE placement = 'cloud'), 0) AS cloud_usd,"
+            " coalesce(sum(cost_usd) FILTER (WHERE placement = 'local'), 0) AS local_usd"
+            " FROM daily_ledger WHERE day >= CAST($since AS DATE)",
+            {"since": since},
+        )
+        return frame.row(0, named=True)
+
+    def sample_count(self) -> int:
+        return int(self.query("SELECT coalesce(sum(samples), 0) AS n FROM gpu_minute")["n"][0])
