@@ -88,7 +88,9 @@ def daily_ledger(
         minutes.join(owners, on="host", how="left")
         .with_columns(
             day=pl.col("minute").dt.date(),
-            placement=pl.when(pl.col("owner").is_not_null() | pl.col("host").is_in(owners["host"]))
+            placement=pl.when(
+                pl.col("owner").is_not_null() | pl.col("host").is_in(owners["host"].implode())
+            )
             .then(pl.lit("cloud"))
             .otherwise(pl.lit("local")),
         )

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 
 from cli.output import emit
 from collectors.agent import Agent
@@ -83,7 +84,7 @@ def run_collect(args: argparse.Namespace, cfg: Config) -> int:
             return EXIT_USAGE
         raise
     if args.once:
-        print_samples(sample(None) if source != "demo" else sample(), args.format)
+        print_samples(sample(datetime.now(UTC)), args.format)
         return EXIT_OK
     agent = Agent(
         sample,

@@ -123,6 +123,7 @@ class Daemon:
         wh = app.open_warehouse(cfg)
         thread = None
         try:
+            app.cycle(wh, cfg, catalog, progress=True)  # what was queued decides the demo too
             demo_on, why = app.demo_decision(cfg, wh)
             log.info("demo fleet: %s", why)
             if demo_on:

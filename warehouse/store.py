@@ -97,7 +97,7 @@ class Warehouse:
         self.lock.release()
 
     def __enter__(self) -> Warehouse:
-        return self.open()
+        return self if self.con is not None else self.open()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
