@@ -16,6 +16,7 @@ from pathlib import Path
 import schedule
 
 from cli import app
+from cli.jobs import periodic_jobs
 from collectors.agent import Agent
 from collectors.demo import LiveDemo
 from config.settings import Config
@@ -161,10 +162,8 @@ class Daemon:
             sched.every(cfg.run.publish_interval_s).seconds.do(
                 guarded("publish", publish, self.failures)
             )
-            if demo_on:
-                sched.every(5).minutes.do(
-                    guarded("demo-billing", lambda: app.demo_billing_tick(cfg), self.failures)
-                )
+            for name, period, fn in periodic_jobs(cfg, wh, catalog, demo_on=demo_on):
+                sched.every(period).seconds.do(guarded(name, fn, self.failures))
             while not self.stop_event.is_set():
                 sched.run_pending()
                 if self.dash is not None and self.dash.poll() is not None:

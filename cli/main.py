@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cli import app
+from cli.commands import register_all
 from cli.output import FORMATS, emit, emit_mapping
 from collectors import spool
 from collectors.errors import InputError
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dashboard)
     p = sub.add_parser("doctor", parents=[common], help="what gpuledger finds on this machine")
     p.set_defaults(func=cmd_doctor)
+    register_all(sub, common)
     return parser
 
 

@@ -53,7 +53,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
 ]
 
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+# Versions are taken in order; each feature owns its own number (2: billing sources,
+# 3: advisor results, 4: alerts), so parallel work never renumbers another's migration.
+SCHEMA_VERSION = max(version for version, _title, _statements in MIGRATIONS)
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -73,7 +75,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         raise RuntimeError(
             f"warehouse schema version {found} is newer than this gpuledger ({SCHEMA_VERSION})"
         )
-    for version, _title, statements in MIGRATIONS:
+    for version, _title, statements in sorted(MIGRATIONS, key=lambda m: m[0]):
         if version <= found:
             continue
         con.execute("BEGIN")

@@ -1,0 +1,26 @@
+"""The daemon's periodic jobs beyond ingest and publish.
+
+Each entry is (name, period in seconds, callable). The daemon runs each on its own period, guarded
+(a failure is logged and retried next period), in its scheduler thread; a job writes only through
+the `Warehouse` it is given. Features add their job here in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+
+from config.settings import Config
+from warehouse.store import Warehouse
+
+Job = tuple[str, float, Callable[[], object]]
+
+
+def periodic_jobs(cfg: Config, wh: Warehouse, catalog: pl.DataFrame, *, demo_on: bool) -> list[Job]:
+    from cli import app
+
+    jobs: list[Job] = []
+    if demo_on:
+        jobs.append(("demo-billing", 300.0, lambda: app.demo_billing_tick(cfg)))
+    return jobs
