@@ -169,7 +169,7 @@ def _readings(gpu: DemoGpu, t: np.ndarray, rng: np.random.Generator) -> Readings
         burst = _notebook_burst(t)
         util = np.where(burst, 72.0 + 9.0 * noise, np.abs(1.2 * noise))
         sm = np.where(burst, 47.0 + 8.0 * noise, np.abs(0.4 * noise))
-        mem_used = 62.0 * MIB_PER_GIB + 80.0 * noise
+        mem_used = 30.0 * MIB_PER_GIB + 80.0 * noise
     elif gpu.pattern == "weekly_burst":
         present = _saturday_run(t)
         util = 88.0 + 5.0 * noise

@@ -134,7 +134,7 @@ class Warehouse:
         """Take every new spool batch; each kind in one transaction with its ledger rows."""
         result = IngestResult()
         for kind in SCHEMAS:
-            files = self._readable(self.pending_files(kind, since_date=since_date), result)
+            files = self._readable(kind, self.pending_files(kind, since_date=since_date), result)
             if not files:
                 continue
             if kind == "billing_items":
@@ -154,12 +154,13 @@ class Warehouse:
             result.files += len(files)
         return result
 
-    def _readable(self, files: list[Path], result: IngestResult) -> list[Path]:
-        """Files whose Parquet footer reads; others move to spool/_rejected with the reason."""
+    def _readable(self, kind: str, files: list[Path], result: IngestResult) -> list[Path]:
+        """Files that read whole with the columns of `kind`; others move to spool/_rejected with
+        the reason (a file that passed only a footer check would fail every later ingest)."""
         good = []
         for path in files:
             try:
-                pl.read_parquet_schema(path)
+                pl.read_parquet(path, columns=list(SCHEMAS[kind]))
                 good.append(path)
             except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
                 reason = f"{type(exc).__name__}: {exc}"

@@ -321,20 +321,27 @@ def test_corrupt_spool_file_is_moved_aside_and_the_rest_ingests(
     garbage.write_bytes(b"this is not parquet at all")
     truncated = good.with_name("part-20260302T080000000001-cafecafe.parquet")
     truncated.write_bytes(good.read_bytes()[:-20])
+    # Intact footer, scrambled data pages: the schema reads, the rows do not.
+    scrambled = write(cfg, samples(every(T0, 10, 500), util=[float(i) for i in range(500)]))
+    data = bytearray(scrambled.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little")
+    for i in range(4, len(data) - 8 - footer):
+        data[i] ^= 0x5A
+    scrambled.write_bytes(bytes(data))
+    assert pl.read_parquet_schema(scrambled)["util_pct"] == pl.Float64
     later = write(cfg, samples(every(T0 + timedelta(minutes=1), 10, 6)))
 
     result = wh.ingest_spool()
     assert result.files == 2
     assert result.rows == {"gpu_samples": 12}
-    assert sorted(Path(p).name for p, _ in result.rejected) == sorted(
-        [garbage.name, truncated.name]
-    )
+    bad = [garbage, truncated, scrambled]
+    assert sorted(Path(p).name for p, _ in result.rejected) == sorted(p.name for p in bad)
     rejected = cfg.spool_dir / "_rejected"
-    for path in (garbage, truncated):
+    for path in bad:
         assert not path.exists()
         assert (rejected / path.relative_to(cfg.spool_dir)).is_file()
     assert good.exists() and later.exists()
-    assert "rejected 2" in result.summary()
+    assert "rejected 3" in result.summary()
     assert wh.ingest_spool().files == 0  # nothing left behind to fail again
 
 
