@@ -21,7 +21,6 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/gpuledger init
 	$(BIN)/gpuledger run --dashboard
 
 test: $(DEV_STAMP)

@@ -4,22 +4,58 @@ Pure functions, frames in and frames out (DESIGN.md §2, cost model):
 - local: purchase price / (depreciation years x 8,760 h) + operations per GPU-hour for every
   sampled GPU-second, plus measured energy (power integrated over time x PUE x tariff);
   GPU time with no process goes to `__idle__`, as its own row;
-- cloud: the bill's EffectiveCost by the resource's workload tag (`untagged` without one);
-  telemetry from the instance gives its GPU-hours. Only USD is added up as cost_usd: a bill in
-  another currency is kept beside, never summed with dollars.
+- cloud: the bill's EffectiveCost (BilledCost and ListCost beside it). Where telemetry from the
+  instance exists (the agent's host id is the bill's ResourceId), each day's money of the
+  instance is split across workloads by their GPU-seconds on it; its unallocated GPU time stays
+  with the workload its tag names (that owner pays for and can stop the whole instance), as that
+  workload's idle share; an untagged instance's goes to `untagged`. Every dollar of the bill lands
+  in exactly one row. Only USD is added up as cost_usd: a bill in another currency is left out,
+  never summed with dollars.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import polars as pl
 
+from advisor.attribution import IDLE
 from config.settings import Config
 
 HOURS_PER_YEAR = 8760.0
-IDLE = "__idle__"
 UNTAGGED = "untagged"
+# EC2 instance ids, as the agent reports them on EC2: such a host is cloud even before its bill.
+INSTANCE_ID = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"
+
+LEDGER_SCHEMA: dict[str, pl.DataType] = {
+    "day": pl.Date(),
+    "placement": pl.String(),
+    "workload": pl.String(),
+    "host": pl.String(),
+    "gpu_model": pl.String(),
+    "gpu_hours": pl.Float64(),
+    "busy_gpu_hours": pl.Float64(),
+    "cost_usd": pl.Float64(),
+    "currency": pl.String(),
+    "idle_gpu_hours": pl.Float64(),
+    "idle_cost_usd": pl.Float64(),
+    "billed_cost_usd": pl.Float64(),
+    "list_cost_usd": pl.Float64(),
+    "energy_kwh": pl.Float64(),
+}
+
+__all__ = [
+    "HOURS_PER_YEAR",
+    "IDLE",
+    "LEDGER_SCHEMA",
+    "UNTAGGED",
+    "cloud_hosts",
+    "daily_ledger",
+    "held_usage",
+    "host_placements",
+    "local_rates",
+]
 
 
 def local_rates(gpus: pl.DataFrame, cfg: Config, catalog: pl.DataFrame) -> pl.DataFrame:
@@ -61,107 +97,270 @@ def local_rates(gpus: pl.DataFrame, cfg: Config, catalog: pl.DataFrame) -> pl.Da
 
 
 def cloud_hosts(billing_daily: pl.DataFrame) -> pl.DataFrame:
-    """Resources the bill names, with the workload their tag gives (host id = ResourceId)."""
+    """Resources the bill names, with the workload their tag gives (host id = ResourceId);
+    a tagged line wins over an untagged one."""
     return (
         billing_daily.filter(pl.col("resource_id").is_not_null())
+        .with_columns(tag=pl.col("workload").replace(UNTAGGED, None))
         .group_by("resource_id")
-        .agg(pl.col("workload").drop_nulls().first().alias("owner"))
+        .agg(owner=pl.col("tag").drop_nulls().mode().sort().first())
+        .with_columns(pl.col("owner").fill_null(UNTAGGED))
         .rename({"resource_id": "host"})
     )
 
 
+def host_placements(
+    hosts: Iterable[str] | pl.Series,
+    billing_daily: pl.DataFrame,
+    local_hosts: Iterable[str] = (),
+) -> pl.DataFrame:
+    """host, placement (`cloud` when the bill names it or it is an EC2 instance id, unless it is
+    configured in [[local.hosts]]) and owner (the cloud instance's tag, else `untagged`)."""
+    owners = cloud_hosts(billing_daily)
+    names = pl.Series("host", list(hosts), dtype=pl.String).unique()
+    local = pl.Series(list(local_hosts), dtype=pl.String)
+    frame = pl.DataFrame({"host": names}).join(owners, on="host", how="left")
+    cloud = (
+        pl.col("owner").is_not_null() | pl.col("host").str.contains(INSTANCE_ID)
+    ) & ~pl.col("host").is_in(local.implode())
+    return frame.select(
+        "host",
+        placement=pl.when(cloud).then(pl.lit("cloud")).otherwise(pl.lit("local")),
+        owner=pl.when(cloud).then(pl.col("owner").fill_null(UNTAGGED)).otherwise(None),
+    )
+
+
+def held_usage(usage: pl.DataFrame, placements: pl.DataFrame) -> pl.DataFrame:
+    """Hourly usage with `placement`, `idle` (no process on the GPU) and `workload` = who holds
+    the GPU-hour: the process's workload; when idle, `__idle__` locally and the instance's owner
+    in the cloud (DESIGN.md §2, allocated GPU-seconds)."""
+    idle = pl.col("workload").is_null() | (pl.col("workload") == IDLE)
+    return (
+        usage.join(placements, on="host", how="left")
+        .with_columns(placement=pl.col("placement").fill_null("local"), idle=idle)
+        .with_columns(
+            workload=pl.when(pl.col("idle") & (pl.col("placement") == "cloud"))
+            .then(pl.col("owner").fill_null(UNTAGGED))
+            .when(pl.col("idle"))
+            .then(pl.lit(IDLE))
+            .otherwise(pl.col("workload"))
+        )
+        .drop("owner")
+    )
+
+
+def _usage_with_days(
+    usage: pl.DataFrame, billing_daily: pl.DataFrame, local_hosts: Iterable[str]
+) -> pl.DataFrame:
+    """Minute or hour rows brought to one shape: day, placement, idle, workload and the sums."""
+    time_col = "hour" if "hour" in usage.columns else "minute"
+    u = usage
+    for name in ("busy_seconds", "energy_j"):
+        if name not in u.columns:
+            u = u.with_columns(pl.lit(0.0).alias(name))
+    if "idle" not in u.columns:
+        u = u.with_columns(idle=pl.col("workload").is_null() | (pl.col("workload") == IDLE))
+    if "placement" not in u.columns:
+        places = host_placements(u["host"], billing_daily, local_hosts).select(
+            "host", "placement"
+        )
+        u = u.join(places, on="host", how="left")
+    return u.with_columns(
+        day=pl.col(time_col).dt.date(),
+        busy_seconds=pl.col("busy_seconds").fill_null(0.0),
+        energy_j=pl.col("energy_j").fill_null(0.0),
+    )
+
+
+def _local_rows(u: pl.DataFrame, rates: pl.DataFrame, price_per_kwh: float, pue: float):
+    kwh = pl.col("energy_j") / 3.6e6
+    return (
+        u.filter(pl.col("placement") == "local")
+        .join(rates, on=["host", "gpu_model"], how="left")
+        .with_columns(
+            workload=pl.when(pl.col("idle")).then(pl.lit(IDLE)).otherwise(pl.col("workload")),
+            cost_usd=pl.col("seconds")
+            / 3600.0
+            * (
+                pl.col("capital_usd_per_gpu_hour").fill_null(0.0)
+                + pl.col("ops_usd_per_gpu_hour").fill_null(0.0)
+            )
+            + kwh * pue * price_per_kwh,
+            energy_kwh=kwh,
+        )
+        .group_by("day", "workload", "host", "gpu_model")
+        .agg(
+            gpu_hours=pl.col("seconds").sum() / 3600.0,
+            busy_gpu_hours=pl.col("busy_seconds").sum() / 3600.0,
+            cost_usd=pl.col("cost_usd").sum(),
+            energy_kwh=pl.col("energy_kwh").sum(),
+        )
+        .with_columns(
+            placement=pl.lit("local"),
+            idle_gpu_hours=pl.when(pl.col("workload") == IDLE)
+            .then(pl.col("gpu_hours"))
+            .otherwise(0.0),
+            idle_cost_usd=pl.when(pl.col("workload") == IDLE)
+            .then(pl.col("cost_usd"))
+            .otherwise(0.0),
+            billed_cost_usd=pl.lit(None, pl.Float64),
+            list_cost_usd=pl.lit(None, pl.Float64),
+        )
+    )
+
+
+def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.DataFrame):
+    """Cloud money split by GPU-seconds per (day, instance); see the module docstring."""
+    tele = (
+        u.filter(pl.col("placement") == "cloud")
+        .with_columns(w=pl.when(pl.col("idle")).then(None).otherwise(pl.col("workload")))
+        .group_by("day", "host", "w")
+        .agg(
+            gpu_model=pl.col("gpu_model").drop_nulls().first(),
+            seconds=pl.col("seconds").sum(),
+            busy_seconds=pl.col("busy_seconds").sum(),
+            energy_kwh=pl.col("energy_j").sum() / 3.6e6,
+        )
+        .filter(pl.col("seconds") > 0)
+    )
+    tele_total = tele.group_by("day", "host").agg(total_s=pl.col("seconds").sum())
+    bill = (
+        billing_daily.filter(pl.col("currency") == "USD")
+        .group_by("day", "resource_id", "workload")
+        .agg(
+            eff=pl.col("effective_cost").fill_null(0.0).sum(),
+            billed=pl.col("billed_cost").fill_null(0.0).sum(),
+            listed=pl.col("list_cost").fill_null(0.0).sum(),
+        )
+        .select(
+            "day",
+            host=pl.col("resource_id"),
+            owner=pl.col("workload").fill_null(UNTAGGED),
+            eff="eff",
+            billed="billed",
+            listed="listed",
+        )
+    )
+    bill_total = (
+        bill.filter(pl.col("host").is_not_null())
+        .group_by("day", "host")
+        .agg(eff_total=pl.col("eff").sum(), groups=pl.len())
+    )
+    is_idle = pl.col("w").is_null()
+    measured = (
+        bill.join(tele_total, on=["day", "host"], how="inner")
+        .join(bill_total, on=["day", "host"], how="inner")
+        .with_columns(
+            group_frac=pl.when(pl.col("eff_total") != 0)
+            .then(pl.col("eff") / pl.col("eff_total"))
+            .otherwise(1.0 / pl.col("groups"))
+        )
+        .join(tele, on=["day", "host"], how="inner")
+        .with_columns(frac=pl.col("seconds") / pl.col("total_s"))
+        .select(
+            "day",
+            "host",
+            "gpu_model",
+            workload=pl.coalesce("w", "owner"),
+            gpu_hours=pl.col("seconds") / 3600.0 * pl.col("group_frac"),
+            busy_gpu_hours=pl.col("busy_seconds") / 3600.0 * pl.col("group_frac"),
+            cost_usd=pl.col("eff") * pl.col("frac"),
+            billed_cost_usd=pl.col("billed") * pl.col("frac"),
+            list_cost_usd=pl.col("listed") * pl.col("frac"),
+            energy_kwh=pl.col("energy_kwh") * pl.col("group_frac"),
+            idle_gpu_hours=pl.when(is_idle)
+            .then(pl.col("seconds") / 3600.0 * pl.col("group_frac"))
+            .otherwise(0.0),
+            idle_cost_usd=pl.when(is_idle).then(pl.col("eff") * pl.col("frac")).otherwise(0.0),
+        )
+    )
+    unmeasured = bill.join(tele_total, on=["day", "host"], how="anti").select(
+        "day",
+        "host",
+        gpu_model=pl.lit(None, pl.String),
+        workload="owner",
+        gpu_hours=pl.lit(0.0),
+        busy_gpu_hours=pl.lit(0.0),
+        cost_usd="eff",
+        billed_cost_usd="billed",
+        list_cost_usd="listed",
+        energy_kwh=pl.lit(0.0),
+        idle_gpu_hours=pl.lit(0.0),
+        idle_cost_usd=pl.lit(0.0),
+    )
+    unbilled = (
+        tele.join(bill_total, on=["day", "host"], how="anti")
+        .join(placements.select("host", "owner"), on="host", how="left")
+        .select(
+            "day",
+            "host",
+            "gpu_model",
+            workload=pl.coalesce("w", "owner", pl.lit(UNTAGGED)),
+            gpu_hours=pl.col("seconds") / 3600.0,
+            busy_gpu_hours=pl.col("busy_seconds") / 3600.0,
+            cost_usd=pl.lit(0.0),
+            billed_cost_usd=pl.lit(0.0),
+            list_cost_usd=pl.lit(0.0),
+            energy_kwh="energy_kwh",
+            idle_gpu_hours=pl.when(is_idle).then(pl.col("seconds") / 3600.0).otherwise(0.0),
+            idle_cost_usd=pl.lit(0.0),
+        )
+    )
+    return pl.concat([measured, unmeasured, unbilled], how="vertical_relaxed").with_columns(
+        placement=pl.lit("cloud")
+    )
+
+
 def daily_ledger(
-    minutes: pl.DataFrame,
+    usage: pl.DataFrame,
     billing_daily: pl.DataFrame,
     rates: pl.DataFrame,
     *,
     price_per_kwh: float,
     pue: float,
+    local_hosts: Iterable[str] = (),
 ) -> pl.DataFrame:
-    """One row per (day, placement, workload, host, gpu_model).
+    """One row per (day, placement, workload, host), LEDGER_SCHEMA.
 
-    `minutes` are gpu_minute rollups; `billing_daily` has day, workload, resource_id, currency,
-    effective_cost (the snapshot's billing_daily shape).
+    `usage` is hourly attribution (advisor.attribution.hourly_usage, optionally already through
+    `held_usage`) or gpu_minute rows; a null or `__idle__` workload is unallocated GPU time.
+    `billing_daily` has day, workload, resource_id, currency, effective_cost and, where known,
+    billed_cost and list_cost (the warehouse's billing_daily shape).
     """
-    owners = cloud_hosts(billing_daily)
-    usage = (
-        minutes.join(owners, on="host", how="left")
-        .with_columns(
-            day=pl.col("minute").dt.date(),
-            placement=pl.when(
-                pl.col("owner").is_not_null() | pl.col("host").is_in(owners["host"].implode())
-            )
-            .then(pl.lit("cloud"))
-            .otherwise(pl.lit("local")),
-        )
-        .with_columns(
-            # Unallocated time: local GPUs -> __idle__; a cloud instance's stays with its owner.
-            workload=pl.coalesce(
-                "workload",
-                pl.when(pl.col("placement") == "cloud")
-                .then(pl.coalesce("owner", pl.lit(UNTAGGED)))
-                .otherwise(pl.lit(IDLE)),
-            )
-        )
-        .join(rates, on=["host", "gpu_model"], how="left")
-        .with_columns(
-            cost_usd=pl.when(pl.col("placement") == "local")
-            .then(
-                pl.col("seconds")
-                / 3600.0
-                * (
-                    pl.col("capital_usd_per_gpu_hour").fill_null(0.0)
-                    + pl.col("ops_usd_per_gpu_hour").fill_null(0.0)
-                )
-                + pl.col("energy_j").fill_null(0.0) / 3.6e6 * pue * price_per_kwh
-            )
-            .otherwise(0.0)
-        )
-        .group_by("day", "placement", "workload", "host", "gpu_model")
-        .agg(
-            gpu_hours=pl.col("seconds").sum() / 3600.0,
-            busy_gpu_hours=pl.col("busy_seconds").sum() / 3600.0,
-            cost_usd=pl.col("cost_usd").sum(),
-        )
-        .with_columns(currency=pl.lit("USD"))
+    bills = billing_daily
+    for name in ("billed_cost", "list_cost"):
+        if name not in bills.columns:
+            bills = bills.with_columns(pl.col("effective_cost").alias(name))
+    u = _usage_with_days(usage, bills, local_hosts)
+    placements = host_placements(u["host"], bills, local_hosts)
+    rows = pl.concat(
+        [
+            _local_rows(u, rates, price_per_kwh, pue),
+            _cloud_rows(u, bills, placements),
+        ],
+        how="diagonal_relaxed",
     )
-    bills = (
-        billing_daily.filter(pl.col("currency") == "USD")
-        .group_by("day", "workload", "resource_id")
-        .agg(cost_usd=pl.col("effective_cost").sum())
-        .select(
-            "day",
-            placement=pl.lit("cloud"),
-            workload=pl.col("workload").fill_null(UNTAGGED),
-            host=pl.col("resource_id"),
-            gpu_model=pl.lit(None, pl.String),
-            gpu_hours=pl.lit(0.0),
-            busy_gpu_hours=pl.lit(0.0),
-            cost_usd="cost_usd",
-            currency=pl.lit("USD"),
-        )
-    )
-    # Cloud usage rows carry hours, bill rows carry money: merge them per (day, workload, host).
-    merged = (
-        pl.concat([usage, bills], how="vertical_relaxed")
-        .group_by("day", "placement", "workload", "host")
+    if rows.height == 0:
+        return pl.DataFrame(schema=LEDGER_SCHEMA)
+    return (
+        rows.group_by("day", "placement", "workload", "host")
         .agg(
             gpu_model=pl.col("gpu_model").drop_nulls().first(),
             gpu_hours=pl.col("gpu_hours").sum(),
             busy_gpu_hours=pl.col("busy_gpu_hours").sum(),
             cost_usd=pl.col("cost_usd").sum(),
-            currency=pl.col("currency").first(),
+            idle_gpu_hours=pl.col("idle_gpu_hours").sum(),
+            idle_cost_usd=pl.col("idle_cost_usd").sum(),
+            billed_cost_usd=pl.when(pl.col("billed_cost_usd").is_not_null().any())
+            .then(pl.col("billed_cost_usd").sum())
+            .otherwise(None),
+            list_cost_usd=pl.when(pl.col("list_cost_usd").is_not_null().any())
+            .then(pl.col("list_cost_usd").sum())
+            .otherwise(None),
+            energy_kwh=pl.col("energy_kwh").sum(),
         )
-        .sort("day", "placement", "workload", "host")
-    )
-    return merged.select(
-        "day",
-        "placement",
-        "workload",
-        "host",
-        "gpu_model",
-        "gpu_hours",
-        "busy_gpu_hours",
-        "cost_usd",
-        "currency",
+        .with_columns(currency=pl.lit("USD"))
+        .select(list(LEDGER_SCHEMA))
+        .cast(LEDGER_SCHEMA)
+        .sort("day", "placement", "workload", "host", nulls_last=True)
     )

@@ -17,6 +17,7 @@ import schedule
 
 from cli import app
 from cli.jobs import periodic_jobs
+from cli.metrics import MetricsServer, start_metrics
 from collectors.agent import Agent
 from collectors.demo import LiveDemo
 from config.settings import Config
@@ -81,6 +82,7 @@ class Daemon:
         self.failures: dict[str, int] = {}
         self.agent: Agent | None = None
         self.dash: subprocess.Popen | None = None
+        self.metrics: MetricsServer | None = None
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
@@ -138,6 +140,7 @@ class Daemon:
             app.cycle(wh, cfg, catalog, force=True)
             if self.once:
                 return 0
+            self.metrics = start_metrics(cfg)  # Prometheus /metrics on 127.0.0.1
             self.agent = self._sampler(demo_on)
             if self.agent:
                 self.agent.stop_event = self.stop_event
@@ -181,6 +184,8 @@ class Daemon:
             except Exception:
                 log.exception("final ingest failed; the spool keeps the data for the next start")
             wh.close()
+            if self.metrics is not None:
+                self.metrics.stop()
             if self.dash is not None:
                 self.dash.terminate()
                 try:

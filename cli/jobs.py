@@ -23,4 +23,9 @@ def periodic_jobs(cfg: Config, wh: Warehouse, catalog: pl.DataFrame, *, demo_on:
     jobs: list[Job] = []
     if demo_on:
         jobs.append(("demo-billing", 300.0, lambda: app.demo_billing_tick(cfg)))
+    if cfg.alerts.enabled:  # wasted high-end GPU time: detect, update alerts, deliver
+        from advisor.alerts import AlertService
+
+        alert_service = AlertService(cfg, catalog)
+        jobs.append(("alerts", cfg.alerts.check_interval_s, lambda: alert_service.run_once(wh)))
     return jobs

@@ -64,9 +64,9 @@ class Agent:
             frames = self._buffer.pop(kind)
             if not frames:
                 continue
-            merged = pl.concat(frames, how="vertical_relaxed")
+            merged = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
             kept: list[pl.DataFrame] = []
-            for (host,), part in merged.group_by("host", maintain_order=True):
+            for host, part in _by_host(merged):
                 try:
                     spool.write_batch(self.spool_dir, kind, part, str(host))
                     written += 1
@@ -104,7 +104,19 @@ class Agent:
         finally:
             self.flush()
 
+    def stop(self) -> None:
+        """Ask `run` to return; it flushes what it holds first."""
+        self.stop_event.set()
+
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="gpuledger-sampler", daemon=True)
         thread.start()
         return thread
+
+
+def _by_host(frame: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+    """(host, rows) pairs; an agent samples one host, so the usual case needs no group_by."""
+    hosts = frame["host"].unique(maintain_order=True).to_list()
+    if len(hosts) == 1:
+        return [(str(hosts[0]), frame)]
+    return [(str(h), part) for (h,), part in frame.group_by("host", maintain_order=True)]

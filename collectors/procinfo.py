@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pwd
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +69,67 @@ def read_process_info(
         slurm_job=environ.get("SLURM_JOB_NAME") or environ.get("SLURM_JOB_ID"),
         pod_uid=pod_uid,
     )
+
+
+def process_start_time(pid: int, *, root: str | Path = "/proc") -> int | None:
+    """Field 22 of `/proc/<pid>/stat`, the process's start in clock ticks after boot; None when
+    the process is gone. With the pid it names one process across time, since pids are reused."""
+    try:
+        with open(f"{root}/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    # `comm` (field 2, in parentheses) may hold spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19])  # fields[0] is field 3 (state), so field 22 is fields[19]
+    except (IndexError, ValueError):
+        return None
+
+
+class ProcessInfoCache:
+    """`read_process_info` with memory, for a collector that sees the same processes every tick.
+
+    A pid whose start time is unchanged is the same process: its cached record (and whatever
+    `derive` computed from it, such as its workload) is returned after one small read of
+    `/proc/<pid>/stat`, instead of five files and a passwd lookup. A new start time (the pid
+    was reused) or a gone process reads afresh. `keep_only` forgets pids no longer on a GPU.
+    """
+
+    def __init__(
+        self,
+        env_vars: Iterable[str] = (),
+        *,
+        root: str | Path = "/proc",
+        derive: Callable[[ProcessInfo], object] | None = None,
+    ) -> None:
+        self.env_vars = tuple(env_vars)
+        self.root = root
+        self.derive = derive
+        self._entries: dict[int, tuple[int, ProcessInfo, object]] = {}
+
+    def get(self, pid: int) -> tuple[ProcessInfo, object]:
+        """The record of `pid` and its derived value (None without `derive`)."""
+        start = process_start_time(pid, root=self.root)
+        cached = self._entries.get(pid)
+        if cached is not None and start is not None and cached[0] == start:
+            return cached[1], cached[2]
+        info = read_process_info(pid, self.env_vars, root=self.root)
+        derived = self.derive(info) if self.derive is not None else None
+        if start is None:
+            self._entries.pop(pid, None)  # gone: nothing to keep
+        else:
+            self._entries[pid] = (start, info, derived)
+        return info, derived
+
+    def keep_only(self, pids: Iterable[int]) -> None:
+        """Forget every pid not in `pids`."""
+        alive = set(pids)
+        for pid in [p for p in self._entries if p not in alive]:
+            del self._entries[pid]
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def user_name(uid: int) -> str:

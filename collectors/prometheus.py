@@ -21,22 +21,33 @@ its port. A sample without a timestamp gets `ts` (default: now, UTC).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from collectors.schema import Batch
 from collectors.smi import host_from_filename
+from collectors.workload_rules import ProcessAttributor, Rule
+
+log = logging.getLogger(__name__)
 
 SOURCE = "prometheus"
 MIB = 1024 * 1024
+# Prometheus refuses a query_range answer of more than 11,000 points per series.
+MAX_POINTS_PER_SERIES = 11_000
+# History is read in windows of at most this many points in all (series x steps), so one answer
+# stays a few MB of JSON whatever the fleet's size.
+POINTS_PER_REQUEST = 250_000
+FIRST_WINDOW_STEPS = 60  # the first window, before the number of series is known
 
 # metric name -> (column, factor). Columns starting with "_" are intermediate.
 _FIELDS: dict[str, tuple[str, float]] = {
@@ -454,6 +465,33 @@ def scrape(url: str, timeout: float = 10.0) -> str:
     return _get(url, timeout)
 
 
+def history_metrics() -> list[str]:
+    """Every metric name this module maps (DCGM 2.x-4.x, dcgm-exporter 1.x, nvidia_gpu_exporter)."""
+    return [*_FIELDS, _APP_MEMORY, _GPU_INFO]
+
+
+def history_selector(metrics: Iterable[str]) -> str:
+    """One PromQL selector for all `metrics`: `{__name__=~"A|B|..."}`."""
+    names = "|".join(re.escape(m) for m in metrics)
+    return f'{{__name__=~"{names}"}}'
+
+
+def _range_samples(
+    base_url: str, query: str, start: datetime, end: datetime, step_s: int, timeout: float
+) -> list[_Sample]:
+    params = {
+        "query": query,
+        "start": f"{_utc(start).timestamp():.3f}",
+        "end": f"{_utc(end).timestamp():.3f}",
+        "step": f"{step_s}s",
+    }
+    url = f"{base_url.rstrip('/')}/api/v1/query_range?{urllib.parse.urlencode(params)}"
+    try:
+        return _api_samples(scrape(url, timeout))
+    except ValueError as exc:
+        raise ValueError(f"{url}: {exc}") from None
+
+
 def query_range(
     base_url: str,
     metrics: list[str],
@@ -462,21 +500,86 @@ def query_range(
     step_s: int,
     timeout: float = 30.0,
 ) -> Batch:
-    """Call `/api/v1/query_range` for each metric and merge the points into one `Batch`."""
-    samples: list[_Sample] = []
-    for metric in metrics:
-        params = {
-            "query": metric,
-            "start": f"{_utc(since).timestamp():.3f}",
-            "end": f"{_utc(until).timestamp():.3f}",
-            "step": f"{step_s}s",
-        }
-        url = f"{base_url.rstrip('/')}/api/v1/query_range?{urllib.parse.urlencode(params)}"
-        try:
-            samples += _api_samples(scrape(url, timeout))
-        except ValueError as exc:
-            raise ValueError(f"{url}: {exc}") from None
+    """Call `/api/v1/query_range` once for all `metrics` (one `__name__` regex) and return the
+    points as one `Batch`. For long spans use `iter_history`, which keeps answers small."""
+    samples = _range_samples(base_url, history_selector(metrics), since, until, step_s, timeout)
     return _batch(samples, None, None)
+
+
+@dataclass(frozen=True)
+class HistoryWindow:
+    """One query_range answer of `iter_history`: the span asked and what it held."""
+
+    start: datetime
+    end: datetime  # inclusive: the last step asked
+    series: int
+    batch: Batch
+
+
+def iter_history(
+    base_url: str,
+    since: datetime,
+    until: datetime,
+    step_s: int = 60,
+    *,
+    metrics: list[str] | None = None,
+    rules: Iterable[Mapping[str, object] | Rule] | None = None,
+    timeout: float = 30.0,
+    points_per_request: int = POINTS_PER_REQUEST,
+) -> Iterator[HistoryWindow]:
+    """History from a Prometheus server's HTTP API, window by window, from `since` to `until`
+    (end-exclusive), one point per `step_s` per series.
+
+    Windows never overlap (each starts one step after the last one's end) and are sized so that
+    series x steps stays under `points_per_request` and steps under Prometheus's 11,000-point
+    limit; the first window is short, to count the series. Pod labels are attributed by `rules`
+    (no /proc: the pods ran elsewhere). A `ConnectionError` or `ValueError` names the URL.
+    """
+    if step_s < 1:
+        raise ValueError(f"step must be at least 1 second, got {step_s}")
+    since, until = _utc(since), _utc(until)
+    if since >= until:
+        raise ValueError(f"since {since.isoformat()} is not before until {until.isoformat()}")
+    query = history_selector(metrics or history_metrics())
+    attributor = ProcessAttributor(rules)
+    step = timedelta(seconds=step_s)
+    last = until - timedelta(microseconds=1)  # end-exclusive
+    steps = FIRST_WINDOW_STEPS
+    start = since
+    while start <= last:
+        end = min(start + step * (steps - 1), last)
+        samples = _range_samples(base_url, query, start, end, step_s, timeout)
+        series = len({(s.name, tuple(sorted(s.labels.items()))) for s in samples})
+        batch = attributor.apply(_batch(samples, None, None)) if samples else Batch()
+        yield HistoryWindow(start, end, series, batch)
+        steps = max(1, min(MAX_POINTS_PER_SERIES - 1, points_per_request // max(series, 1)))
+        start = end + step
+
+
+class ExporterScraper:
+    """`gpuledger collect --source prometheus --url …/metrics`: one scrape of a dcgm-exporter (or
+    nvidia_gpu_exporter) page per tick, stamped with the tick's time. `host` overrides the page's
+    `Hostname` labels; pod labels are attributed by `rules` (the pods run on the exporter's node,
+    whose /proc this process does not see)."""
+
+    def __init__(
+        self,
+        url: str,
+        host: str | None = None,
+        rules: Iterable[Mapping[str, object] | Rule] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"{url}: only http and https URLs can be scraped")
+        self.url = url
+        self.host = host
+        self.timeout = timeout
+        self.attributor = ProcessAttributor(rules)
+
+    def sample(self, now: datetime | None = None) -> Batch:
+        text = scrape(self.url, self.timeout)
+        return self.attributor.apply(parse_exposition(text, host=self.host, ts=now))
 
 
 def parse_capture_file(path: str | Path, host: str | None = None) -> Batch:

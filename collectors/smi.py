@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from collectors.schema import GPU_SAMPLE_SCHEMA, PROCESS_SAMPLE_SCHEMA, Batch
+from collectors.workload_rules import ProcessAttributor, Rule
 
 SOURCE = "smi"
 ACTIVITY_KIND = "nvml_util"
@@ -620,12 +622,44 @@ def _run(exe: str, *args: str) -> str:
     return proc.stdout
 
 
-def sample_live(host: str, nvidia_smi: str = "nvidia-smi") -> Batch:
-    """Run `nvidia-smi -q -x` (plus `-L` when MIG devices exist) and parse it, stamped now (UTC)."""
+def find_nvidia_smi(nvidia_smi: str = "nvidia-smi") -> str:
+    """The path of `nvidia-smi` (a name looked up on PATH, or a path); SmiUnavailable if none."""
     exe = shutil.which(nvidia_smi)
     if exe is None:
         raise SmiUnavailable("nvidia-smi not found on PATH: no NVIDIA driver on this host?")
-    now = datetime.now(UTC)
+    return exe
+
+
+def sample_live(host: str, nvidia_smi: str = "nvidia-smi", ts: datetime | None = None) -> Batch:
+    """Run `nvidia-smi -q -x` (plus `-L` when MIG devices exist) and parse it, stamped `ts`
+    (default: now, UTC) rather than with the XML's zone-less local time."""
+    exe = find_nvidia_smi(nvidia_smi)
+    now = _utc(ts) if ts is not None else datetime.now(UTC)
     xml = _run(exe, "-q", "-x")
     listing = _run(exe, "-L") if "<mig_device>" in xml else None
     return parse_smi_xml(xml, host, now, listing=listing)
+
+
+class SmiSampler:
+    """`gpuledger collect --source smi`: one `nvidia-smi -q -x` per tick, for hosts without
+    Python NVML bindings. Its processes are this host's, so each is read from `proc_root` and
+    named by the workload rules like NVML's; nvidia-smi gives no per-process SM share, so a GPU
+    shared by several processes is named after the one holding the most memory.
+
+    Raises SmiUnavailable at construction when nvidia-smi is missing.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        rules: Iterable[Mapping[str, object] | Rule] | None = None,
+        *,
+        nvidia_smi: str = "nvidia-smi",
+        proc_root: str | Path = "/proc",
+    ) -> None:
+        self.host = host
+        self.exe = find_nvidia_smi(nvidia_smi)
+        self.attributor = ProcessAttributor(rules, proc_root=proc_root)
+
+    def sample(self, now: datetime | None = None) -> Batch:
+        return self.attributor.apply(sample_live(self.host, self.exe, now))

@@ -14,6 +14,12 @@ The first rule that matches wins. `pattern` is a Python regex searched in the fi
 one, any non-empty value matches. The workload is the rule's `workload` if given, else regex
 group 1 when the pattern has a group, else the field value. Nothing matched:
 `unattributed:<user>`.
+
+`ProcessAttributor` applies the rules to the process rows of any source: NVML rows are read
+from /proc as they are sampled; nvidia-smi rows sampled on this host are read from /proc too;
+rows from elsewhere (a saved capture, a remote exporter's pod labels) are matched on what they
+carry. A GPU row with processes gets the workload of its dominant process (most SM share, then
+most memory, then the lowest pid).
 """
 
 from __future__ import annotations
@@ -21,8 +27,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from collectors.procinfo import ProcessInfo
+import polars as pl
+
+from collectors.procinfo import UNKNOWN_USER, ProcessInfo, ProcessInfoCache
+from collectors.schema import Batch
 
 DEFAULT_WORKLOAD_ENV = "GPULEDGER_WORKLOAD"
 
@@ -155,3 +166,101 @@ def _as_rules(rules: Sequence[Rule] | Iterable[Mapping[str, object]] | None) -> 
     if given and all(isinstance(r, Rule) for r in given):
         return given  # type: ignore[return-value]
     return validate_rules(given)
+
+
+def dominant_workload(process_rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """The workload of the process with the most SM share, else the most memory, else the
+    lowest pid; None when there is no process."""
+    if not process_rows:
+        return None
+    top = max(
+        process_rows,
+        key=lambda r: (r.get("sm_pct") or 0.0, r.get("used_mib") or 0.0, -int(r.get("pid") or 0)),
+    )
+    return top.get("workload")
+
+
+_PROC_KEYS = ["host", "gpu_uuid", "ts"]
+
+
+class ProcessAttributor:
+    """Fills user, command, container, pod, namespace and workload of a batch's process rows,
+    and the workload of GPU rows that have none but carry processes.
+
+    `proc_root` is this host's /proc when the rows were sampled here (pids are this host's),
+    None when they came from elsewhere. /proc is read once per process (ProcessInfoCache).
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[Mapping[str, object] | Rule] | None = None,
+        *,
+        proc_root: str | Path | None = None,
+        env_vars: Iterable[str] = (),
+    ) -> None:
+        self.rules = validate_rules(rules)
+        names = sorted(set(env_vars) | set(env_keys(self.rules)))
+        self._cache = (
+            ProcessInfoCache(names, root=proc_root, derive=self.workload_of)
+            if proc_root is not None
+            else None
+        )
+
+    def workload_of(self, info: ProcessInfo) -> str:
+        return resolve_workload(info, self.rules)
+
+    def apply(self, batch: Batch) -> Batch:
+        procs = batch.process_samples
+        if procs.height == 0:
+            return batch
+        rows = [self._attribute(row) for row in procs.iter_rows(named=True)]
+        if self._cache is not None:
+            self._cache.keep_only(r["pid"] for r in rows if r["pid"] is not None)
+        procs = pl.DataFrame(rows, schema=procs.schema)
+        return Batch(_with_gpu_workloads(batch.gpu_samples, procs), procs, batch.health)
+
+    def _attribute(self, row: dict[str, Any]) -> dict[str, Any]:
+        carried = ProcessInfo(
+            pid=row["pid"] or 0,
+            user=row["user"] or UNKNOWN_USER,
+            command=row["command"] or "",
+            container=row["container"],
+            pod=row["pod"],
+            namespace=row["namespace"],
+        )
+        info, workload = carried, None
+        if self._cache is not None and row["pid"] is not None:
+            seen, derived = self._cache.get(row["pid"])
+            if seen.user != UNKNOWN_USER:  # visible here: /proc knows more than the source
+                info, workload = seen, derived
+        return {
+            **row,
+            "user": info.user,
+            "command": info.command or row["command"],
+            "container": info.container,
+            "pod": info.pod,
+            "namespace": info.namespace,
+            "workload": row["workload"] or workload or self.workload_of(info),
+        }
+
+
+def _with_gpu_workloads(gpus: pl.DataFrame, procs: pl.DataFrame) -> pl.DataFrame:
+    """GPU rows without a workload get their dominant process's (as dominant_workload)."""
+    if gpus.height == 0:
+        return gpus
+    top = (
+        procs.sort(
+            pl.col("sm_pct").fill_null(0.0),
+            pl.col("used_mib").fill_null(0.0),
+            pl.col("pid").fill_null(0),
+            descending=[True, True, False],
+            maintain_order=True,
+        )
+        .group_by(_PROC_KEYS, maintain_order=True)
+        .agg(pl.col("workload").first().alias("_dominant"))
+    )
+    return (
+        gpus.join(top, on=_PROC_KEYS, how="left", nulls_equal=False)
+        .with_columns(workload=pl.coalesce("workload", "_dominant"))
+        .select(gpus.columns)
+    )

@@ -156,6 +156,121 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class ThresholdsConfig:
+    idle_activity_pct: float = field(
+        default=10.0, metadata=_meta("activity under which a GPU minute is idle", _between(0, 100))
+    )
+    idle_min_minutes: int = field(
+        default=30, metadata=_meta("idle minutes before allocated-idle", _between(1, 1440))
+    )
+    busy_util_pct: float = field(
+        default=50.0, metadata=_meta("utilization.gpu that counts as busy", _between(0, 100))
+    )
+    inefficient_sm_active_pct: float = field(
+        default=50.0, metadata=_meta("SM active under which busy is inefficient", _between(0, 100))
+    )
+    inefficient_min_minutes: int = field(
+        default=30, metadata=_meta("minutes before inefficient-busy", _between(1, 1440))
+    )
+    overpowered_min_minutes: int = field(
+        default=60, metadata=_meta("minutes before over-powered", _between(1, 10080))
+    )
+    memory_headroom_pct: float = field(
+        default=10.0, metadata=_meta("memory headroom for a smaller class", _between(0, 100))
+    )
+    high_end_classes: tuple[str, ...] = field(
+        default=("H200", "H100", "H800", "GH200", "B200", "B100", "GB200", "A100", "A800"),
+        metadata=_meta("GPU classes watched for waste"),
+    )
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    enabled: bool = field(default=True, metadata=_meta("check for waste in the daemon"))
+    check_interval_s: float = field(
+        default=60.0, metadata=_meta("seconds between checks", _between(10, 3600))
+    )
+    backfill_hours: int = field(
+        default=24, metadata=_meta("first check looks back", _between(1, 720))
+    )
+    cooldown_minutes: int = field(
+        default=30, metadata=_meta("quiet time after a resolved alert", _between(0, 10080))
+    )
+    digest: bool = field(default=False, metadata=_meta("send a daily digest"))
+    digest_hour_utc: int = field(default=8, metadata=_meta("digest hour", _between(0, 23)))
+    log: bool = field(default=True, metadata=_meta("write alerts to the log"))
+    slack_webhook_url_env: str = field(default="", metadata=_meta("env var: Slack webhook URL"))
+    webhook_url_env: str = field(default="", metadata=_meta("env var: JSON webhook URL"))
+    webhook_token_env: str = field(default="", metadata=_meta("env var: webhook bearer token"))
+    smtp_host: str = field(default="", metadata=_meta("SMTP server; empty: no email"))
+    smtp_port: int = field(default=587, metadata=_meta("SMTP port", _between(1, 65535)))
+    smtp_starttls: bool = field(default=True, metadata=_meta("STARTTLS before login"))
+    smtp_user: str = field(default="", metadata=_meta("SMTP user; empty: no login"))
+    smtp_password_env: str = field(default="", metadata=_meta("env var: SMTP password"))
+    email_from: str = field(default="gpuledger@localhost", metadata=_meta("sender address"))
+    email_to: tuple[str, ...] = field(default=(), metadata=_meta("recipient addresses"))
+    attempts: int = field(default=5, metadata=_meta("delivery attempts", _between(1, 20)))
+    retry_backoff_s: float = field(
+        default=2.0, metadata=_meta("first retry delay, doubled each time", _between(0, 600))
+    )
+    timeout_s: float = field(default=10.0, metadata=_meta("network timeout", _between(1, 120)))
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = field(default=True, metadata=_meta("serve /metrics in `gpuledger run`"))
+    port: int = field(default=9464, metadata=_meta("port on 127.0.0.1", _between(1, 65535)))
+
+
+@dataclass(frozen=True)
+class AdvisorConfig:
+    window_days: int = field(
+        default=30, metadata=_meta("days a recommendation looks back", _between(1, 365))
+    )
+    min_saving_usd: float = field(
+        default=100.0, metadata=_meta("smallest monthly saving recommended", _between(0, 1e9))
+    )
+    min_saving_pct: float = field(
+        default=15.0, metadata=_meta("smallest saving, % of current cost", _between(0, 100))
+    )
+    memory_headroom_pct: float = field(
+        default=10.0, metadata=_meta("memory headroom above the peak", _between(0, 100))
+    )
+    max_projected_busy_pct: float = field(
+        default=70.0, metadata=_meta("busy ceiling on a slower GPU", _between(1, 100))
+    )
+    buy_min_duty_pct: float = field(
+        default=50.0, metadata=_meta("duty cycle that justifies buying", _between(0, 100))
+    )
+    active_hour_busy_pct: float = field(
+        default=10.0, metadata=_meta("busy share that makes an hour active", _between(0, 100))
+    )
+    contention_idle_pct: float = field(
+        default=5.0, metadata=_meta("spare share under which a class is full", _between(0, 100))
+    )
+    saturated_busy_pct: float = field(
+        default=80.0, metadata=_meta("busy share of a workload waiting for more", _between(0, 100))
+    )
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    dir: str = field(default="../reports", metadata=_meta("where weekly reports are written"))
+    weekly: bool = field(default=True, metadata=_meta("the daemon writes the weekly report"))
+    catch_up_weeks: int = field(
+        default=4, metadata=_meta("missed weeks written at start-up", _between(0, 52))
+    )
+    smtp_host: str = field(default="", metadata=_meta("SMTP server; empty: no email"))
+    smtp_port: int = field(default=587, metadata=_meta("SMTP port", _between(1, 65535)))
+    smtp_starttls: bool = field(default=True, metadata=_meta("STARTTLS before login"))
+    smtp_user: str = field(default="", metadata=_meta("SMTP user; empty: no login"))
+    smtp_password_env: str = field(default="", metadata=_meta("env var: SMTP password"))
+    email_from: str = field(default="gpuledger@localhost", metadata=_meta("sender address"))
+    email_to: tuple[str, ...] = field(default=(), metadata=_meta("recipient addresses"))
+    timeout_s: float = field(default=30.0, metadata=_meta("SMTP timeout", _between(1, 300)))
+
+
+@dataclass(frozen=True)
 class Config:
     warehouse: WarehouseConfig = WarehouseConfig()
     collect: CollectConfig = CollectConfig()
@@ -168,6 +283,11 @@ class Config:
     workloads: WorkloadsConfig = WorkloadsConfig()
     aws: AwsConfig = AwsConfig()
     log: LogConfig = LogConfig()
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    advisor: AdvisorConfig = AdvisorConfig()
+    report: ReportConfig = ReportConfig()
     source: str = ""  # the file it came from, for messages
 
     # Derived paths: relative paths are relative to the configuration file's directory ------
@@ -267,6 +387,10 @@ def _build(cls: type, data: Any, where: str) -> Any:
         elif name == "sensitive":
             if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
                 raise ConfigError(f"{key_where} must be a list of workload names")
+            kwargs[name] = tuple(value)
+        elif name in ("high_end_classes", "email_to"):
+            if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+                raise ConfigError(f"{key_where} must be a list of strings")
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = _coerce(key_where, f, value)

@@ -28,6 +28,15 @@ os.environ.update(
 os.environ.pop("GPULEDGER_CONFIG", None)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="browser tests save full-page screenshots of the dashboard pages into DIR",
+    )
+
+
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
     """The shipped configuration with the warehouse in a temporary directory."""

@@ -51,6 +51,58 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             " cost_usd DOUBLE, currency VARCHAR)",
         ],
     ),
+    (
+        3,
+        "advisor results: hourly GPU attribution, ledger detail, recommendations",
+        [
+            "CREATE TABLE results_usage_hourly (hour TIMESTAMPTZ, placement VARCHAR,"
+            " host VARCHAR, gpu_uuid VARCHAR, gpu_model VARCHAR, workload VARCHAR, idle BOOLEAN,"
+            " seconds DOUBLE, busy_seconds DOUBLE, energy_j DOUBLE, mem_peak_mib DOUBLE,"
+            " mem_total_mib DOUBLE)",
+            "ALTER TABLE results_daily_ledger ADD COLUMN idle_gpu_hours DOUBLE",
+            "ALTER TABLE results_daily_ledger ADD COLUMN idle_cost_usd DOUBLE",
+            "ALTER TABLE results_daily_ledger ADD COLUMN billed_cost_usd DOUBLE",
+            "ALTER TABLE results_daily_ledger ADD COLUMN list_cost_usd DOUBLE",
+            "ALTER TABLE results_daily_ledger ADD COLUMN energy_kwh DOUBLE",
+            "CREATE TABLE results_recommendations (computed_at TIMESTAMPTZ,"
+            " window_start TIMESTAMPTZ, window_end TIMESTAMPTZ, days_observed DOUBLE,"
+            " workload VARCHAR, placement VARCHAR, sensitive BOOLEAN, hosts VARCHAR,"
+            " instance_type VARCHAR, gpu_model VARCHAR, gpus INTEGER,"
+            " gpu_hours_per_month DOUBLE, busy_fraction DOUBLE, duty_cycle DOUBLE,"
+            " peak_memory_gib DOUBLE, current_monthly_cost_usd DOUBLE, action VARCHAR,"
+            " alternative VARCHAR, alternative_monthly_cost_usd DOUBLE,"
+            " monthly_savings_usd DOUBLE, upfront_usd DOUBLE, break_even_months DOUBLE,"
+            " confidence DOUBLE, reasons VARCHAR[])",
+            "CREATE TABLE results_alternatives (computed_at TIMESTAMPTZ, workload VARCHAR,"
+            " option VARCHAR, kind VARCHAR, placement VARCHAR, gpu_model VARCHAR,"
+            " gpus INTEGER, instance_type VARCHAR, host VARCHAR, monthly_cost_usd DOUBLE,"
+            " monthly_savings_usd DOUBLE, upfront_usd DOUBLE, break_even_months DOUBLE,"
+            " feasible BOOLEAN, chosen BOOLEAN, note VARCHAR)",
+        ],
+    ),
+    (
+        4,
+        "alerts with state history, delivery log, current cost rates",
+        [
+            "CREATE TABLE alerts (alert_id VARCHAR, host VARCHAR, gpu_uuid VARCHAR,"
+            " gpu_model VARCHAR, workload VARCHAR, kind VARCHAR, state VARCHAR,"
+            " started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, resolved_at TIMESTAMPTZ,"
+            " opened_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, duration_s DOUBLE, wasted_s DOUBLE,"
+            " wasted_usd DOUBLE, usd_per_hour DOUBLE, placement VARCHAR, price_basis VARCHAR,"
+            " activity_pct DOUBLE, util_pct DOUBLE, sm_active_pct DOUBLE,"
+            " mem_used_max_gib DOUBLE, suggested_class VARCHAR, notify BOOLEAN)",
+            "CREATE TABLE alert_events (alert_id VARCHAR, ts TIMESTAMPTZ, event VARCHAR,"
+            " state VARCHAR, duration_s DOUBLE, wasted_usd DOUBLE, note VARCHAR)",
+            "CREATE TABLE alert_deliveries (delivery_id VARCHAR, alert_id VARCHAR,"
+            " event VARCHAR, channel VARCHAR, created_at TIMESTAMPTZ, status VARCHAR,"
+            " attempts INTEGER, last_error VARCHAR, delivered_at TIMESTAMPTZ, message VARCHAR)",
+            "CREATE TABLE alert_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+            "CREATE TABLE results_gpu_cost_rates (as_of TIMESTAMPTZ, host VARCHAR,"
+            " gpu_uuid VARCHAR, gpu_model VARCHAR, workload VARCHAR, placement VARCHAR,"
+            " share DOUBLE, usd_per_hour DOUBLE, energy_usd_per_hour DOUBLE,"
+            " price_basis VARCHAR, util_pct DOUBLE, power_w DOUBLE)",
+        ],
+    ),
 ]
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,

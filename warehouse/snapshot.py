@@ -32,6 +32,10 @@ SNAPSHOT_TABLES = {
         SELECT host, count(DISTINCT gpu_uuid) AS gpus, min(ts) AS first_sample,
                max(ts) AS last_sample, any_value(source) AS source
         FROM gpu_samples GROUP BY host""",
+    # Alerts (all of them: few rows, and /metrics counts their wasted seconds since the start);
+    # reads in warehouse/alerts.py.
+    "alerts": "SELECT * FROM alerts",
+    "gpu_cost_rates": "SELECT * FROM results_gpu_cost_rates",
 }
 
 
@@ -65,6 +69,20 @@ def publish(wh: Warehouse, path: Path, *, days: int) -> Path:
     return path
 
 
+def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A private read-only connection to the snapshot at `path`.
+
+    `duckdb.connect(path)` shares one cached database instance per path within a process, so a
+    reader reopening after a publish would get the replaced file's instance back while any other
+    connection to it is alive. A fresh in-memory instance that attaches the file avoids that.
+    """
+    con = connect(Path(":memory:"))
+    quoted = str(path).replace("'", "''")
+    con.execute(f"ATTACH '{quoted}' AS snap (READ_ONLY)")
+    con.execute("USE snap")
+    return con
+
+
 class SnapshotMissing(FileNotFoundError):
     """No snapshot has been published yet."""
 
@@ -95,7 +113,7 @@ class Snapshot:
         if self._con is None or ident != self._ident:
             if self._con is not None:
                 self._con.close()
-            self._con = connect(self.path, read_only=True)
+            self._con = _open_read_only(self.path)
             self._ident = ident
         return self._con
 

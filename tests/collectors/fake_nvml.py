@@ -22,7 +22,7 @@ from __future__ import annotations
 import ctypes
 import types
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,9 @@ class FakeGpu:
     processes: list[FakeProcess] = field(default_factory=list)
     # (pid, timeStamp in µs, smUtil): what NVML keeps in its process-utilization buffer.
     util_samples: list[tuple[int, int, int]] = field(default_factory=list)
+    # pid -> smUtil of processes that keep running kernels: each query finds one new sample per
+    # pid, stamped with the fake clock (µs), as NVML's buffer fills on a busy GPU.
+    live_sm_util: dict[int, int] = field(default_factory=dict)
     process_util_supported: bool = True
     # function name -> error class raised by every call of it on this GPU; "*" for all calls
     # after the handle and uuid (a GPU that fell off the bus).
@@ -159,8 +162,7 @@ class _Handle:
 
 @dataclass
 class _GpmState:
-    pointer: Any  # kept alive so its address stays unique
-    freed: bool = False
+    pointer: Any  # kept alive so its address stays unique while the sample lives
     source: str | None = None  # the uuid sampled into it
     taken_at: float | None = None
     values: dict[int, float] = field(default_factory=dict)
@@ -190,9 +192,15 @@ class FakeNvml(types.ModuleType):
         self.calls: Counter[tuple[str, str | None]] = Counter()
         self.initialized = False
         self.shutdowns = 0
-        self.gpm_samples: dict[int, _GpmState] = {}
+        self.gpm_samples: dict[int, _GpmState] = {}  # live samples by address
+        # What the collector asked, for assertions; `record = False` (the benchmark's long runs)
+        # keeps these lists from growing.
+        self.record = True
         self.gpm_pairs: list[tuple[str, float]] = []  # (uuid, seconds between the two samples)
         self.util_queries: list[tuple[str, str, int]] = []  # (function, uuid, lastSeenTimeStamp)
+        # Things that happen to the host, keyed by the tick they happen before: the collector asks
+        # nvmlDeviceGetCount once per tick, so the Nth call (from 1) starts tick N.
+        self.events: dict[int, Callable[[FakeNvml], None]] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -218,7 +226,7 @@ class FakeNvml(types.ModuleType):
 
     @property
     def live_gpm_samples(self) -> int:
-        return sum(not s.freed for s in self.gpm_samples.values())
+        return len(self.gpm_samples)
 
     # ------------------------------------------------------------------ init
 
@@ -241,7 +249,15 @@ class FakeNvml(types.ModuleType):
 
     def nvmlDeviceGetCount(self) -> int:
         self._enter("nvmlDeviceGetCount", symbol="nvmlDeviceGetCount_v2")
+        event = self.events.get(self.count("nvmlDeviceGetCount"))
+        if event is not None:
+            event(self)
         return len(self.gpus)
+
+    def lose_gpu(self, index: int, error: type[NVMLError] = NVMLError_GpuIsLost) -> None:
+        """GPU `index` falls off the bus: its handle still opens (NVML keeps it), every reading
+        raises `error`, as on a real Xid 79."""
+        self.gpus[index].errors = {"*": error}
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> _Handle:
         self._enter("nvmlDeviceGetHandleByIndex", symbol="nvmlDeviceGetHandleByIndex_v2")
@@ -377,10 +393,14 @@ class FakeNvml(types.ModuleType):
 
     def _util_samples(self, fn: str, handle: _Handle, timestamp: int) -> list[tuple]:
         self._enter(fn, handle)
-        self.util_queries.append((fn, handle.uuid, timestamp))
+        if self.record:
+            self.util_queries.append((fn, handle.uuid, timestamp))
         if handle.mig is not None or not handle.gpu.process_util_supported:
             raise NVMLError_NotSupported()
         fresh = [s for s in handle.gpu.util_samples if s[1] > timestamp]
+        now_us = int(self.clock.monotonic() * 1_000_000)
+        if now_us > timestamp:
+            fresh += [(pid, now_us, sm) for pid, sm in handle.gpu.live_sm_util.items()]
         if not fresh:
             raise NVMLError_NotFound()
         return fresh
@@ -456,7 +476,8 @@ class FakeNvml(types.ModuleType):
 
     def nvmlGpmSampleFree(self, gpmSample: Any) -> None:
         self._enter("nvmlGpmSampleFree")
-        self._gpm_state(gpmSample).freed = True
+        self._gpm_state(gpmSample)  # freeing twice, or a foreign pointer: InvalidArgument
+        del self.gpm_samples[_address(gpmSample)]
 
     def nvmlGpmSampleGet(self, device: _Handle, gpmSample: Any) -> Any:
         self._enter("nvmlGpmSampleGet", device)
@@ -487,7 +508,8 @@ class FakeNvml(types.ModuleType):
             raise NVMLError_InvalidArgument()
         if first.taken_at is None or second.taken_at is None or second.taken_at < first.taken_at:
             raise NVMLError_InvalidArgument()
-        self.gpm_pairs.append((second.source, second.taken_at - first.taken_at))
+        if self.record:
+            self.gpm_pairs.append((second.source, second.taken_at - first.taken_at))
         for i in range(metricsGet.numMetrics):
             metric = metricsGet.metrics[i]
             if metric.metricId in second.values:
@@ -499,7 +521,7 @@ class FakeNvml(types.ModuleType):
 
     def _gpm_state(self, sample: Any) -> _GpmState:
         state = self.gpm_samples.get(_address(sample))
-        if state is None or state.freed:
+        if state is None:  # freed (use after free) or never allocated
             raise NVMLError_InvalidArgument()
         return state
 
@@ -526,11 +548,17 @@ def write_proc_entry(
     environ: dict[str, str] | None = None,
     cgroup: str = "0::/user.slice\n",
     comm: str = "python",
+    start_time: int | None = None,
 ) -> Path:
-    """A /proc/<pid> directory under `root` with the files procinfo reads."""
+    """A /proc/<pid> directory under `root` with the files procinfo reads. `start_time` is field
+    22 of `stat` (default: derived from the pid)."""
     base = Path(root) / str(pid)
     base.mkdir(parents=True, exist_ok=True)
     (base / "status").write_text(f"Name:\t{comm}\nPid:\t{pid}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
+    start = 1_000_000 + pid if start_time is None else start_time
+    # The real layout: pid (comm) state ppid pgrp ... with starttime the 22nd field.
+    middle = " ".join(["1"] * 18)
+    (base / "stat").write_text(f"{pid} ({comm}) S {middle} {start} 0 0\n")
     (base / "cmdline").write_bytes(b"".join(a.encode() + b"\0" for a in cmdline))
     env = environ or {}
     (base / "environ").write_bytes(b"".join(f"{k}={v}".encode() + b"\0" for k, v in env.items()))
@@ -683,3 +711,217 @@ def scenario_shared_gpu_two_processes(clock: FakeClock | None = None) -> FakeNvm
         util_samples=[(101, 5_000_000, 20), (202, 5_100_000, 60), (101, 5_200_000, 30)],
     )
     return FakeNvml([gpu], clock=clock)
+
+
+# ---------------------------------------------------------------------- the issue's scenarios
+#
+# Named as issue 3 lists them; tests/collectors/test_nvml_scenarios.py holds their golden
+# expectations (tests/collectors/golden/nvml/<name>.json) and the figures worked by hand.
+# The processes they put on GPUs are described in SCENARIO_PROCS; `write_scenario_procs` makes
+# a /proc tree of them.
+
+H100_BUSY_RANK_BYTES = 72 * GIB
+DOCKER_ID = "4f1c0d7d2a9b" + "0" * 52  # a 64-hex container id
+
+
+def scenario_8x_h100_busy(clock: FakeClock | None = None, processes_per_gpu: int = 1) -> FakeNvml:
+    """An 8×H100 SXM node running one pretraining job, a torchrun rank per GPU (pids 7100-7107,
+    72 GiB each, workload `llm-pretrain` by environment variable): utilization.gpu 100 %, GPM
+    SM active 80-87 % (GPU i: 80 + i), tensor 60 + i, occupancy 40, DRAM bandwidth 35; each
+    rank's per-process SM share 96 %.
+
+    `processes_per_gpu` > 1 (the benchmark's 8 GPUs × 20 processes) puts the same pids
+    7100, 7101, ... on every GPU, as NCCL and DataLoader workers do, each with 1 GiB.
+    """
+    gpus = []
+    for i in range(8):
+        if processes_per_gpu == 1:
+            procs = [FakeProcess(7100 + i, H100_BUSY_RANK_BYTES)]
+            live = {7100 + i: 96}
+        else:
+            procs = [FakeProcess(7100 + j, 1 * GIB) for j in range(processes_per_gpu)]
+            live = {7100 + j: 4 for j in range(processes_per_gpu)}
+        gpus.append(
+            _h100(
+                uuid=f"GPU-h100-busy-{i}",
+                name="NVIDIA H100 80GB HBM3",
+                mem_used=sum(p.used_bytes or 0 for p in procs) + 1 * GIB,
+                util_gpu=100,
+                power_mw=650_000 + 1_000 * i,
+                energy_mj=9_000_000_000 + i,
+                sm_clock_mhz=1980,
+                temperature_c=70 + i,
+                gpm={
+                    SM_UTIL: 80.0 + i,
+                    SM_OCCUPANCY: 40.0,
+                    ANY_TENSOR_UTIL: 60.0 + i,
+                    DRAM_BW_UTIL: 35.0,
+                },
+                processes=procs,
+                live_sm_util=live,
+            )
+        )
+    return FakeNvml(gpus, clock=clock)
+
+
+def scenario_notebook_70gb_idle(clock: FakeClock | None = None) -> FakeNvml:
+    """One H100 held by a Jupyter kernel (pid 3131, in a Docker container) that loaded a model
+    into 70 GiB and stopped: no kernel runs (utilization 0, GPM SM active 0, no per-process
+    utilization samples, so NotFound), the board idles at 72 W. The kind of allocation the
+    waste detector looks for."""
+    gpu = _h100(
+        uuid="GPU-h100-notebook",
+        mem_used=70 * GIB,
+        util_gpu=0,
+        power_mw=72_000,
+        energy_mj=40_000_000,
+        sm_clock_mhz=345,
+        temperature_c=33,
+        gpm={SM_UTIL: 0.0, SM_OCCUPANCY: 0.0, ANY_TENSOR_UTIL: 0.0, DRAM_BW_UTIL: 0.0},
+        processes=[FakeProcess(3131, 70 * GIB)],
+        util_samples=[],
+    )
+    return FakeNvml([gpu], clock=clock)
+
+
+def scenario_gpu_lost_mid_run(clock: FakeClock | None = None, lost_at_tick: int = 2) -> FakeNvml:
+    """Two H100s, a rank on each (pids 7200, 7201, workload `llm-finetune`); before tick
+    `lost_at_tick` (counted from 1) GPU 1 falls off the bus (GpuIsLost on every reading)."""
+    gpus = [
+        _h100(
+            uuid=f"GPU-h100-lost-{i}",
+            processes=[FakeProcess(7200 + i, 40 * GIB)],
+            live_sm_util={7200 + i: 90},
+        )
+        for i in range(2)
+    ]
+    fake = FakeNvml(gpus, clock=clock)
+    fake.events[lost_at_tick] = lambda nv: nv.lose_gpu(1)
+    return fake
+
+
+def scenario_mig_3g40gb_two_processes(clock: FakeClock | None = None) -> FakeNvml:
+    """An H100 in MIG mode with two 3g.40gb instances: slot 0 (GPU instance 1) runs pid 6101
+    (`vision-train`, 20 GiB) and pid 6102 (`vision-eval`, 8 GiB), slot 1 (GPU instance 2) holds
+    13 MiB and no process; the other five slots are empty. Per-process utilization is not
+    supported on MIG, so the two processes share the instance by memory."""
+    busy = FakeMig(
+        uuid="MIG-3g40-busy",
+        profile="3g.40gb",
+        gpu_instance_id=1,
+        mem_total=40 * GIB,
+        mem_used=28 * GIB + 200 * MIB,
+        processes=[FakeProcess(6101, 20 * GIB), FakeProcess(6102, 8 * GIB)],
+        gpm={SM_UTIL: 45.0, SM_OCCUPANCY: 30.0, ANY_TENSOR_UTIL: 20.0, DRAM_BW_UTIL: 25.0},
+    )
+    idle = FakeMig(
+        uuid="MIG-3g40-idle",
+        profile="3g.40gb",
+        gpu_instance_id=2,
+        mem_total=40 * GIB,
+        mem_used=13 * MIB,
+        gpm={SM_UTIL: 0.0, SM_OCCUPANCY: 0.0, ANY_TENSOR_UTIL: 0.0, DRAM_BW_UTIL: 0.0},
+    )
+    gpu = _h100(
+        uuid="GPU-h100-mig3g",
+        mig_capable=True,
+        mig_enabled=True,
+        mig_slots=[busy, idle, None, None, None, None, None],
+        util_gpu=0,  # NVML answers N/A for MIG on the board; never read with MIG on
+    )
+    return FakeNvml([gpu], clock=clock)
+
+
+def scenario_consumer_card_no_gpm(clock: FakeClock | None = None) -> FakeNvml:
+    """A workstation GeForce RTX 4090 (Ada: the GPM API is there, the GPU says unsupported; no
+    MIG): Xorg holds a graphics context (pid 1500, 300 MiB), a Stable Diffusion run (pid 1600,
+    `image-gen`) 19 GiB; per-process utilization works (1600: 97 %, Xorg: 2 %)."""
+    gpu = FakeGpu(
+        uuid="GPU-rtx4090-0000",
+        name="NVIDIA GeForce RTX 4090",
+        mem_total=24564 * MIB,
+        mem_used=19 * GIB + 300 * MIB,
+        mem_reserved=310 * MIB,
+        util_gpu=99,
+        power_mw=410_500,
+        energy_mj=777_000_000,
+        sm_clock_mhz=2745,
+        temperature_c=66,
+        gpm_supported=False,
+        processes=[
+            FakeProcess(1500, 300 * MIB, lists=("graphics",)),
+            FakeProcess(1600, 19 * GIB),
+        ],
+        live_sm_util={1500: 2, 1600: 97},
+    )
+    return FakeNvml([gpu], clock=clock, driver_version="560.35.03")
+
+
+def scenario_driver_without_process_utilization(clock: FakeClock | None = None) -> FakeNvml:
+    """An A100 80GB on a driver with neither per-process utilization call: the newer
+    nvmlDeviceGetProcessesUtilizationInfo is absent (FunctionNotFound) and the older
+    nvmlDeviceGetProcessUtilization answers NotSupported (vGPU guests do). Two processes:
+    pid 101 (Slurm job `bert`, 30 GiB) and pid 202 (`team-vision` pod, 10 GiB); SM share is
+    unknown, so memory decides."""
+    gpu = _a100(
+        "GPU-a100-noputil",
+        name="NVIDIA A100-SXM4-80GB",
+        mem_total=80 * GIB,
+        mem_used=40 * GIB,
+        util_gpu=71,
+        processes=[FakeProcess(101, 30 * GIB), FakeProcess(202, 10 * GIB)],
+        process_util_supported=False,
+        mig_capable=True,
+    )
+    return FakeNvml(
+        [gpu],
+        clock=clock,
+        missing_symbols={"nvmlDeviceGetProcessesUtilizationInfo"},
+        driver_version="535.183.01",
+    )
+
+
+ISSUE_SCENARIOS: dict[str, Callable[..., FakeNvml]] = {
+    "8x_h100_busy": scenario_8x_h100_busy,
+    "notebook_70gb_idle": scenario_notebook_70gb_idle,
+    "gpu_lost_mid_run": scenario_gpu_lost_mid_run,
+    "mig_3g40gb_two_processes": scenario_mig_3g40gb_two_processes,
+    "consumer_card_no_gpm": scenario_consumer_card_no_gpm,
+    "driver_without_process_utilization": scenario_driver_without_process_utilization,
+}
+
+# /proc facts of every process the scenarios above put on a GPU (write_proc_entry arguments).
+SCENARIO_PROCS: dict[int, dict[str, Any]] = {
+    **{
+        7100 + k: dict(
+            cmdline=["python", "pretrain.py", f"--local-rank={k}"],
+            environ={"GPULEDGER_WORKLOAD": "llm-pretrain", "LOCAL_RANK": str(k)},
+            cgroup="0::/system.slice/slurmstepd.scope/job_88/step_0\n",
+        )
+        for k in range(20)
+    },
+    3131: dict(
+        cmdline=["/opt/conda/bin/python", "-m", "ipykernel_launcher", "-f", "kernel-5f2c.json"],
+        environ={"JPY_PARENT_PID": "3100", "HOME": "/root"},
+        cgroup=f"0::/system.slice/docker-{DOCKER_ID}.scope\n",
+    ),
+    7200: dict(environ={"GPULEDGER_WORKLOAD": "llm-finetune"}),
+    7201: dict(environ={"GPULEDGER_WORKLOAD": "llm-finetune"}),
+    6101: dict(cmdline=["python", "train_vit.py"], environ={"GPULEDGER_WORKLOAD": "vision-train"}),
+    6102: dict(cmdline=["python", "eval_vit.py"], environ={"GPULEDGER_WORKLOAD": "vision-eval"}),
+    1500: dict(cmdline=["/usr/lib/xorg/Xorg", "vt1", "-displayfd", "3"], comm="Xorg"),
+    1600: dict(cmdline=["python", "sd_webui.py"], environ={"GPULEDGER_WORKLOAD": "image-gen"}),
+    101: dict(uid=4242424, cmdline=["python", "bert.py"], environ={"SLURM_JOB_NAME": "bert"}),
+    202: dict(
+        cmdline=["jupyter-lab"],
+        environ={"POD_NAMESPACE": "team-vision", "KUBERNETES_SERVICE_HOST": "10.0.0.1"},
+    ),
+}
+
+
+def write_scenario_procs(root: Path, pids: Iterable[int] | None = None) -> Path:
+    """A /proc tree under `root` with the SCENARIO_PROCS entries (all, or `pids`); uid 0 unless
+    given, so user names read the same on every Linux host."""
+    for pid in SCENARIO_PROCS if pids is None else pids:
+        write_proc_entry(root, pid, **SCENARIO_PROCS[pid])
+    return Path(root)

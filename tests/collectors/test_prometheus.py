@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import polars as pl
@@ -21,6 +16,11 @@ import pytest
 
 from collectors import prometheus as prom
 from collectors.schema import GPU_SAMPLE_SCHEMA, PROCESS_SAMPLE_SCHEMA
+
+try:
+    from tests.collectors.fake_prometheus import FakePrometheus, QuietHandler, serve, serve_page
+except ImportError:  # pragma: no cover - depends on how pytest was started
+    from fake_prometheus import FakePrometheus, QuietHandler, serve, serve_page  # type: ignore
 
 REAL = Path(__file__).resolve().parent.parent / "fixtures" / "realdata"
 DCGM = sorted((REAL / "dcgm-exporter-cncf-ai-conformance").glob("*.prom"))
@@ -225,86 +225,116 @@ def test_unparseable_line_names_file_and_line(tmp_path: Path, line: str, reason:
 # ---------------------------------------------------------------- HTTP
 
 
-@contextmanager
-def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _Quiet(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 def test_scrape_a_real_http_server_and_parse_the_page() -> None:
     page = (REAL / "dcgm-exporter-cncf-ai-conformance" / "kops.prom").read_bytes()
-
-    class Metrics(_Quiet):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._send(200, page, "text/plain; version=0.0.4; charset=utf-8")
-            else:
-                self._send(404, b"not found", "text/plain")
-
-    with _serve(Metrics) as base:
-        text = prom.scrape(f"{base}/metrics", timeout=5)
+    with serve_page(lambda: page) as (url, hits):
+        text = prom.scrape(url, timeout=5)
+        base = url.removesuffix("/metrics")
         with pytest.raises(ConnectionError, match=rf"{base}/nope: HTTP 404"):
             prom.scrape(f"{base}/nope", timeout=5)
     gpus = prom.parse_exposition(text).gpu_samples
     assert gpus.select("host", "gpu_model").rows() == [("i-030791dc5a37cd257", "NVIDIA L4")]
+    assert hits == ["/metrics"]
 
 
 def test_scrape_of_a_closed_port_names_the_url() -> None:
-    with _serve(_Quiet) as base:
+    with serve(QuietHandler) as base:
         pass  # the server is gone: nothing listens on that port any more
     with pytest.raises(ConnectionError, match=rf"cannot fetch {base}/metrics"):
         prom.scrape(f"{base}/metrics", timeout=2)
 
 
+def _with_pod(page: str, gpu: str, pod: str, namespace: str, container: str) -> str:
+    """The page as dcgm-exporter writes it with Kubernetes pod mapping on: the pod's labels on
+    every series of the GPU it holds."""
+    extra = f',pod="{pod}",namespace="{namespace}",container="{container}"'
+    return re.sub(rf'^(DCGM_FI_\w+\{{gpu="{gpu}",[^}}]*)\}}', rf"\1{extra}}}", page, flags=re.M)
+
+
+def test_exporter_scraper_stamps_the_tick_and_attributes_pods_by_rules() -> None:
+    raw = (REAL / "dcgm-exporter-cncf-ai-conformance" / "viettel-ai-platform.prom").read_text()
+    page = _with_pod(raw, "1", "trainer-0", "team-nlp", "main").encode()
+    rules = [{"match": "k8s_namespace", "pattern": "^team-(.*)$"}]
+    tick = datetime(2026, 11, 20, 9, 0, 1, tzinfo=UTC)
+    with serve_page(lambda: page) as (url, _):
+        batch = prom.ExporterScraper(url, rules=rules).sample(tick)
+    gpus = batch.gpu_samples.sort("gpu_index")
+    assert gpus["ts"].to_list() == [tick, tick]
+    assert gpus["workload"].to_list() == [None, "nlp"]  # GPU 0 holds no pod
+    procs = batch.process_samples
+    assert procs.select("gpu_uuid", "pod", "namespace", "container", "user", "workload").rows() == [
+        (gpus["gpu_uuid"][1], "trainer-0", "team-nlp", "main", "unknown", "nlp")
+    ]
+    assert procs["pid"].to_list() == [None]  # an exporter knows pods, not pids
+    with pytest.raises(ValueError, match="only http and https"):
+        prom.ExporterScraper("ftp://example/metrics")
+
+
 SINCE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LABELS = {"UUID": "GPU-f", "gpu": "0", "Hostname": "node-9", "modelName": "NVIDIA A100-SXM4-80GB"}
-POINTS = {"DCGM_FI_DEV_GPU_UTIL": ["55", "65"], "DCGM_FI_DEV_FB_USED": ["1000", "2000"]}
 
 
-def test_query_range_merges_metrics_from_a_fake_prometheus() -> None:
-    seen: list[dict[str, list[str]]] = []
+def _fake_history(minutes: int, gpus: int = 1) -> FakePrometheus:
+    """Raw 15-second scrapes of `gpus` GPUs for `minutes`: util = minute, FB used = 1000 + minute."""
+    api = FakePrometheus()
+    t0 = SINCE.timestamp()
+    for g in range(gpus):
+        labels = {**LABELS, "UUID": f"GPU-f{g}", "gpu": str(g)}
+        times = [t0 + 15 * k for k in range(minutes * 4)]
+        api.add(
+            {"__name__": "DCGM_FI_DEV_GPU_UTIL", **labels},
+            {t: float((t - t0) // 60) for t in times},
+        )
+        api.add(
+            {"__name__": "DCGM_FI_DEV_FB_USED", **labels},
+            {t: 1000 + (t - t0) // 60 for t in times},
+        )
+    api.add({"__name__": "up", "job": "dcgm"}, {t0: 1.0})  # not ours: never asked for
+    return api
 
-    class Api(_Quiet):
-        def do_GET(self) -> None:
-            url = urllib.parse.urlsplit(self.path)
-            query = urllib.parse.parse_qs(url.query)
-            seen.append(query)
-            metric = query["query"][0]
-            start, step = float(query["start"][0]), int(query["step"][0].rstrip("s"))
-            values = [[start + k * step, v] for k, v in enumerate(POINTS[metric])]
-            series = [{"metric": {"__name__": metric, **LABELS}, "values": values}]
-            answer = {"status": "success", "data": {"resultType": "matrix", "result": series}}
-            assert url.path == "/api/v1/query_range"
-            self._send(200, json.dumps(answer).encode(), "application/json")
 
-    with _serve(Api) as base:
-        batch = prom.query_range(base + "/", list(POINTS), SINCE, SINCE + timedelta(minutes=1), 60)
+def test_query_range_asks_once_for_every_metric_and_merges_them() -> None:
+    api = _fake_history(2)
+    with api.running() as base:
+        metrics = ["DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED"]
+        batch = prom.query_range(base + "/", metrics, SINCE, SINCE + timedelta(minutes=1), 60)
     gpus = batch.gpu_samples.sort("ts")
-    assert [q["query"][0] for q in seen] == list(POINTS)
-    assert seen[0]["start"] == [f"{SINCE.timestamp():.3f}"] and seen[0]["step"] == ["60s"]
+    assert [q["query"] for q in api.queries] == [
+        '{__name__=~"DCGM_FI_DEV_GPU_UTIL|DCGM_FI_DEV_FB_USED"}'
+    ]
+    assert api.queries[0]["start"] == f"{SINCE.timestamp():.3f}" and api.queries[0]["step"] == "60s"
     assert gpus.select("ts", "util_pct", "mem_used_mib").rows() == [
-        (SINCE, 55.0, 1000.0),
-        (SINCE + timedelta(minutes=1), 65.0, 2000.0),
+        (SINCE, 0.0, 1000.0),
+        (SINCE + timedelta(minutes=1), 1.0, 1001.0),
     ]
     assert set(gpus["host"]) == {"node-9"} and set(gpus["source"]) == {"prometheus"}
+
+
+def test_iter_history_windows_cover_the_span_once_and_stay_small() -> None:
+    api = _fake_history(200, gpus=2)
+    until = SINCE + timedelta(minutes=200)
+    with api.running() as base:
+        windows = list(prom.iter_history(base, SINCE, until, 60, points_per_request=400))
+    # First window: 60 steps; then 4 series known -> 400 // 4 = 100 steps a window.
+    starts = [(w.start - SINCE) / timedelta(minutes=1) for w in windows]
+    assert starts == [0, 60, 160]
+    assert [w.series for w in windows] == [4, 4, 4]
+    gpus = pl.concat([w.batch.gpu_samples for w in windows]).sort("gpu_uuid", "ts")
+    assert gpus.height == 2 * 200  # every minute of [since, until) once, per GPU
+    assert gpus.filter(pl.col("gpu_uuid") == "GPU-f1").select("util_pct", "mem_used_mib").row(
+        199
+    ) == (199.0, 1199.0)
+    assert gpus["ts"].max() == until - timedelta(minutes=1)  # end-exclusive
+    assert all("up" not in q["query"].split("|") for q in api.queries)
+
+
+def test_iter_history_refusals_name_the_url_or_the_bounds() -> None:
+    with pytest.raises(ValueError, match="is not before until"):
+        next(prom.iter_history("http://127.0.0.1:9", SINCE, SINCE, 60))
+    api = _fake_history(1)
+    with api.running() as base:
+        with pytest.raises(ConnectionError, match=r"query_range\?.*HTTP 400.*11,000 points"):
+            prom._range_samples(base, "x", SINCE, SINCE + timedelta(days=30), 60, 5)
 
 
 def test_parse_api_json_vector_and_error_answers(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,14 +24,6 @@ DAYS = 7  # the Overview's window (dashboard/pages/overview.py)
 DASHBOARD_VARS = ("GPULEDGER_CONFIG", "GPULEDGER_DB", "GPULEDGER_SNAPSHOT", "GPULEDGER_SPOOL")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--screenshots",
-        metavar="DIR",
-        default=None,
-        help="browser tests save full-page screenshots of the dashboard pages into DIR",
-    )
-
 
 @pytest.fixture(scope="session")
 def screenshots_dir(pytestconfig: pytest.Config) -> Path | None:
@@ -48,16 +39,6 @@ def screenshots_dir(pytestconfig: pytest.Config) -> Path | None:
 
 
 # Warehouses ------------------------------------------------------------------------------------
-def open_writer(cfg: Config):
-    """The warehouse writer, closed on exit.
-
-    Not `with app.open_warehouse(cfg) as wh`: open_warehouse() already opens (and locks) the
-    warehouse and Warehouse.__enter__ opens it a second time, which fails with LockHeld on our
-    own lock.
-    """
-    return closing(app.open_warehouse(cfg))
-
-
 def demo_config(base: Path) -> Config:
     """The shipped configuration, warehouse under `base`, one demo day at one sample a minute."""
     cfg = load_config(ROOT / "config" / "gpuledger.toml", db=base / "data" / "warehouse.duckdb")
@@ -75,7 +56,7 @@ def age_spool(cfg: Config, seconds: float = 3600.0) -> None:
 def seed_demo_snapshot(cfg: Config) -> Config:
     """One demo day ending now (so it always falls in the 7-day window), ingested, published."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    with open_writer(cfg) as wh:
+    with app.open_warehouse(cfg) as wh:
         app.seed_demo(wh, cfg, app.catalog_for(cfg), progress=False, now=now)
     assert cfg.snapshot_path.exists()
     age_spool(cfg)
@@ -85,7 +66,8 @@ def seed_demo_snapshot(cfg: Config) -> Config:
 @pytest.fixture(scope="module")
 def demo_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Config:
     """Like tests/conftest.py's demo_warehouse (one demo day at 60 s, published snapshot), but
-    built once per module and ending at the current minute; its spool files are back-dated."""
+    built once per module, and ending at the current minute rather than on a fixed date, so the
+    Overview's 7-day window always holds it; its spool files are back-dated."""
     return seed_demo_snapshot(demo_config(tmp_path_factory.mktemp("dashboard-demo")))
 
 
@@ -93,7 +75,7 @@ def demo_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Config:
 def empty_snapshot(cfg: Config) -> Config:
     """`gpuledger init` on an empty warehouse: a published snapshot that holds no samples."""
     cfg.spool_dir.mkdir(parents=True, exist_ok=True)
-    with open_writer(cfg) as wh:
+    with app.open_warehouse(cfg) as wh:
         app.cycle(wh, cfg, app.catalog_for(cfg), force=True)
     assert cfg.snapshot_path.exists()
     return cfg

@@ -176,7 +176,7 @@ def test_overview_in_chromium(
 
 def test_live_tile_refreshes_without_reload(page, page_errors: list[str], server: Server) -> None:
     grid = page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').first
-    grid.wait_for(timeout=RENDER_MS)
+    grid.wait_for(state="attached", timeout=RENDER_MS)  # canvas fallback: never "visible"
     assert LIVE_HOST not in host_cells(page)
     page.evaluate("() => { window.__gpuledgerNoReload = true; }")
 
@@ -186,7 +186,15 @@ def test_live_tile_refreshes_without_reload(page, page_errors: list[str], server
     cell = page.locator(
         '[data-testid="stDataFrame"] td[role="gridcell"][aria-colindex="1"]', has_text=LIVE_HOST
     ).first
-    cell.wait_for(timeout=LIVE_MS)
+    try:
+        cell.wait_for(state="attached", timeout=LIVE_MS)
+    except playwright_api.TimeoutError:
+        captions = page.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
+        pytest.fail(
+            f"{LIVE_HOST} not in the GPUs-by-host table {LIVE_MS / 1000:.0f} s after the spool"
+            f" write; hosts shown: {sorted(set(host_cells(page)))}; captions: {captions};"
+            f" JS errors: {page_errors}; server log:\n{server.log.read_text()[-2000:]}"
+        )
     assert page.get_by_text("live from the spool", exact=False).count() == 1
     assert page.evaluate("() => window.__gpuledgerNoReload === true"), "the page was reloaded"
     assert page_errors == []

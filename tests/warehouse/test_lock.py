@@ -34,7 +34,8 @@ def test_second_writer_is_refused_with_the_holder_pid(cfg: Config) -> None:
     assert not first.lock.held
     with Warehouse(cfg.db_path, cfg.spool_dir) as again:
         assert again.lock.held
-        assert again.db.execute("SELECT count(*) FROM meta").fetchall() == [(1,)]
+        version = "SELECT count(*) FROM meta WHERE key = 'schema_version'"
+        assert again.db.execute(version).fetchall() == [(1,)]
 
 
 def test_lock_is_released_on_close_and_reacquirable(tmp_path: Path) -> None:

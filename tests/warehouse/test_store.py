@@ -79,21 +79,22 @@ def minute_seconds(wh: Warehouse) -> dict[datetime, float]:
     return {m.astimezone(UTC): s for m, s in rows}
 
 
+def version_row(wh: Warehouse) -> list[tuple]:
+    return wh.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+
+
 # Schema -----------------------------------------------------------------------------------------
 def test_migration_sets_version_and_reopen_is_a_no_op(cfg: Config) -> None:
     with Warehouse(cfg.db_path, cfg.spool_dir) as wh:
-        assert wh.db.execute("SELECT key, value FROM meta").fetchall() == [
-            ("schema_version", str(SCHEMA_VERSION))
-        ]
+        assert version_row(wh) == [(str(SCHEMA_VERSION),)]
+        meta = wh.db.execute("SELECT * FROM meta ORDER BY key").fetchall()
         wh.db.execute("INSERT INTO results_daily_ledger (day) VALUES (DATE '2026-01-01')")
         wh.db.execute("CHECKPOINT")
         # Migrating an up-to-date file again finds the current version and changes nothing.
         assert migrate(wh.db) == SCHEMA_VERSION
     with Warehouse(cfg.db_path, cfg.spool_dir) as wh:
         assert migrate(wh.db) == SCHEMA_VERSION
-        assert wh.db.execute("SELECT key, value FROM meta").fetchall() == [
-            ("schema_version", str(SCHEMA_VERSION))
-        ]
+        assert wh.db.execute("SELECT * FROM meta ORDER BY key").fetchall() == meta
         assert scalar(wh, "SELECT count(*) FROM results_daily_ledger") == 1
 
 
@@ -141,7 +142,8 @@ def test_same_rows_in_two_files_are_stored_once(cfg: Config, wh: Warehouse) -> N
     assert result.files == 2
     assert result.rows == {"gpu_samples": 10}
     assert scalar(wh, "SELECT count(*) FROM gpu_samples") == 40
-    assert scalar(wh, "SELECT count(*) FROM (SELECT DISTINCT host, gpu_uuid, ts FROM gpu_samples)")
+    distinct = "SELECT count(*) FROM (SELECT DISTINCT host, gpu_uuid, ts FROM gpu_samples)"
+    assert scalar(wh, distinct) == 40
     assert scalar(wh, "SELECT sum(samples) FROM gpu_minute") == 40
     assert scalar(wh, "SELECT sum(seconds) FROM gpu_minute") == pytest.approx(400.0)
 
@@ -313,9 +315,7 @@ def test_restated_billing_scope_replaces_earlier_rows(cfg: Config, wh: Warehouse
 
 
 # Failures ---------------------------------------------------------------------------------------
-def test_corrupt_spool_file_is_moved_aside_and_the_rest_ingests(
-    cfg: Config, wh: Warehouse
-) -> None:
+def test_corrupt_spool_file_is_moved_aside_and_the_rest_ingests(cfg: Config, wh: Warehouse) -> None:
     good = write(cfg, samples(every(T0, 10, 6)))
     garbage = good.with_name("part-20260302T080000000000-deadbeef.parquet")
     garbage.write_bytes(b"this is not parquet at all")

@@ -1,0 +1,462 @@
+"""Wasted high-end GPU time (DESIGN.md §2): pure functions over Polars frames of minute rollups.
+
+A GPU minute of an allocated high-end GPU falls into at most one kind, tested in this order:
+- `inefficient_busy`: utilization.gpu at or above `busy_util_pct` but SM active under
+  `inefficient_sm_active_pct` (only where SM active is known); the idle SM share is wasted;
+- `allocated_idle`: activity (SM active where known, else utilization.gpu) under
+  `idle_activity_pct`; every second is wasted;
+- `over_powered`: working, but its memory (plus headroom) and its throughput need
+  (activity x the class's relative throughput) fit a smaller, cheaper GPU class of the catalog;
+  the price difference to that class is wasted.
+Consecutive minutes of one kind on one GPU and workload form a run (a missing minute is
+tolerated, a longer gap ends it); a run long enough for its kind is what an alert reports.
+
+Money is the GPU's cost per second: local GPUs capital + operations per GPU-hour
+(`advisor.ledger.local_rates`); cloud GPUs the catalog's on-demand price of the instance type the
+bill names for that host, divided by its GPU count, else the catalog's cheapest on-demand price
+per GPU of the GPU class.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from advisor.ledger import IDLE, UNTAGGED, local_rates
+from config.settings import Config
+
+KINDS = ("allocated_idle", "inefficient_busy", "over_powered")
+# A run whose GPU has sent nothing for this long is over (the host stopped or lost its agent).
+STALE_AFTER = timedelta(minutes=15)
+MIB_PER_GIB = 1024.0
+
+RATE_SCHEMA = {
+    "host": pl.String,
+    "gpu_model": pl.String,
+    "placement": pl.String,
+    "usd_per_hour": pl.Float64,
+    "price_basis": pl.String,
+}
+CLOUD_SCHEMA = {"host": pl.String, "instance_type": pl.String, "owner": pl.String}
+RUN_SCHEMA = {
+    "host": pl.String,
+    "gpu_uuid": pl.String,
+    "gpu_model": pl.String,
+    "workload": pl.String,
+    "kind": pl.String,
+    "started_at": pl.Datetime("us", "UTC"),
+    "ended_at": pl.Datetime("us", "UTC"),
+    "ongoing": pl.Boolean,
+    "duration_s": pl.Float64,
+    "wasted_s": pl.Float64,
+    "usd_per_hour": pl.Float64,
+    "wasted_usd": pl.Float64,
+    "placement": pl.String,
+    "price_basis": pl.String,
+    "activity_pct": pl.Float64,
+    "util_pct": pl.Float64,
+    "sm_active_pct": pl.Float64,
+    "mem_used_max_gib": pl.Float64,
+    "suggested_class": pl.String,
+    "suggested_usd_per_hour": pl.Float64,
+}
+
+
+def high_end_pattern(classes: tuple[str, ...] | list[str]) -> str:
+    """A regex matching a GPU model that names one of `classes` as a whole word."""
+    names = "|".join(re.escape(c) for c in sorted(classes, key=len, reverse=True))
+    return rf"(?i)(^|[^a-z0-9])({names})([^0-9]|$)" if names else r"$^"
+
+
+def is_high_end(column: str, classes: tuple[str, ...] | list[str]) -> pl.Expr:
+    return pl.col(column).fill_null("").str.contains(high_end_pattern(classes))
+
+
+def catalog_class(model: str | None, classes: list[str]) -> str | None:
+    """The catalog GPU class a reported model is: the exact name, else the longest class name the
+    model names as a whole word ("NVIDIA H100 80GB HBM3" -> "H100")."""
+    if not model:
+        return None
+    upper = {c.upper(): c for c in classes}
+    if model.upper() in upper:
+        return upper[model.upper()]
+    for name in sorted(classes, key=len, reverse=True):
+        if re.search(high_end_pattern([name]), model):
+            return name
+    return None
+
+
+def _cloud_class_prices(catalog: pl.DataFrame) -> pl.DataFrame:
+    """The cheapest on-demand price per GPU of each GPU class among the catalog's instances."""
+    return (
+        catalog.filter(
+            (pl.col("kind") == "instance") & pl.col("on_demand_usd_per_hour").is_not_null()
+        )
+        .group_by("gpu_model")
+        .agg((pl.col("on_demand_usd_per_hour") / pl.col("gpu_count")).min().alias("usd_per_hour"))
+        .rename({"gpu_model": "klass"})
+    )
+
+
+def gpu_rates(
+    gpus: pl.DataFrame, cloud: pl.DataFrame, cfg: Config, catalog: pl.DataFrame
+) -> pl.DataFrame:
+    """USD per GPU-hour of each (host, gpu_model) in `gpus`, with its placement and price basis.
+
+    `cloud` has one row per host the bill names (host = ResourceId, instance_type, owner).
+    """
+    pairs = gpus.select("host", "gpu_model").unique()
+    if pairs.height == 0:
+        return pl.DataFrame(schema=RATE_SCHEMA)
+    classes = catalog.filter(pl.col("kind") == "gpu")["gpu_model"].to_list()
+    instances = catalog.filter(pl.col("kind") == "instance").select(
+        instance_type="name",
+        instance_usd=pl.col("on_demand_usd_per_hour") / pl.col("gpu_count"),
+        instance_gpus="gpu_count",
+        instance_price="on_demand_usd_per_hour",
+    )
+    local = local_rates(pairs, cfg, catalog)
+    frame = (
+        pairs.join(cloud.select("host", "instance_type"), on="host", how="left")
+        .with_columns(
+            placement=pl.when(pl.col("host").is_in(cloud["host"].implode()))
+            .then(pl.lit("cloud"))
+            .otherwise(pl.lit("local")),
+            klass=pl.col("gpu_model").map_elements(
+                lambda m: catalog_class(m, classes), return_dtype=pl.String
+            ),
+        )
+        .join(instances, on="instance_type", how="left")
+        .join(
+            _cloud_class_prices(catalog).rename({"usd_per_hour": "class_usd"}),
+            on="klass",
+            how="left",
+        )
+        .join(local, on=["host", "gpu_model"], how="left")
+    )
+    cloud_rate = pl.coalesce("instance_usd", "class_usd")
+    cloud_basis = (
+        pl.when(pl.col("instance_usd").is_not_null())
+        .then(
+            pl.format(
+                "on-demand {} ${}/h for {} GPU(s)",
+                "instance_type",
+                pl.col("instance_price").round(4),
+                "instance_gpus",
+            )
+        )
+        .when(pl.col("class_usd").is_not_null())
+        .then(pl.format("catalog on-demand {} per GPU", "klass"))
+        .otherwise(pl.lit("unpriced: no catalog price for this cloud GPU"))
+    )
+    local_rate = pl.col("capital_usd_per_gpu_hour") + pl.col("ops_usd_per_gpu_hour")
+    local_basis = (
+        pl.when(pl.col("priced"))
+        .then(pl.lit("local capital + operations"))
+        .otherwise(pl.lit("local operations only: no purchase price"))
+    )
+    return frame.select(
+        "host",
+        "gpu_model",
+        "placement",
+        usd_per_hour=pl.when(pl.col("placement") == "cloud")
+        .then(cloud_rate)
+        .otherwise(local_rate)
+        .fill_null(0.0),
+        price_basis=pl.when(pl.col("placement") == "cloud")
+        .then(cloud_basis)
+        .otherwise(local_basis),
+    )
+
+
+def smaller_classes(catalog: pl.DataFrame, cfg: Config) -> pl.DataFrame:
+    """GPU classes that are not high-end, with memory, relative throughput and their price on
+    each placement basis (cloud: cheapest on-demand per GPU; local: purchase-based rate)."""
+    gpus = catalog.filter(
+        (pl.col("kind") == "gpu")
+        & ~is_high_end("gpu_model", cfg.thresholds.high_end_classes)
+        & pl.col("gpu_memory_gib").is_not_null()
+        & pl.col("relative_throughput").is_not_null()
+    ).select(klass="gpu_model", class_mem_gib="gpu_memory_gib", class_tp="relative_throughput")
+    cloud = gpus.join(_cloud_class_prices(catalog), on="klass", how="inner").with_columns(
+        placement=pl.lit("cloud")
+    )
+    local = local_rates(
+        gpus.select(host=pl.lit("(catalog)"), gpu_model="klass"), cfg, catalog
+    ).filter(pl.col("priced"))
+    local = gpus.join(
+        local.select(
+            klass="gpu_model",
+            usd_per_hour=pl.col("capital_usd_per_gpu_hour") + pl.col("ops_usd_per_gpu_hour"),
+        ),
+        on="klass",
+        how="inner",
+    ).with_columns(placement=pl.lit("local"))
+    return pl.concat([cloud, local], how="diagonal_relaxed").select(
+        "placement", "klass", "class_mem_gib", "class_tp", "usd_per_hour"
+    )
+
+
+def allocated_minutes(minutes: pl.DataFrame, cloud: pl.DataFrame) -> pl.DataFrame:
+    """Minute rows with the workload that holds the GPU: a process's workload, else on a billed
+    cloud instance the workload its tag names (DESIGN.md §2, allocated GPU-seconds). Local minutes
+    without a process are spare capacity (`__idle__`), not allocated, and are dropped."""
+    owners = cloud.select("host", "owner")
+    return (
+        minutes.join(owners, on="host", how="left")
+        .with_columns(
+            workload=pl.when(pl.col("workload").is_not_null())
+            .then("workload")
+            .when(pl.col("host").is_in(owners["host"].implode()))
+            .then(pl.coalesce("owner", pl.lit(UNTAGGED)))
+            .otherwise(None)
+        )
+        .filter(pl.col("workload").is_not_null())
+        .drop("owner")
+    )
+
+
+def classify_minutes(
+    minutes: pl.DataFrame,
+    rates: pl.DataFrame,
+    small: pl.DataFrame,
+    catalog: pl.DataFrame,
+    cfg: Config,
+) -> pl.DataFrame:
+    """Allocated high-end minutes with `kind` (null when the minute wastes nothing)."""
+    t = cfg.thresholds
+    classes = catalog.filter(pl.col("kind") == "gpu")
+    names = classes["gpu_model"].to_list()
+    tp = dict(classes.select("gpu_model", "relative_throughput").iter_rows())
+    frame = (
+        minutes.filter(is_high_end("gpu_model", t.high_end_classes))
+        .join(
+            rates.select("host", "gpu_model", "placement", "usd_per_hour"),
+            on=["host", "gpu_model"],
+            how="left",
+        )
+        .with_columns(
+            activity_pct=pl.coalesce("sm_active_avg", "util_avg"),
+            class_tp_here=pl.col("gpu_model").map_elements(
+                lambda m: tp.get(catalog_class(m, names)), return_dtype=pl.Float64
+            ),
+        )
+        .with_columns(
+            need_mem_gib=pl.col("mem_used_max_mib")
+            / MIB_PER_GIB
+            * (1 + t.memory_headroom_pct / 100),
+            need_tp=pl.col("activity_pct").fill_null(0.0) / 100.0 * pl.col("class_tp_here"),
+        )
+        .with_row_index("_row")
+    )
+    fits = (
+        frame.select("_row", "placement", "need_mem_gib", "need_tp", "usd_per_hour")
+        .join(small.rename({"usd_per_hour": "class_usd"}), on="placement", how="inner")
+        .filter(
+            (pl.col("class_mem_gib") >= pl.col("need_mem_gib"))
+            & (pl.col("class_tp") >= pl.col("need_tp"))
+            & (pl.col("class_usd") < pl.col("usd_per_hour"))
+        )
+        .select("_row")
+        .unique()
+        .with_columns(fits_smaller=pl.lit(True))
+    )
+    frame = frame.join(fits, on="_row", how="left").with_columns(
+        pl.col("fits_smaller").fill_null(False)
+    )
+    return frame.with_columns(
+        kind=pl.when(
+            pl.col("sm_active_avg").is_not_null()
+            & (pl.col("util_avg") >= t.busy_util_pct)
+            & (pl.col("sm_active_avg") < t.inefficient_sm_active_pct)
+        )
+        .then(pl.lit("inefficient_busy"))
+        .when(pl.col("activity_pct") < t.idle_activity_pct)
+        .then(pl.lit("allocated_idle"))
+        .when(pl.col("fits_smaller"))
+        .then(pl.lit("over_powered"))
+        .otherwise(None)
+    ).drop("_row")
+
+
+def _span_s() -> pl.Expr:
+    """Seconds a minute row stands for on the clock: one minute, or its samples' interval."""
+    return pl.max_horizontal(pl.lit(1.0), (pl.col("seconds") / 60.0).round(0)) * 60.0
+
+
+def wasted_runs(
+    minutes: pl.DataFrame,
+    cloud: pl.DataFrame,
+    catalog: pl.DataFrame,
+    cfg: Config,
+    *,
+    now: datetime,
+) -> pl.DataFrame:
+    """Runs of wasted high-end GPU time long enough to alert on, one row per run (RUN_SCHEMA).
+
+    `minutes` are gpu_minute rows (all GPUs; the GPU's newest minute decides whether a run is
+    still going); `cloud` is host, instance_type, owner for the hosts the bill names.
+    `ongoing` is true while the run is the newest thing its GPU reported, within STALE_AFTER.
+    """
+    if minutes.height == 0:
+        return pl.DataFrame(schema=RUN_SCHEMA)
+    t = cfg.thresholds
+    newest = minutes.group_by("host", "gpu_uuid").agg(gpu_last=pl.col("minute").max())
+    rates = gpu_rates(minutes, cloud, cfg, catalog)
+    small = smaller_classes(catalog, cfg)
+    key = ["host", "gpu_uuid", "workload"]
+    classified = (
+        classify_minutes(allocated_minutes(minutes, cloud), rates, small, catalog, cfg)
+        .sort([*key, "minute"])
+        .with_columns(span_s=_span_s())
+    )
+    prev_end = (pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).shift().over(key)
+    gap = pl.col("minute") - prev_end
+    new_run = (
+        prev_end.is_null()
+        | (gap > pl.duration(minutes=1))
+        | pl.col("kind").ne_missing(pl.col("kind").shift().over(key))
+    )
+    wasted = (
+        pl.when(pl.col("kind") == "inefficient_busy")
+        .then(pl.col("seconds") * (1 - pl.col("sm_active_avg") / 100.0))
+        .otherwise(pl.col("seconds"))
+    )
+    weight = pl.col("seconds")
+    runs = (
+        classified.with_columns(run=new_run.cum_sum().over(key))
+        .filter(pl.col("kind").is_not_null())
+        .group_by([*key, "run", "kind"])
+        .agg(
+            gpu_model=pl.col("gpu_model").last(),
+            started_at=pl.col("minute").min(),
+            last_minute=pl.col("minute").max(),
+            ended_at=(pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).max(),
+            duration_s=weight.sum(),
+            wasted_s=wasted.sum(),
+            activity_pct=(pl.col("activity_pct") * weight).sum() / weight.sum(),
+            util_pct=(pl.col("util_avg") * weight).sum() / weight.sum(),
+            sm_active_pct=(pl.col("sm_active_avg") * weight).sum()
+            / weight.filter(pl.col("sm_active_avg").is_not_null()).sum(),
+            mem_used_max_gib=pl.col("mem_used_max_mib").max() / MIB_PER_GIB,
+            need_mem_gib=pl.col("need_mem_gib").max(),
+            need_tp=pl.col("need_tp").max(),
+        )
+    )
+    min_minutes = (
+        pl.when(pl.col("kind") == "allocated_idle")
+        .then(t.idle_min_minutes)
+        .when(pl.col("kind") == "inefficient_busy")
+        .then(t.inefficient_min_minutes)
+        .otherwise(t.overpowered_min_minutes)
+    )
+    runs = runs.filter(
+        pl.col("ended_at") - pl.col("started_at") >= pl.duration(minutes=min_minutes)
+    )
+    runs = runs.join(rates, on=["host", "gpu_model"], how="left").with_row_index("_run")
+    # Over-powered runs: the cheapest smaller class that fits the run's peaks on the same basis.
+    suggestion = (
+        runs.filter(pl.col("kind") == "over_powered")
+        .select("_run", "placement", "need_mem_gib", "need_tp", "usd_per_hour")
+        .join(small.rename({"usd_per_hour": "class_usd"}), on="placement", how="inner")
+        .filter(
+            (pl.col("class_mem_gib") >= pl.col("need_mem_gib"))
+            & (pl.col("class_tp") >= pl.col("need_tp"))
+            & (pl.col("class_usd") < pl.col("usd_per_hour"))
+        )
+        .sort("class_usd", "klass")
+        .group_by("_run")
+        .agg(
+            suggested_class=pl.col("klass").first(),
+            suggested_usd_per_hour=pl.col("class_usd").first(),
+        )
+    )
+    runs = runs.join(suggestion, on="_run", how="left").filter(
+        (pl.col("kind") != "over_powered") | pl.col("suggested_class").is_not_null()
+    )
+    waste_rate = (
+        pl.when(pl.col("kind") == "over_powered")
+        .then(pl.col("usd_per_hour") - pl.col("suggested_usd_per_hour"))
+        .otherwise(pl.col("usd_per_hour"))
+    )
+    return (
+        runs.join(newest, on=["host", "gpu_uuid"], how="left")
+        .with_columns(
+            ongoing=(pl.col("last_minute") >= pl.col("gpu_last"))
+            & (pl.col("ended_at") >= pl.lit(now) - STALE_AFTER),
+            wasted_usd=pl.col("wasted_s") / 3600.0 * waste_rate,
+        )
+        .sort("started_at", "host", "gpu_uuid", "workload", "kind")
+        .select(list(RUN_SCHEMA))
+        .cast(RUN_SCHEMA)
+    )
+
+
+def cost_rates_now(
+    minutes: pl.DataFrame,
+    cloud: pl.DataFrame,
+    catalog: pl.DataFrame,
+    cfg: Config,
+    *,
+    now: datetime,
+) -> pl.DataFrame:
+    """What every GPU costs per hour right now, split over the workloads on it in its newest
+    minute (within STALE_AFTER): capital + operations or the cloud price, plus measured energy for
+    local GPUs. GPU time with no process goes to `__idle__` locally, to the owner in the cloud."""
+    schema = {
+        "as_of": pl.Datetime("us", "UTC"),
+        "host": pl.String,
+        "gpu_uuid": pl.String,
+        "gpu_model": pl.String,
+        "workload": pl.String,
+        "placement": pl.String,
+        "share": pl.Float64,
+        "usd_per_hour": pl.Float64,
+        "energy_usd_per_hour": pl.Float64,
+        "price_basis": pl.String,
+        "util_pct": pl.Float64,
+        "power_w": pl.Float64,
+    }
+    if minutes.height == 0:
+        return pl.DataFrame(schema=schema)
+    latest = minutes.filter(
+        (pl.col("minute") == pl.col("minute").max().over("host", "gpu_uuid"))
+        & (pl.col("minute") >= pl.lit(now) - STALE_AFTER)
+    )
+    if latest.height == 0:
+        return pl.DataFrame(schema=schema)
+    rates = gpu_rates(latest, cloud, cfg, catalog)
+    owners = cloud.select("host", "owner")
+    kwh = cfg.energy.price_per_kwh * cfg.energy.pue / 1000.0
+    return (
+        latest.join(rates, on=["host", "gpu_model"], how="left")
+        .join(owners, on="host", how="left")
+        .with_columns(
+            share=pl.col("seconds") / pl.col("seconds").sum().over("host", "gpu_uuid"),
+            workload=pl.coalesce(
+                "workload",
+                pl.when(pl.col("placement") == "cloud")
+                .then(pl.coalesce("owner", pl.lit(UNTAGGED)))
+                .otherwise(pl.lit(IDLE)),
+            ),
+        )
+        .select(
+            as_of=pl.lit(now).cast(pl.Datetime("us", "UTC")),
+            host="host",
+            gpu_uuid="gpu_uuid",
+            gpu_model="gpu_model",
+            workload="workload",
+            placement="placement",
+            share="share",
+            usd_per_hour=pl.col("usd_per_hour") * pl.col("share"),
+            energy_usd_per_hour=pl.when(pl.col("placement") == "local")
+            .then(pl.col("power_avg_w").fill_null(0.0) * kwh * pl.col("share"))
+            .otherwise(0.0),
+            price_basis="price_basis",
+            util_pct=pl.coalesce("sm_active_avg", "util_avg"),
+            power_w="power_avg_w",
+        )
+        .cast(schema)
+    )

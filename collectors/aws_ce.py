@@ -1,0 +1,439 @@
+"""AWS Cost Explorer pulls: daily cost per workload tag and usage type, into the billing shape.
+
+Every Cost Explorer request costs $0.01, so a pull asks for as little as it can and counts what it
+asked (`CostExplorer.requests`, every HTTP attempt, retries included: botocore's own retries are
+switched off so none goes uncounted):
+- one `GetCostAndUsage` per account per run, DAILY, grouped by the workload tag and USAGE_TYPE
+  (the usage type names the instance type of instance hours: `USE1-BoxUsage:p4d.24xlarge`),
+  filtered to the account (LINKED_ACCOUNT), each `NextPageToken` page one more request;
+- the window is a trailing one (today and the `trailing_days` before it: Cost Explorer restates
+  recent days), widened to the month's start once every `rebuild_days` (month-to-date rebuild) and
+  back to the oldest day of a closed month that AWS still called `Estimated` when it was pulled;
+- with `with_resources`, the last 14 days of EC2 compute come from
+  `GetCostAndUsageWithResources` (grouped by RESOURCE_ID and USAGE_TYPE, plus one request grouped
+  by RESOURCE_ID and the tag for each instance's workload), and the plain query excludes EC2
+  compute for those days, so no dollar is in both;
+- `LimitExceededException`, throttling and 5xx answers are retried with exponential backoff.
+
+Rows are scoped per (account, day): a re-pulled day replaces its earlier rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+from collectors.billing_normalize import instance_type_from_usage, json_object
+from collectors.schema import UTC_TS, conform, empty
+
+log = logging.getLogger(__name__)
+
+METRICS = ("UnblendedCost", "NetUnblendedCost", "AmortizedCost", "NetAmortizedCost", "UsageQuantity")
+EC2_COMPUTE = "Amazon Elastic Compute Cloud - Compute"
+RESOURCE_DAYS = 14  # GetCostAndUsageWithResources covers today and the 13 days before
+RETRY_CODES = frozenset(
+    {"LimitExceededException", "ThrottlingException", "TooManyRequestsException", "Throttling"}
+)
+NO_RESOURCE = frozenset({"", "NoResourceId", "No resource id"})
+USD_PER_REQUEST = 0.01
+
+
+def ce_client(session: Any) -> Any:
+    """A Cost Explorer client (its endpoint is us-east-1) without botocore's own retries."""
+    return session.client(
+        "ce",
+        region_name="us-east-1",
+        config=BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+class CostExplorer:
+    """Cost Explorer calls with paging, backoff and a request count."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 6,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 60.0,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.client = client
+        self.sleep = sleep
+        self.max_attempts = max_attempts
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.jitter = jitter
+        self.requests = 0
+        self.retries = 0
+
+    def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        """One request, retried on throttling and server errors with exponential backoff."""
+        for attempt in range(self.max_attempts):
+            self.requests += 1
+            try:
+                return getattr(self.client, operation)(**request)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+                if code not in RETRY_CODES and status < 500:
+                    raise
+                why = f"{code or 'HTTP'} {status}"
+                if attempt == self.max_attempts - 1:
+                    raise
+            except (ConnectionError, ReadTimeoutError) as exc:
+                why = type(exc).__name__
+                if attempt == self.max_attempts - 1:
+                    raise
+            delay = min(self.max_delay_s, self.base_delay_s * 2**attempt)
+            delay *= 0.5 + 0.5 * self.jitter()
+            self.retries += 1
+            log.warning("Cost Explorer %s: %s; retrying in %.1fs", operation, why, delay)
+            self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def pages(self, operation: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every page of a request, following `NextPageToken`."""
+        token: str | None = None
+        while True:
+            req = dict(request)
+            if token:
+                req["NextPageToken"] = token
+            resp = self.call(operation, req)
+            yield resp
+            token = resp.get("NextPageToken")
+            if not token:
+                return
+
+
+# Planning -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CeWindow:
+    """Days [start, end) to pull; days >= `resources_from` with resource ids (None: none)."""
+
+    start: date
+    end: date
+    resources_from: date | None = None
+    rebuild: bool = False
+    reasons: tuple[str, ...] = ()
+
+
+def month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def plan_window(
+    today: date,
+    *,
+    trailing_days: int = 3,
+    rebuild_days: int = 7,
+    with_resources: bool = False,
+    days_pulled: dict[date, tuple[bool, datetime]] | None = None,
+    last_rebuild: datetime | None = None,
+    now: datetime | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> CeWindow:
+    """Which days one account's pull asks for (see the module docstring)."""
+    now = now or datetime.now(UTC)
+    days_pulled = days_pulled or {}
+    end = until or today + timedelta(days=1)
+    resource_start = today - timedelta(days=RESOURCE_DAYS - 1)
+    if since is not None:
+        start, reasons, rebuild = since, ("requested",), False
+    else:
+        start = today - timedelta(days=trailing_days)
+        reasons: tuple[str, ...] = (f"trailing {trailing_days} days",)
+        rebuild = last_rebuild is None or now - last_rebuild >= timedelta(days=rebuild_days)
+        if rebuild:
+            first = month_start(today)
+            if with_resources and days_pulled:
+                # Days past the resource window keep their resource ids until their month closes.
+                first = max(first, resource_start)
+            start = min(start, first)
+            reasons += ("month-to-date rebuild",)
+        stale = [
+            d
+            for d, (estimated, pulled_at) in days_pulled.items()
+            if estimated and d < month_start(today) and now - pulled_at >= timedelta(hours=20)
+        ]
+        if stale:
+            start = min(start, min(stale))
+            reasons += (f"{len(stale)} estimated day(s) of a closed month",)
+    resources_from = None
+    if with_resources:
+        first_res = max(start, resource_start)
+        resources_from = first_res if first_res < end else None
+    return CeWindow(start, end, resources_from, rebuild, reasons)
+
+
+# Requests -------------------------------------------------------------------------------------
+def _and(*filters: dict[str, Any] | None) -> dict[str, Any] | None:
+    parts = [f for f in filters if f]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"And": parts}
+
+
+def _account_filter(account_id: str | None) -> dict[str, Any] | None:
+    if not account_id:
+        return None
+    return {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [account_id]}}
+
+
+_EC2 = {"Dimensions": {"Key": "SERVICE", "Values": [EC2_COMPUTE]}}
+
+
+def usage_request(
+    start: date, end: date, tag_key: str, account_id: str | None, *, exclude_ec2: bool = False
+) -> dict[str, Any]:
+    """GetCostAndUsage, daily, grouped by the workload tag and the usage type."""
+    req: dict[str, Any] = {
+        "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+        "Granularity": "DAILY",
+        "Metrics": list(METRICS),
+        "GroupBy": [
+            {"Type": "TAG", "Key": tag_key},
+            {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
+        ],
+    }
+    flt = _and(_account_filter(account_id), {"Not": _EC2} if exclude_ec2 else None)
+    if flt:
+        req["Filter"] = flt
+    return req
+
+
+def resources_request(
+    start: date, end: date, account_id: str | None, second_group: dict[str, str]
+) -> dict[str, Any]:
+    """GetCostAndUsageWithResources for EC2 compute, grouped by RESOURCE_ID and `second_group`."""
+    return {
+        "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+        "Granularity": "DAILY",
+        "Metrics": list(METRICS),
+        "GroupBy": [{"Type": "DIMENSION", "Key": "RESOURCE_ID"}, second_group],
+        "Filter": _and(_account_filter(account_id), _EC2),
+    }
+
+
+# Responses -> rows ----------------------------------------------------------------------------
+def _tag_value(key: str) -> str | None:
+    """`workload$llm` -> `llm`; `workload$` (untagged) -> None."""
+    _, _, value = key.partition("$")
+    return value or None
+
+
+def _amount(metrics: dict[str, Any], name: str) -> tuple[float | None, str | None]:
+    m = metrics.get(name)
+    if not m or m.get("Amount") in (None, ""):
+        return None, None
+    return float(m["Amount"]), m.get("Unit")
+
+
+def group_rows(pages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[date, bool]]:
+    """Flat rows (day, end, keys by group key name, metrics) and each day's Estimated flag."""
+    rows: list[dict[str, Any]] = []
+    estimated: dict[date, bool] = {}
+    for page in pages:
+        names = [g["Key"] if g["Type"] != "TAG" else "TAG" for g in page.get("GroupDefinitions", [])]
+        for result in page.get("ResultsByTime", []):
+            day = date.fromisoformat(result["TimePeriod"]["Start"])
+            end = date.fromisoformat(result["TimePeriod"]["End"])
+            estimated[day] = estimated.get(day, False) or bool(result.get("Estimated", False))
+            for group in result.get("Groups", []):
+                keys = dict(zip(names, group.get("Keys", []), strict=False))
+                row: dict[str, Any] = {"day": day, "end": end, **keys}
+                metrics = group.get("Metrics", {})
+                for metric in METRICS:
+                    row[metric], unit = _amount(metrics, metric)
+                    row[f"{metric}_unit"] = unit
+                rows.append(row)
+    return rows, estimated
+
+
+def billing_rows(
+    rows: list[dict[str, Any]],
+    *,
+    account: str,
+    tag_key: str,
+    resource_workloads: dict[tuple[date, str], str | None] | None = None,
+) -> pl.DataFrame:
+    """Cost Explorer group rows in the billing shape."""
+    if not rows:
+        return empty("billing_items")
+    resource_workloads = resource_workloads or {}
+    records = []
+    for r in rows:
+        billed = r["NetUnblendedCost"] if r["NetUnblendedCost"] is not None else r["UnblendedCost"]
+        effective = next(
+            (r[m] for m in ("NetAmortizedCost", "AmortizedCost") if r[m] is not None), billed
+        )
+        quantity = r["UsageQuantity"]
+        if not billed and not effective and not quantity:
+            continue  # Cost Explorer lists zero groups; they carry nothing
+        currency = next(
+            (r[f"{m}_unit"] for m in METRICS[:4] if r[f"{m}_unit"] is not None), None
+        )
+        resource = r.get("RESOURCE_ID")
+        resource = None if resource in NO_RESOURCE else resource
+        workload = (
+            _tag_value(r["TAG"])
+            if "TAG" in r
+            else resource_workloads.get((r["day"], resource or ""))
+        )
+        records.append(
+            {
+                "day": r["day"],
+                "end": r["end"],
+                "usage_type": r.get("USAGE_TYPE"),
+                "resource": resource,
+                "workload": workload,
+                "billed": billed or 0.0,
+                "effective": effective if effective is not None else 0.0,
+                "quantity": quantity,
+                "unit": r["UsageQuantity_unit"],
+                "currency": currency or "USD",
+            }
+        )
+    if not records:
+        return empty("billing_items")
+    frame = pl.DataFrame(
+        records,
+        schema={
+            "day": pl.Date,
+            "end": pl.Date,
+            "usage_type": pl.String,
+            "resource": pl.String,
+            "workload": pl.String,
+            "billed": pl.Float64,
+            "effective": pl.Float64,
+            "quantity": pl.Float64,
+            "unit": pl.String,
+            "currency": pl.String,
+        },
+        orient="row",
+    )
+    instance_type = instance_type_from_usage(pl.col("usage_type"))
+    return conform(
+        frame.select(
+            ChargePeriodStart=pl.col("day").cast(UTC_TS),
+            ChargePeriodEnd=pl.col("end").cast(UTC_TS),
+            BillingPeriodStart=pl.col("day").dt.truncate("1mo").cast(UTC_TS),
+            BillingAccountId=pl.lit(account),
+            ProviderName=pl.lit("AWS"),
+            ServiceName=pl.when(instance_type.is_not_null()).then(
+                pl.lit("Amazon Elastic Compute Cloud")
+            ),
+            ResourceId=pl.col("resource"),
+            SkuId=pl.col("usage_type"),
+            PricingUnit=pl.col("unit"),
+            PricingQuantity=pl.col("quantity"),
+            ConsumedQuantity=pl.col("quantity"),
+            BilledCost=pl.col("billed"),
+            EffectiveCost=pl.col("effective"),
+            BillingCurrency=pl.col("currency"),
+            Tags=json_object({tag_key: pl.col("workload")}),
+            InstanceType=instance_type,
+            workload=pl.col("workload"),
+            source=pl.lit("aws_ce"),
+            scope=pl.concat_str(
+                [pl.lit("aws_ce"), pl.lit(account), pl.col("day").dt.strftime("%Y-%m-%d")],
+                separator="|",
+            ),
+        ),
+        "billing_items",
+    )
+
+
+@dataclass
+class CePull:
+    """One account's pull: its rows, the days it covered with their Estimated flag."""
+
+    frame: pl.DataFrame
+    days: dict[date, bool] = field(default_factory=dict)
+    requests: int = 0
+
+
+def pull_account(
+    ce: CostExplorer, account_id: str | None, window: CeWindow, tag_key: str, *, label: str
+) -> CePull:
+    """Pull one account's window (all its requests; see the module docstring)."""
+    before = ce.requests
+    frames: list[pl.DataFrame] = []
+    days: dict[date, bool] = {}
+    split = window.resources_from or window.end
+    if window.start < split:
+        pages = list(
+            ce.pages(
+                "get_cost_and_usage",
+                usage_request(window.start, split, tag_key, account_id),
+            )
+        )
+        rows, est = group_rows(pages)
+        frames.append(billing_rows(rows, account=label, tag_key=tag_key))
+        days.update(est)
+    if window.resources_from is not None:
+        lo, hi = window.resources_from, window.end
+        pages = list(
+            ce.pages(
+                "get_cost_and_usage",
+                usage_request(lo, hi, tag_key, account_id, exclude_ec2=True),
+            )
+        )
+        rows, est = group_rows(pages)
+        frames.append(billing_rows(rows, account=label, tag_key=tag_key))
+        days.update(est)
+        tag_pages = list(
+            ce.pages(
+                "get_cost_and_usage_with_resources",
+                resources_request(lo, hi, account_id, {"Type": "TAG", "Key": tag_key}),
+            )
+        )
+        owners = resource_owners(group_rows(tag_pages)[0])
+        res_pages = list(
+            ce.pages(
+                "get_cost_and_usage_with_resources",
+                resources_request(
+                    lo, hi, account_id, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}
+                ),
+            )
+        )
+        rows, est = group_rows(res_pages)
+        frames.append(
+            billing_rows(rows, account=label, tag_key=tag_key, resource_workloads=owners)
+        )
+        for d, e in est.items():
+            days[d] = days.get(d, False) or e
+    # Days the answer did not list (no cost at all) were still pulled.
+    d = window.start
+    while d < window.end:
+        days.setdefault(d, False)
+        d += timedelta(days=1)
+    frame = pl.concat(frames, how="vertical") if frames else empty("billing_items")
+    return CePull(frame, days, ce.requests - before)
+
+
+def resource_owners(rows: list[dict[str, Any]]) -> dict[tuple[date, str], str | None]:
+    """(day, resource id) -> the workload tag value carrying most of that resource's cost."""
+    best: dict[tuple[date, str], tuple[float, str | None]] = {}
+    for r in rows:
+        resource = r.get("RESOURCE_ID")
+        if resource in NO_RESOURCE or resource is None:
+            continue
+        cost = r["UnblendedCost"] or 0.0
+        key = (r["day"], resource)
+        value = _tag_value(r.get("TAG", ""))
+        if key not in best or cost > best[key][0]:
+            best[key] = (cost, value)
+    return {k: v for k, (_, v) in best.items()}

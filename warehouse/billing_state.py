@@ -1,0 +1,171 @@
+"""What the AWS billing pulls remember between runs: Cost Explorer days pulled (and whether AWS
+still called them Estimated), every Cost Explorer run with its request count, and the export
+objects taken with their ETag.
+
+It lives in its own small DuckDB file beside the warehouse (`billing_state.duckdb`), guarded by
+its own lock, not in `warehouse.duckdb`: a pull must be able to run (and write its spool batch)
+while the daemon owns the warehouse. It is a cache, never the truth: lost, the next pull
+re-downloads and re-pulls, and the scope replace in the warehouse keeps every dollar counted once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from warehouse.lock import WriterLock
+from warehouse.store import connect
+
+STATE_VERSION = 1
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS ce_days (account VARCHAR, day DATE, estimated BOOLEAN,"
+    " with_resources BOOLEAN, pulled_at TIMESTAMPTZ, PRIMARY KEY (account, day))",
+    "CREATE TABLE IF NOT EXISTS ce_runs (account VARCHAR, run_at TIMESTAMPTZ, start_day DATE,"
+    " end_day DATE, requests INTEGER, rebuild BOOLEAN, rows BIGINT)",
+    "CREATE TABLE IF NOT EXISTS export_objects (bucket VARCHAR, key VARCHAR, period VARCHAR,"
+    " etag VARCHAR, size BIGINT, taken_at TIMESTAMPTZ, PRIMARY KEY (bucket, key))",
+]
+
+
+def state_path(db_path: Path) -> Path:
+    """The state file of the warehouse at `db_path`."""
+    return Path(db_path).parent / "billing_state.duckdb"
+
+
+class BillingState:
+    """The pull state; use as a context manager (takes `<state>.lock`, raises `LockHeld` while
+    another pull runs, so two pulls never pay Cost Explorer twice for the same days)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock = WriterLock(self.path)
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    def __enter__(self) -> BillingState:
+        self.lock.acquire()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = connect(self.path)
+            for stmt in _DDL:
+                self.con.execute(stmt).fetchall()
+            self.con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('state_version', ?)", [str(STATE_VERSION)]
+            ).fetchall()
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+        self.lock.release()
+
+    @property
+    def db(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:
+            raise RuntimeError("billing state is not open")
+        return self.con
+
+    # Cost Explorer ---------------------------------------------------------------------------
+    def ce_days(self, account: str) -> dict[date, tuple[bool, datetime]]:
+        """Day -> (still Estimated when last pulled, when it was pulled)."""
+        rows = self.db.execute(
+            "SELECT day, estimated, pulled_at FROM ce_days WHERE account = ?", [account]
+        ).fetchall()
+        return {d: (bool(e), p) for d, e, p in rows}
+
+    def last_ce_run(self, account: str, *, rebuild: bool = False) -> datetime | None:
+        """When the account was last pulled (`rebuild`: last month-to-date rebuild)."""
+        sql = "SELECT max(run_at) FROM ce_runs WHERE account = ?"
+        if rebuild:
+            sql += " AND rebuild"
+        return self.db.execute(sql, [account]).fetchall()[0][0]
+
+    def record_ce_run(
+        self,
+        account: str,
+        *,
+        start: date,
+        end: date,
+        days: dict[date, bool],
+        resources_from: date | None,
+        requests: int,
+        rebuild: bool,
+        rows: int,
+        now: datetime | None = None,
+    ) -> None:
+        """One pull: its days with their Estimated flag, and its request count."""
+        now = now or datetime.now(UTC)
+        con = self.db
+        con.execute("BEGIN")
+        try:
+            con.executemany(
+                "INSERT OR REPLACE INTO ce_days VALUES (?, ?, ?, ?, ?)",
+                [
+                    [account, d, est, resources_from is not None and d >= resources_from, now]
+                    for d, est in sorted(days.items())
+                ],
+            )
+            con.execute(
+                "INSERT INTO ce_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [account, now, start, end, requests, rebuild, rows],
+            ).fetchall()
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def ce_requests(self, since: datetime | None = None) -> int:
+        """Cost Explorer requests made since `since` (all time without), across accounts."""
+        since = since or datetime(1970, 1, 1, tzinfo=UTC)
+        return int(
+            self.db.execute(
+                "SELECT coalesce(sum(requests), 0) FROM ce_runs WHERE run_at >= ?", [since]
+            ).fetchall()[0][0]
+        )
+
+    # Exports ---------------------------------------------------------------------------------
+    def export_objects(self, bucket: str, period: str) -> dict[str, str]:
+        """Key -> ETag of the objects last taken for a billing period."""
+        rows = self.db.execute(
+            "SELECT key, etag FROM export_objects WHERE bucket = ? AND period = ?",
+            [bucket, period],
+        ).fetchall()
+        return dict(rows)
+
+    def record_export_period(
+        self,
+        bucket: str,
+        period: str,
+        objects: list[tuple[str, str, int]],
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """The (key, etag, size) objects now taken for `period`, replacing the earlier set."""
+        now = now or datetime.now(UTC)
+        con = self.db
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                "DELETE FROM export_objects WHERE bucket = ? AND period = ?", [bucket, period]
+            ).fetchall()
+            con.executemany(
+                "INSERT OR REPLACE INTO export_objects VALUES (?, ?, ?, ?, ?, ?)",
+                [[bucket, k, period, e, s, now] for k, e, s in objects],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def prune(self, keep_days: int = 400, now: datetime | None = None) -> None:
+        """Forget run logs older than `keep_days`."""
+        now = now or datetime.now(UTC)
+        self.db.execute(
+            "DELETE FROM ce_runs WHERE run_at < ?", [now - timedelta(days=keep_days)]
+        ).fetchall()
