@@ -8,5 +8,10 @@ pages = [
     st.Page(
         "dashboard/pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
     ),
+    st.Page("dashboard/pages/live.py", title="Live", icon=":material/monitor_heart:"),
+    st.Page(
+        "dashboard/pages/data_health.py", title="Data health", icon=":material/health_and_safety:"
+    ),
+    st.Page("dashboard/pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
 st.navigation(pages).run()

@@ -66,3 +66,22 @@ def overview(days: int, version: str) -> dict:
 
 def live_gpus() -> pl.DataFrame:
     return latest_gpu_samples(paths().spool, within_s=max(30.0, paths().refresh_s * 10))
+
+
+def live_processes() -> pl.DataFrame:
+    from warehouse.live import latest_process_samples
+
+    return latest_process_samples(paths().spool, within_s=max(30.0, paths().refresh_s * 10))
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def data_health(version: str) -> dict[str, pl.DataFrame]:
+    from warehouse.snapshot import data_health_reads
+
+    return data_health_reads(snapshot())
+
+
+@st.cache_resource
+def effective_config():
+    """The configuration the dashboard runs with (read-only)."""
+    return load_config(os.environ.get("GPULEDGER_CONFIG"), db=os.environ.get("GPULEDGER_DB"))

@@ -32,6 +32,26 @@ def recent_spool_files(spool_dir: Path, kind: str, within_s: float) -> list[Path
     return files
 
 
+def _recent_frames(spool_dir: Path, kind: str, within_s: float) -> list[pl.DataFrame]:
+    frames = []
+    for p in recent_spool_files(spool_dir, kind, within_s):
+        try:
+            frames.append(pl.read_parquet(p))
+        except (OSError, pl.exceptions.ComputeError):
+            continue
+    return frames
+
+
+def latest_process_samples(spool_dir: Path, within_s: float = 60.0) -> pl.DataFrame:
+    """The processes on each GPU at that GPU's newest process sample in recent spool files."""
+    frames = _recent_frames(spool_dir, "process_samples", within_s)
+    if not frames:
+        return empty("process_samples")
+    merged = pl.concat(frames, how="vertical_relaxed")
+    newest = merged.group_by("host", "gpu_uuid").agg(pl.col("ts").max())
+    return merged.join(newest, on=["host", "gpu_uuid", "ts"]).sort("host", "gpu_uuid", "pid")
+
+
 def latest_gpu_samples(spool_dir: Path, within_s: float = 60.0) -> pl.DataFrame:
     """The newest sample of every GPU seen in spool files of the last `within_s` seconds."""
     files = recent_spool_files(spool_dir, "gpu_samples", within_s)

@@ -32,6 +32,16 @@ SNAPSHOT_TABLES = {
         SELECT host, count(DISTINCT gpu_uuid) AS gpus, min(ts) AS first_sample,
                max(ts) AS last_sample, any_value(source) AS source
         FROM gpu_samples GROUP BY host""",
+    # Data health: the newest bill per source, recent health records, the ingest ledger.
+    "billing_sources": """
+        SELECT source, ProviderName AS provider, count(*) AS line_items,
+               max(ChargePeriodEnd) AS last_charge, any_value(BillingCurrency) AS currency
+        FROM billing_items GROUP BY source, ProviderName""",
+    "health_recent": """
+        SELECT * FROM health WHERE ts >= now() - INTERVAL 1 DAY ORDER BY ts DESC LIMIT 500""",
+    "ingest_stats": """
+        SELECT kind, count(*) AS files, sum(rows) AS rows, max(ingested_at) AS last_ingest
+        FROM ingested_files GROUP BY kind""",
     # Alerts (all of them: few rows, and /metrics counts their wasted seconds since the start);
     # reads in warehouse/alerts.py.
     "alerts": "SELECT * FROM alerts",
@@ -170,3 +180,22 @@ class Snapshot:
 
     def sample_count(self) -> int:
         return int(self.query("SELECT coalesce(sum(samples), 0) AS n FROM gpu_minute")["n"][0])
+
+
+def data_health_reads(snap: Snapshot) -> dict[str, pl.DataFrame]:
+    """What the Data health page shows: hosts, billing sources, recent health records, ingest."""
+    return {
+        "hosts": snap.query(
+            "SELECT host, gpus, source, last_sample,"
+            " epoch(now()) - epoch(last_sample) AS lag_s FROM hosts ORDER BY host"
+        ),
+        "billing": snap.query(
+            "SELECT source, provider, line_items, last_charge, currency,"
+            " epoch(now()) - epoch(last_charge) AS lag_s FROM billing_sources"
+            " ORDER BY source, provider"
+        ),
+        "health": snap.query(
+            "SELECT ts, host, gpu_uuid, kind, message, source FROM health_recent ORDER BY ts DESC"
+        ),
+        "ingest": snap.query("SELECT * FROM ingest_stats ORDER BY kind"),
+    }

@@ -1,0 +1,77 @@
+"""Data health: per source the last sample or bill and its lag, errors, the catalog's and the
+snapshot's age."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from config.catalog import catalog_as_of, load_catalog
+from dashboard import data
+
+st.title("Data health")
+
+cfg = data.effective_config()
+snap_ok = data.snapshot_ready()
+age = data.snapshot().age_seconds() if snap_ok else None
+try:
+    catalog = load_catalog(cfg.catalog_path)
+    as_of = catalog_as_of(catalog)
+    catalog_age = (date.today() - as_of).days
+except Exception as exc:  # a broken catalog is exactly what this page must show
+    as_of, catalog_age = None, None
+    st.error(f"The price catalog cannot be read: {exc}")
+
+c1, c2, c3 = st.columns(3)
+c1.metric(
+    "Snapshot age",
+    f"{age:.0f} s" if age is not None else "none yet",
+    help="time since `gpuledger run` last published the read-only snapshot",
+)
+c2.metric("Catalog as of", str(as_of) if as_of else "unreadable")
+c3.metric("Catalog age", f"{catalog_age} days" if catalog_age is not None else "n/a")
+if catalog_age is not None and catalog_age > cfg.catalog.max_age_days:
+    st.warning(
+        f"The price catalog is {catalog_age} days old (more than [catalog] max_age_days = "
+        f"{cfg.catalog.max_age_days}): update {cfg.catalog_path}."
+    )
+
+if not snap_ok:
+    st.info("No snapshot yet: `gpuledger run` publishes one after its first ingest.")
+    st.stop()
+
+reads = data.data_health(data.published_at())
+st.subheader("GPU telemetry by host")
+if reads["hosts"].height:
+    st.dataframe(
+        reads["hosts"],
+        hide_index=True,
+        width="stretch",
+        column_config={"lag_s": st.column_config.NumberColumn("lag (s)", format="%.0f")},
+    )
+else:
+    st.info("No GPU samples yet: run `gpuledger collect` on your GPU hosts or import samples.")
+st.subheader("Billing by source")
+if reads["billing"].height:
+    st.dataframe(
+        reads["billing"],
+        hide_index=True,
+        width="stretch",
+        column_config={"lag_s": st.column_config.NumberColumn("lag (s)", format="%.0f")},
+    )
+else:
+    st.info("No bills yet: `gpuledger import focus FILE` or configure [aws] in the configuration.")
+st.subheader("Errors (last 24 h)")
+if reads["health"].height:
+    st.dataframe(reads["health"], hide_index=True, width="stretch")
+else:
+    st.success("No health records: every GPU answered.")
+st.subheader("Ingest")
+st.dataframe(reads["ingest"], hide_index=True, width="stretch")
+rejected = list((data.paths().spool / "_rejected").rglob("*.parquet"))
+if rejected:
+    st.warning(
+        f"{len(rejected)} spool file(s) were rejected as unreadable: see "
+        f"{data.paths().spool / '_rejected'} and the daemon's log."
+    )

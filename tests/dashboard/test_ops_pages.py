@@ -1,0 +1,76 @@
+"""AppTest for the Live, Data health and Settings pages."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from cli.daemon import dashboard_env
+from collectors import spool
+from collectors.demo import LiveDemo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _page(cfg, path: str, monkeypatch) -> AppTest:
+    for k, v in dashboard_env(cfg).items():
+        if k.startswith("GPULEDGER_"):
+            monkeypatch.setenv(k, v)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(os.path.join(ROOT, path), default_timeout=30).run()
+
+
+def test_live_page_shows_each_host_and_its_processes(demo_warehouse, monkeypatch):
+    batch = LiveDemo(42).tick()
+    for (host,), part in batch.gpu_samples.group_by("host"):
+        spool.write_batch(demo_warehouse.spool_dir, "gpu_samples", part, str(host))
+    spool.write_batch(demo_warehouse.spool_dir, "process_samples", batch.process_samples, "x")
+    at = _page(demo_warehouse, "dashboard/pages/live.py", monkeypatch)
+    assert not at.exception
+    assert at.title[0].value == "Live"
+    hosts = {h.value for h in at.subheader}
+    assert set(batch.gpu_samples["host"].unique()) == hosts
+    assert len(at.dataframe) >= len(hosts) + 1  # a GPU table per host, processes in expanders
+    shown = {w for df in at.dataframe for w in df.value.get("workload", [])}
+    assert "research-notebook" in shown
+
+
+def test_live_page_empty_state_says_what_to_start(cfg, monkeypatch):
+    at = _page(cfg, "dashboard/pages/live.py", monkeypatch)
+    assert not at.exception
+    assert "gpuledger collect --source nvml" in at.info[0].value
+
+
+def test_data_health_shows_lag_per_host_and_the_catalog_age(demo_warehouse, monkeypatch):
+    at = _page(demo_warehouse, "dashboard/pages/data_health.py", monkeypatch)
+    assert not at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Catalog as of"] == "2025-08-15"
+    assert labels["Snapshot age"].endswith(" s")
+    hosts = at.dataframe[0].value
+    assert {"dgx-a100", "ws-4090"} <= set(hosts["host"])
+    billing = at.dataframe[1].value
+    assert set(billing["source"]) == {"demo"}
+    assert any("older" in w.value or "days old" in w.value for w in at.warning)  # catalog > 180 d
+
+
+def test_data_health_without_a_snapshot(cfg, monkeypatch):
+    at = _page(cfg, "dashboard/pages/data_health.py", monkeypatch)
+    assert not at.exception
+    assert "No snapshot yet" in at.info[0].value
+
+
+def test_settings_masks_secrets(cfg, monkeypatch):
+    from dashboard.pages import settings as page
+
+    assert page.masked({"smtp_password": "hunter2", "smtp_password_env": "SMTP_PASS"}) == {
+        "smtp_password": "••••••",
+        "smtp_password_env": "SMTP_PASS",
+    }
+    at = _page(cfg, "dashboard/pages/settings.py", monkeypatch)
+    assert not at.exception
+    assert "warehouse" in at.json[0].value
