@@ -28,7 +28,8 @@ def masked(value, key: str = ""):
 st.title("Settings")
 cfg = data.effective_config()
 st.caption(
-    f"Read-only: the configuration this dashboard runs with, from {cfg.source or 'built-in defaults'}. "
+    "Read-only: the configuration this dashboard runs with, from "
+    f"{cfg.source or 'built-in defaults'}. "
     "Edit that file and restart `gpuledger run` to change it. Secrets are masked; they come from "
     "environment variables, never from the file."
 )
