@@ -52,16 +52,23 @@ def published_at() -> str:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def overview(days: int, version: str) -> dict:
+def overview(days: int, version: str, filters: dict[str, list[str]] | None = None) -> dict:
     """Everything the Overview page shows; `version` (the publish time) keys the cache."""
     snap = snapshot()
     since = datetime.now(UTC) - timedelta(days=days)
+    filters = filters or {}
     return {
         "meta": snap.meta(),
-        "totals": snap.ledger_totals(since),
-        "daily": snap.daily_ledger(since),
+        "totals": snap.ledger_totals(since, **filters),
+        "daily": snap.daily_ledger(since, **filters),
         "gpus": snap.gpus_now(),
     }
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def ledger_choices(version: str) -> dict[str, list[str]]:
+    """Hosts, workloads and placements to filter by."""
+    return snapshot().ledger_dimensions()
 
 
 def live_gpus() -> pl.DataFrame:

@@ -93,6 +93,23 @@ def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def ledger_filter(
+    since: datetime,
+    *,
+    hosts: list[str] | None = None,
+    workloads: list[str] | None = None,
+    placements: list[str] | None = None,
+) -> tuple[str, dict]:
+    """A WHERE clause over daily_ledger with every value bound as a parameter."""
+    clauses = ["day >= CAST($since AS DATE)"]
+    params: dict = {"since": since}
+    for column, values in (("host", hosts), ("workload", workloads), ("placement", placements)):
+        if values:
+            clauses.append(f"list_contains(${column}s, {column})")
+            params[f"{column}s"] = list(values)
+    return " AND ".join(clauses), params
+
+
 class SnapshotMissing(FileNotFoundError):
     """No snapshot has been published yet."""
 
@@ -158,25 +175,39 @@ class Snapshot:
     def hosts(self) -> pl.DataFrame:
         return self.query("SELECT * FROM hosts ORDER BY host")
 
-    def daily_ledger(self, since: datetime) -> pl.DataFrame:
+    def daily_ledger(self, since: datetime, **filters: list[str] | None) -> pl.DataFrame:
+        """GPU-hours, busy GPU-hours and cost per day and placement; `filters` as in
+        `ledger_filter` (hosts, workloads, placements: None or an empty list = all)."""
+        where, params = ledger_filter(since, **filters)
         return self.query(
             "SELECT day, placement, sum(gpu_hours) AS gpu_hours,"
             " sum(busy_gpu_hours) AS busy_gpu_hours, sum(cost_usd) AS cost_usd"
-            " FROM daily_ledger WHERE day >= CAST($since AS DATE)"
+            f" FROM daily_ledger WHERE {where}"
             " GROUP BY day, placement ORDER BY day, placement",
-            {"since": since},
+            params,
         )
 
-    def ledger_totals(self, since: datetime) -> dict[str, float]:
+    def ledger_totals(self, since: datetime, **filters: list[str] | None) -> dict[str, float]:
+        where, params = ledger_filter(since, **filters)
         frame = self.query(
             "SELECT coalesce(sum(gpu_hours), 0) AS gpu_hours,"
             " coalesce(sum(busy_gpu_hours), 0) AS busy_gpu_hours,"
             " coalesce(sum(cost_usd) FILTER (WHERE placement = 'cloud'), 0) AS cloud_usd,"
             " coalesce(sum(cost_usd) FILTER (WHERE placement = 'local'), 0) AS local_usd"
-            " FROM daily_ledger WHERE day >= CAST($since AS DATE)",
-            {"since": since},
+            f" FROM daily_ledger WHERE {where}",
+            params,
         )
         return frame.row(0, named=True)
+
+    def ledger_dimensions(self) -> dict[str, list[str]]:
+        """The hosts, workloads and placements the ledger knows (filter choices)."""
+        out = {}
+        for col in ("host", "workload", "placement"):
+            frame = self.query(
+                f"SELECT DISTINCT {col} AS v FROM daily_ledger WHERE {col} IS NOT NULL ORDER BY v"
+            )
+            out[col] = frame["v"].to_list()
+        return out
 
     def sample_count(self) -> int:
         return int(self.query("SELECT coalesce(sum(samples), 0) AS n FROM gpu_minute")["n"][0])

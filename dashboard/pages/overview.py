@@ -7,7 +7,7 @@ from datetime import datetime
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, filters
 
 DAYS = 7
 
@@ -28,7 +28,10 @@ if not data.snapshot_ready():
     _wait()
     st.stop()
 
-view = data.overview(DAYS, data.published_at())
+version = data.published_at()
+flt = filters.sidebar(data.ledger_choices(version))
+DAYS = flt.days
+view = data.overview(DAYS, version, flt.as_kwargs())
 meta, totals, daily, gpus = view["meta"], view["totals"], view["daily"], view["gpus"]
 as_of = meta.get("data_as_of") or ""
 st.caption(

@@ -72,7 +72,7 @@ def test_overview_with_demo_snapshot(demo_snapshot: Config, dashboard_for, tmp_p
         expected.cloud_usd + expected.local_usd
     )
 
-    assert [s.value for s in at.subheader] == ["GPUs by host"]
+    assert [s.value for s in at.main.subheader] == ["GPUs by host"]
     assert len(at.dataframe) == 1
     table = at.dataframe[0].value
     rows = list(zip(table["host"], table["gpu"].astype(int), strict=True))
@@ -135,3 +135,32 @@ def test_overview_with_empty_snapshot(empty_snapshot: Config, dashboard_for) -> 
     infos = [i.value for i in at.info]
     assert any(i.startswith("No cost data in the last week") for i in infos), infos
     assert any(i.startswith("No GPU has reported yet") for i in infos), infos
+
+
+def test_filters_come_from_the_url_and_narrow_the_figures(
+    demo_snapshot: Config, dashboard_for, tmp_path: Path
+) -> None:
+    import duckdb
+
+    dashboard_for(demo_snapshot, GPULEDGER_SPOOL=tmp_path / "no-spool")
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    at.query_params["days"] = "30"
+    at.query_params["placement"] = "cloud"
+    at.query_params["workload"] = "llm-pretrain"
+    at.run()
+    assert not at.exception
+    con = duckdb.connect(str(demo_snapshot.snapshot_path), read_only=True)
+    (cost,) = con.execute(
+        "SELECT sum(cost_usd) FROM daily_ledger WHERE placement = 'cloud'"
+        " AND workload = 'llm-pretrain' AND day >= current_date - 30"
+    ).fetchall()[0]
+    con.close()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Cloud spend, last 30 days"] == f"${cost:,.0f}"
+    assert shown["Local cost, last 30 days"] == "$0"
+    assert at.sidebar.multiselect(key="f_placement").value == ["cloud"]
+    assert at.sidebar.multiselect(key="f_workload").value == ["llm-pretrain"]
+    # a stale link (unknown host) falls back to all hosts instead of an empty page
+    at.query_params["host"] = "no-such-host"
+    at.run()
+    assert at.sidebar.multiselect(key="f_host").value == []
