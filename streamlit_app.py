@@ -2,7 +2,12 @@
 
 import streamlit as st
 
+from dashboard import auth, data
+
 st.set_page_config(page_title="gpuledger", page_icon=":material/memory:", layout="wide")
+
+settings = data.effective_config().dashboard
+user = auth.require_login(settings.auth, settings.proxy_header)
 
 pages = [
     st.Page(
@@ -14,4 +19,7 @@ pages = [
     ),
     st.Page("dashboard/pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
+if user and settings.auth == "oidc":
+    st.sidebar.caption(f"Signed in as {user}")
+    st.sidebar.button("Sign out", on_click=st.logout)
 st.navigation(pages).run()

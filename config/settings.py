@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -92,6 +93,12 @@ class DashboardConfig:
     host: str = field(default="127.0.0.1", metadata=_meta("bind address"))
     port: int = field(default=8501, metadata=_meta("port", _between(1, 65535)))
     refresh_s: float = field(default=3.0, metadata=_meta("live refresh", _between(1, 60)))
+    auth: str = field(
+        default="none", metadata=_meta("who may look", _one_of("none", "oidc", "proxy"))
+    )
+    proxy_header: str = field(
+        default="X-Forwarded-User", metadata=_meta("header a trusted proxy sets")
+    )
 
 
 @dataclass(frozen=True)
@@ -143,9 +150,38 @@ class WorkloadsConfig:
 
 
 @dataclass(frozen=True)
+class AwsAccount:
+    id: str = field(default="", metadata=_meta("12-digit account id"))
+    name: str = field(default="", metadata=_meta("label"))
+    role_arn: str = field(default="", metadata=_meta("role to assume; empty: the caller's own"))
+
+
+@dataclass(frozen=True)
 class AwsConfig:
     enabled: bool = field(default=False, metadata=_meta("pull AWS billing"))
     region: str = field(default="us-east-1", metadata=_meta("API region"))
+    profile: str = field(default="", metadata=_meta("boto3 profile; empty: the default chain"))
+    accounts: tuple[AwsAccount, ...] = field(default=(), metadata=_meta("accounts to pull"))
+    use_organizations: bool = field(default=False, metadata=_meta("accounts from Organizations"))
+    organizations_role_name: str = field(
+        default="", metadata=_meta("role assumed in each Organizations account")
+    )
+    cost_explorer: bool = field(default=True, metadata=_meta("pull Cost Explorer"))
+    ce_trailing_days: int = field(
+        default=3, metadata=_meta("days re-pulled every run", _between(0, 60))
+    )
+    ce_rebuild_days: int = field(
+        default=7, metadata=_meta("days between month-to-date rebuilds", _between(1, 31))
+    )
+    ce_with_resources: bool = field(default=False, metadata=_meta("resource ids, last 14 days"))
+    ce_interval_h: float = field(
+        default=24.0, metadata=_meta("daemon: hours between Cost Explorer pulls", _between(1, 720))
+    )
+    export_bucket: str = field(default="", metadata=_meta("S3 bucket of CUR 2.0/FOCUS exports"))
+    export_prefix: str = field(default="", metadata=_meta("S3 prefix of the export"))
+    pull_interval_h: float = field(
+        default=6.0, metadata=_meta("daemon: hours between export pulls", _between(0.25, 168))
+    )
 
 
 @dataclass(frozen=True)
@@ -383,11 +419,21 @@ def _build(cls: type, data: Any, where: str) -> Any:
         elif name == "rules":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
                 raise ConfigError(f"{key_where} must be an array of tables ([[workloads.rules]])")
+            from collectors.workload_rules import validate_rules  # the collectors' own checks
+
+            try:
+                validate_rules(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where} {exc}") from None
             kwargs[name] = tuple(dict(r) for r in value)
         elif name == "sensitive":
             if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
                 raise ConfigError(f"{key_where} must be a list of workload names")
             kwargs[name] = tuple(value)
+        elif name == "accounts":
+            if not isinstance(value, list):
+                raise ConfigError(f"{key_where} must be an array of tables ([[aws.accounts]])")
+            kwargs[name] = tuple(_build_account(item, i) for i, item in enumerate(value))
         elif name in ("high_end_classes", "email_to"):
             if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
                 raise ConfigError(f"{key_where} must be a list of strings")
@@ -410,6 +456,25 @@ def _build_host(item: Any, index: int) -> LocalHost:
     if not host.gpu_model:
         raise ConfigError(f"{where} gpu_model is required")
     return host
+
+
+def _build_account(item: Any, index: int) -> AwsAccount:
+    label = item.get("id") if isinstance(item, dict) else None
+    where = (
+        f"[aws.accounts.{label}]"
+        if isinstance(label, str) and label
+        else f"[[aws.accounts]] #{index + 1}"
+    )
+    account = _build(AwsAccount, item, where)
+    if not re.fullmatch(r"\d{12}", account.id):
+        raise ConfigError(f"{where} id must be a 12-digit AWS account id, got {account.id!r}")
+    arn = r"arn:aws[a-z-]*:iam::\d{12}:role/\S+"
+    if account.role_arn and not re.fullmatch(arn, account.role_arn):
+        raise ConfigError(
+            f"{where} role_arn must look like arn:aws:iam::123456789012:role/NAME, "
+            f"got {account.role_arn!r}"
+        )
+    return account
 
 
 def load_config(path: str | Path | None = None, *, db: str | Path | None = None) -> Config:
