@@ -14,6 +14,12 @@ pages = [
         "dashboard/pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
     ),
     st.Page("dashboard/pages/live.py", title="Live", icon=":material/monitor_heart:"),
+    st.Page("dashboard/pages/workloads.py", title="Workloads", icon=":material/table_chart:"),
+    st.Page(
+        "dashboard/pages/recommendations.py", title="Recommendations", icon=":material/savings:"
+    ),
+    st.Page("dashboard/pages/whatif.py", title="What-if", icon=":material/calculate:"),
+    st.Page("dashboard/pages/alerts.py", title="Alerts", icon=":material/notifications:"),
     st.Page(
         "dashboard/pages/data_health.py", title="Data health", icon=":material/health_and_safety:"
     ),

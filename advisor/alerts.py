@@ -92,7 +92,7 @@ def describe(alert: Mapping[str, Any], event: str, cfg: Config) -> dict[str, Any
         )
     else:
         what = (
-            f"{who} uses at most {alert['mem_used_max_gib']:.1f} GiB and"
+            f"{who} uses at most {alert['mem_used_max_gib'] or 0:.1f} GiB and"
             f" {_pct(alert['activity_pct'])} activity of {gpu} for {took}:"
             f" it fits a smaller GPU, {alert['suggested_class']}"
         )
@@ -398,10 +398,14 @@ def check_alerts(
     if cfg.alerts.digest and now.hour >= cfg.alerts.digest_hour_utc:
         day = now.date()
         if store.get_meta(wh, "last_digest") != day.isoformat():
-            recent = store.alerts_between(wh, now - timedelta(days=1), now)
-            inserted = pl.DataFrame(plan.inserts, schema=store.ALERT_SCHEMA)
+            # the stored alerts of the last 24 hours, as this check leaves them
+            changed = pl.DataFrame(plan.inserts + plan.updates, schema=store.ALERT_SCHEMA)
+            stored = store.alerts_between(wh, now - timedelta(days=1), now)
             recent = pl.concat(
-                [recent, inserted.filter(~pl.col("alert_id").is_in(recent["alert_id"].implode()))]
+                [
+                    stored.filter(~pl.col("alert_id").is_in(changed["alert_id"].implode())),
+                    changed.filter(pl.col("ended_at") >= now - timedelta(days=1)),
+                ]
             )
             messages.append(digest(recent, day))
             ids.append(None)

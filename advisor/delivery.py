@@ -261,10 +261,10 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._results: list[DeliveryResult] = []
         self._in_flight: set[str] = set()
-        self._queues: dict[str, queue.Queue[Delivery]] = {}
+        self._queues: dict[str, queue.Queue[Delivery | None]] = {}
         self._threads: list[threading.Thread] = []
         for name in self.channels:
-            q: queue.Queue[Delivery] = queue.Queue()
+            q: queue.Queue[Delivery | None] = queue.Queue()
             self._queues[name] = q
             t = threading.Thread(
                 target=self._work, args=(name, q), name=f"alerts-{name}", daemon=True
@@ -313,6 +313,8 @@ class Dispatcher:
 
     def close(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        for q in self._queues.values():
+            q.put(None)  # wakes the worker
         for t in self._threads:
             t.join(timeout=timeout)
 
@@ -329,13 +331,12 @@ class Dispatcher:
             self._results.append(result)
             self._in_flight.discard(d.delivery_id)
 
-    def _work(self, name: str, q: queue.Queue[Delivery]) -> None:
+    def _work(self, name: str, q: queue.Queue[Delivery | None]) -> None:
         channel = self.channels[name]
         while not self._stop.is_set():
-            try:
-                d = q.get(timeout=0.2)
-            except queue.Empty:
-                continue
+            d = q.get()
+            if d is None:
+                return
             error: str | None = None
             attempt = 0
             for attempt in range(1, self.attempts + 1):  # noqa: B007 - attempt is reported

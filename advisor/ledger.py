@@ -120,9 +120,9 @@ def host_placements(
     names = pl.Series("host", list(hosts), dtype=pl.String).unique()
     local = pl.Series(list(local_hosts), dtype=pl.String)
     frame = pl.DataFrame({"host": names}).join(owners, on="host", how="left")
-    cloud = (
-        pl.col("owner").is_not_null() | pl.col("host").str.contains(INSTANCE_ID)
-    ) & ~pl.col("host").is_in(local.implode())
+    cloud = (pl.col("owner").is_not_null() | pl.col("host").str.contains(INSTANCE_ID)) & ~pl.col(
+        "host"
+    ).is_in(local.implode())
     return frame.select(
         "host",
         placement=pl.when(cloud).then(pl.lit("cloud")).otherwise(pl.lit("local")),
@@ -161,9 +161,7 @@ def _usage_with_days(
     if "idle" not in u.columns:
         u = u.with_columns(idle=pl.col("workload").is_null() | (pl.col("workload") == IDLE))
     if "placement" not in u.columns:
-        places = host_placements(u["host"], billing_daily, local_hosts).select(
-            "host", "placement"
-        )
+        places = host_placements(u["host"], billing_daily, local_hosts).select("host", "placement")
         u = u.join(places, on="host", how="left")
     return u.with_columns(
         day=pl.col(time_col).dt.date(),

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from advisor.ledger import IDLE, UNTAGGED, local_rates
+from advisor.ledger import IDLE, UNTAGGED, host_placements, local_rates
 from config.settings import Config
 
 KINDS = ("allocated_idle", "inefficient_busy", "over_powered")
@@ -100,13 +100,23 @@ def _cloud_class_prices(catalog: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def placements(hosts: pl.Series, cloud: pl.DataFrame, cfg: Config) -> pl.DataFrame:
+    """host, placement, owner and instance_type, placed as the ledger places them
+    (`advisor.ledger.host_placements`: cloud when the bill names the host or it is an EC2
+    instance id, unless [[local.hosts]] lists it). `cloud` has one row per host the bill names:
+    host (= ResourceId), instance_type, owner (its workload tag)."""
+    bills = cloud.select(resource_id="host", workload="owner")
+    local = [h.name for h in cfg.local.hosts]
+    return host_placements(hosts, bills, local).join(
+        cloud.select("host", "instance_type"), on="host", how="left"
+    )
+
+
 def gpu_rates(
     gpus: pl.DataFrame, cloud: pl.DataFrame, cfg: Config, catalog: pl.DataFrame
 ) -> pl.DataFrame:
-    """USD per GPU-hour of each (host, gpu_model) in `gpus`, with its placement and price basis.
-
-    `cloud` has one row per host the bill names (host = ResourceId, instance_type, owner).
-    """
+    """USD per GPU-hour of each (host, gpu_model) in `gpus`, with its placement and price basis
+    (`cloud`: host, instance_type, owner of the hosts the bill names)."""
     pairs = gpus.select("host", "gpu_model").unique()
     if pairs.height == 0:
         return pl.DataFrame(schema=RATE_SCHEMA)
@@ -119,11 +129,8 @@ def gpu_rates(
     )
     local = local_rates(pairs, cfg, catalog)
     frame = (
-        pairs.join(cloud.select("host", "instance_type"), on="host", how="left")
+        pairs.join(placements(pairs["host"], cloud, cfg).drop("owner"), on="host", how="left")
         .with_columns(
-            placement=pl.when(pl.col("host").is_in(cloud["host"].implode()))
-            .then(pl.lit("cloud"))
-            .otherwise(pl.lit("local")),
             klass=pl.col("gpu_model").map_elements(
                 lambda m: catalog_class(m, classes), return_dtype=pl.String
             ),
@@ -199,22 +206,23 @@ def smaller_classes(catalog: pl.DataFrame, cfg: Config) -> pl.DataFrame:
     )
 
 
-def allocated_minutes(minutes: pl.DataFrame, cloud: pl.DataFrame) -> pl.DataFrame:
-    """Minute rows with the workload that holds the GPU: a process's workload, else on a billed
-    cloud instance the workload its tag names (DESIGN.md §2, allocated GPU-seconds). Local minutes
+def allocated_minutes(minutes: pl.DataFrame, cloud: pl.DataFrame, cfg: Config) -> pl.DataFrame:
+    """Minute rows with the workload that holds the GPU: a process's workload, else on a cloud
+    instance the workload its tag names (DESIGN.md §2, allocated GPU-seconds). Local minutes
     without a process are spare capacity (`__idle__`), not allocated, and are dropped."""
-    owners = cloud.select("host", "owner")
+    places = placements(minutes["host"], cloud, cfg).select("host", "placement", "owner")
+    no_process = pl.col("workload").is_null() | (pl.col("workload") == IDLE)
     return (
-        minutes.join(owners, on="host", how="left")
+        minutes.join(places, on="host", how="left")
         .with_columns(
-            workload=pl.when(pl.col("workload").is_not_null())
+            workload=pl.when(~no_process)
             .then("workload")
-            .when(pl.col("host").is_in(owners["host"].implode()))
+            .when(pl.col("placement") == "cloud")
             .then(pl.coalesce("owner", pl.lit(UNTAGGED)))
             .otherwise(None)
         )
         .filter(pl.col("workload").is_not_null())
-        .drop("owner")
+        .drop("owner", "placement")
     )
 
 
@@ -308,7 +316,7 @@ def wasted_runs(
     small = smaller_classes(catalog, cfg)
     key = ["host", "gpu_uuid", "workload"]
     classified = (
-        classify_minutes(allocated_minutes(minutes, cloud), rates, small, catalog, cfg)
+        classify_minutes(allocated_minutes(minutes, cloud, cfg), rates, small, catalog, cfg)
         .sort([*key, "minute"])
         .with_columns(span_s=_span_s())
     )
@@ -428,7 +436,7 @@ def cost_rates_now(
     if latest.height == 0:
         return pl.DataFrame(schema=schema)
     rates = gpu_rates(latest, cloud, cfg, catalog)
-    owners = cloud.select("host", "owner")
+    owners = placements(latest["host"], cloud, cfg).select("host", "owner")
     kwh = cfg.energy.price_per_kwh * cfg.energy.pue / 1000.0
     return (
         latest.join(rates, on=["host", "gpu_model"], how="left")

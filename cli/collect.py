@@ -1,32 +1,112 @@
-"""`gpuledger collect`: the agent on every GPU host, or a saved capture parsed and printed."""
+"""`gpuledger collect`: the agent on every GPU host, a saved capture parsed and printed, or a
+Prometheus server's history read into the spool.
+
+- `--source nvml|smi|prometheus|demo` samples every `[collect] interval_s` into the spool until
+  SIGTERM or SIGINT, then flushes what it holds and exits 0 (docs/collectors.md).
+- `--once` prints one sample instead; `--from FILE --once` parses a saved capture (smi,
+  prometheus) and prints it in the `import samples` schema (DESIGN.md §3).
+- `--source prometheus --url SERVER --since T [--until T] [--step S]` reads history through the
+  server's HTTP API into the spool, then ingests it like `import` does (queued for the daemon
+  when it owns the warehouse).
+
+Exit status 2 for bad input or usage, and when the source cannot work on this host (no NVIDIA
+driver for nvml, no nvidia-smi for smi).
+
+`python -m cli.collect ARGS` is the same command loading only the agent's code (no warehouse,
+no advisor, no billing clients): the smallest footprint on a GPU host (docs/collectors.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
 
-from cli.output import emit
-from collectors.agent import Agent
-from collectors.schema import Batch
-from config.settings import Config
+if __name__ == "__main__":
+    # The lean entry samples in one thread: Polars' pool (a thread per core, 100+ on big GPU
+    # hosts) would only add memory. Set before Polars is first imported, below.
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+
+from cli.output import FORMATS, emit, emit_mapping  # noqa: E402
+from collectors.agent import Agent  # noqa: E402
+from collectors.schema import Batch  # noqa: E402
+from config.settings import Config, ConfigError, load_config  # noqa: E402
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+DEFAULT_STEP_S = 60
 
 
-def parse_capture(source: str, path, host: str | None) -> Batch:
-    """A saved capture of `source` (smi: XML or query CSV; prometheus: text page or API JSON)."""
+class CollectUsageError(ValueError):
+    """Wrong arguments or a source that cannot work here; exit status 2."""
+
+
+@dataclass
+class Sampler:
+    """A source's tick function and what to release when the agent stops."""
+
+    sample: Callable[[datetime], Batch]
+    close: Callable[[], None] = field(default=lambda: None)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `gpuledger collect` (cli/main.py adds them to its subcommand)."""
+    p.add_argument("--source", choices=("nvml", "smi", "prometheus", "demo"), default=None)
+    p.add_argument("--from", dest="from_file", type=Path, help="parse a saved capture instead")
+    p.add_argument("--url", help="dcgm-exporter /metrics URL, or with --since a Prometheus server")
+    p.add_argument("--once", action="store_true", help="one sample, then exit")
+    p.add_argument("--host", help="host id to record (default: [collect] host_id or detected)")
+    p.add_argument("--since", help="read history from a Prometheus server (ISO 8601, e.g. ...Z)")
+    p.add_argument("--until", help="end of the history, exclusive (default: now)")
+    p.add_argument("--step", type=int, help="seconds between history points (default: 60)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m cli.collect`: `gpuledger collect` without the rest of the CLI's imports."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cli.collect", description="gpuledger collect, loading only the agent"
+    )
+    parser.add_argument("--config", help="configuration file (default: as gpuledger)")
+    parser.add_argument("--db", help="warehouse DuckDB file")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        cfg = load_config(args.config, db=args.db)
+    except ConfigError as exc:
+        print(f"gpuledger: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=os.environ.get("GPULEDGER_LOG_LEVEL", cfg.log.level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return run_collect(args, cfg)
+
+
+def parse_capture(source: str, path: Path, host: str | None, cfg: Config) -> Batch:
+    """A saved capture of `source` (smi: XML or query CSV; prometheus: text page or API JSON),
+    its processes named by the configured rules (by what the capture carries: no /proc)."""
+    from collectors.workload_rules import ProcessAttributor
+
     if source == "smi":
         from collectors.smi import parse_capture_file
     elif source == "prometheus":
         from collectors.prometheus import parse_capture_file
     else:
-        raise ValueError(f"--from works with --source smi or prometheus, not {source}")
-    return parse_capture_file(path, host=host) if host else parse_capture_file(path)
+        raise CollectUsageError(f"--from works with --source smi or prometheus, not {source}")
+    batch = parse_capture_file(path, host=host) if host else parse_capture_file(path)
+    return ProcessAttributor(cfg.workloads.rules).apply(batch)
 
 
 def print_samples(batch: Batch, fmt: str) -> None:
@@ -37,68 +117,180 @@ def print_samples(batch: Batch, fmt: str) -> None:
     emit(rows, "json" if fmt == "table" else fmt)
 
 
-def sampler_for(source: str, cfg: Config, host: str | None, url: str | None):
+def _local_host(cfg: Config, host: str | None) -> str:
+    from collectors.nvml import detect_host_id
+
+    return host or detect_host_id(cfg.collect.host_id or None)
+
+
+def open_sampler(source: str, cfg: Config, host: str | None, url: str | None) -> Sampler:
+    """The tick function of `source`; CollectUsageError when it cannot work here."""
+    rules = list(cfg.workloads.rules)
     if source == "demo":
         from collectors.demo import LiveDemo
 
-        return LiveDemo(cfg.demo.seed).tick
+        return Sampler(LiveDemo(cfg.demo.seed).tick)
     if source == "nvml":
-        from collectors.nvml import NvmlCollector, detect_host_id
+        from collectors.nvml import NvmlCollector, NvmlUnavailable
 
-        collector = NvmlCollector(
-            host or detect_host_id(cfg.collect.host_id or None), rules=list(cfg.workloads.rules)
-        )
-        return collector.sample
+        try:
+            collector = NvmlCollector(_local_host(cfg, host), rules=rules)
+        except NvmlUnavailable as exc:
+            raise CollectUsageError(str(exc)) from None
+        return Sampler(collector.sample, collector.close)
     if source == "smi":
-        from collectors.nvml import detect_host_id
-        from collectors.smi import sample_live
+        from collectors.smi import SmiSampler, SmiUnavailable
 
-        name = host or detect_host_id(cfg.collect.host_id or None)
-        return lambda now: sample_live(name)
+        try:
+            return Sampler(SmiSampler(_local_host(cfg, host), rules).sample)
+        except SmiUnavailable as exc:
+            raise CollectUsageError(str(exc)) from None
     if source == "prometheus":
-        from collectors.prometheus import parse_exposition, scrape
+        from collectors.prometheus import ExporterScraper
 
         target = url or cfg.collect.prometheus_url
         if not target:
-            raise ValueError("source prometheus needs --url or [collect] prometheus_url")
-        return lambda now: parse_exposition(scrape(target), host=host, ts=now)
-    raise ValueError(f"unknown source {source}")
+            raise CollectUsageError("source prometheus needs --url or [collect] prometheus_url")
+        # The exporter's Hostname labels name the host unless --host says otherwise.
+        return Sampler(ExporterScraper(target, host=host, rules=rules).sample)
+    raise CollectUsageError(f"unknown source {source}")
 
 
 def run_collect(args: argparse.Namespace, cfg: Config) -> int:
     source = args.source or (cfg.collect.source if cfg.collect.source != "auto" else "nvml")
-    if args.from_file is not None:
-        try:
-            batch = parse_capture(source, args.from_file, args.host)
-        except (ValueError, OSError) as exc:
-            print(f"gpuledger collect: {args.from_file}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        print_samples(batch, args.format)
-        return EXIT_OK
     try:
-        sample = sampler_for(source, cfg, args.host, args.url)
-    except Exception as exc:
-        name = type(exc).__name__
-        if name in ("NvmlUnavailable", "SmiUnavailable") or isinstance(exc, ValueError):
-            print(f"gpuledger collect: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
-    if args.once:
-        print_samples(sample(datetime.now(UTC)), args.format)
-        return EXIT_OK
+        if getattr(args, "since", None) is not None or getattr(args, "until", None) is not None:
+            return run_history(args, cfg, source)
+        if getattr(args, "step", None) is not None:
+            raise CollectUsageError("--step goes with --since (Prometheus history)")
+        if args.from_file is not None:
+            try:
+                batch = parse_capture(source, args.from_file, args.host, cfg)
+            except (ValueError, OSError) as exc:
+                raise CollectUsageError(f"{args.from_file}: {exc}") from None
+            print_samples(batch, args.format)
+            return EXIT_OK
+        sampler = open_sampler(source, cfg, args.host, args.url)
+    except (CollectUsageError, ValueError) as exc:
+        print(f"gpuledger collect: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.once:
+            print_samples(sampler.sample(datetime.now(UTC)), args.format)
+            return EXIT_OK
+        return _run_agent(sampler, cfg, source)
+    finally:
+        sampler.close()
+
+
+def _run_agent(sampler: Sampler, cfg: Config, source: str) -> int:
+    """Sample until SIGTERM or SIGINT; the agent flushes what it holds before returning."""
     agent = Agent(
-        sample,
+        sampler.sample,
         cfg.spool_dir,
         interval_s=cfg.collect.interval_s,
         flush_interval_s=cfg.collect.flush_interval_s,
     )
     stop = threading.Event()
     agent.stop_event = stop
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
     log.info(
         "collecting from %s every %.1fs into %s", source, cfg.collect.interval_s, cfg.spool_dir
     )
     agent.run()
-    log.info("stopped after %d ticks, %d spool files", agent.ticks, agent.flushed_files)
+    log.info(
+        "stopped after %d ticks (%d failed), %d spool files",
+        agent.ticks,
+        agent.errors,
+        agent.flushed_files,
+    )
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- history
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """An ISO 8601 time with its offset (`2026-11-20T00:00:00Z`), or a date (midnight UTC)."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        value = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        raise CollectUsageError(
+            f"{option} {text!r} is not an ISO 8601 time like 2026-11-20T00:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise CollectUsageError(f"{option} {text!r} has no offset: add Z for UTC")
+    return value.astimezone(UTC)
+
+
+def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
+    """`collect --source prometheus --url SERVER --since T`: history into the spool, ingested."""
+    from collectors import spool
+    from collectors.prometheus import iter_history
+
+    if source != "prometheus":
+        raise CollectUsageError("--since and --until read history from --source prometheus only")
+    if args.since is None:
+        raise CollectUsageError("--until needs --since")
+    url = args.url or cfg.collect.prometheus_url
+    if not url:
+        raise CollectUsageError("--since needs --url http://prometheus:9090 (the server)")
+    since = parse_time(args.since, "--since")
+    until = parse_time(args.until, "--until") if args.until else datetime.now(UTC)
+    step = DEFAULT_STEP_S if args.step is None else args.step
+    if not 1 <= step <= 3600:
+        raise CollectUsageError(f"--step must be between 1 and 3600 seconds, got {step}")
+    rows: dict[str, int] = {}
+    hosts: set[str] = set()
+    windows = files = 0
+    try:
+        for window in iter_history(url, since, until, step, rules=cfg.workloads.rules):
+            windows += 1
+            for kind, frame in window.batch.frames().items():
+                for (host,), part in frame.group_by("host", maintain_order=True):
+                    spool.write_batch(
+                        cfg.spool_dir, kind, part, str(host), metadata={"source_url": url}
+                    )
+                    files += 1
+                    hosts.add(str(host))
+                rows[kind] = rows.get(kind, 0) + frame.height
+    except ConnectionError as exc:
+        print(f"gpuledger collect: {exc} ({files} spool file(s) written before)", file=sys.stderr)
+        return EXIT_FAIL
+    emit_mapping(
+        {
+            "prometheus": url,
+            "since": since,
+            "until": until,
+            "step_s": step,
+            "windows": windows,
+            "hosts": len(hosts),
+            "gpu_samples": rows.get("gpu_samples", 0),
+            "process_samples": rows.get("process_samples", 0),
+            "status": _ingest(cfg) if files else "nothing in that span",
+        },
+        args.format,
+    )
+    return EXIT_OK
+
+
+def _ingest(cfg: Config) -> str:
+    """Ingest the spool now, as `import` does; queued when the daemon owns the warehouse."""
+    from cli import app
+    from warehouse.lock import LockHeld
+
+    try:
+        with app.open_warehouse(cfg) as wh:
+            return app.cycle(wh, cfg, app.catalog_for(cfg)).summary()
+    except LockHeld as exc:
+        return f"queued in the spool: the running daemon will ingest it ({exc.holder})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

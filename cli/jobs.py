@@ -28,4 +28,12 @@ def periodic_jobs(cfg: Config, wh: Warehouse, catalog: pl.DataFrame, *, demo_on:
 
         alert_service = AlertService(cfg, catalog)
         jobs.append(("alerts", cfg.alerts.check_interval_s, lambda: alert_service.run_once(wh)))
+    if cfg.aws.enabled:  # AWS billing pulls, in their own thread, into the spool
+        from cli.commands.billing import aws_pull_job
+
+        jobs.append(aws_pull_job(cfg))
+    if cfg.report.weekly:  # the weekly report, Monday 08:00 local time, and weeks it missed
+        from advisor.jobs import weekly_report_tick
+
+        jobs.append(("weekly-report", 60.0, lambda: weekly_report_tick(cfg, catalog)))
     return jobs

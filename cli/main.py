@@ -63,16 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     for what, help_ in (
         ("samples", "GPU samples (CSV or Parquet)"),
         ("focus", "FOCUS 1.0-1.2 cost exports (CSV, gzip CSV or Parquet)"),
+        ("cur", "AWS CUR 2.0 and legacy CUR files (gzip CSV, CSV or Parquet)"),
     ):
         ip = isub.add_parser(what, parents=[common], help=help_)
         ip.add_argument("files", nargs="+", type=Path, metavar="FILE")
         ip.set_defaults(func=cmd_import)
     p = sub.add_parser("collect", parents=[common], help="sample GPUs into the spool")
-    p.add_argument("--source", choices=("nvml", "smi", "prometheus", "demo"), default=None)
-    p.add_argument("--from", dest="from_file", type=Path, help="parse a saved capture instead")
-    p.add_argument("--url", help="dcgm-exporter /metrics URL (source prometheus)")
-    p.add_argument("--once", action="store_true", help="one sample, then exit")
-    p.add_argument("--host", help="host id to record (default: [collect] host_id or detected)")
+    from cli.collect import add_arguments as add_collect_arguments  # the options live there
+
+    add_collect_arguments(p)
     p.set_defaults(func=cmd_collect)
     p = sub.add_parser("run", parents=[common], help="the daemon: ingest, jobs, snapshot, sampling")
     p.add_argument("--dashboard", action="store_true", help="also serve the dashboard")
@@ -131,17 +130,16 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
     """Validate every file first (any error: nothing is written), then spool and ingest."""
-    if args.what == "samples":
-        from collectors.samples_file import read_samples_file
+    if args.what in ("cur", "focus"):  # streamed into one batch: cli/commands/billing.py
+        from cli.commands.billing import import_billing_files, ingest_now
 
-        frames = [(p, read_samples_file(p), "gpu_samples") for p in args.files]
-    else:
-        from collectors.focus import read_focus_file
+        rows = import_billing_files(args.files, cfg, args.what)
+        status = ingest_now(cfg)
+        emit([{**r, "status": status} for r in rows], args.format)
+        return EXIT_OK
+    from collectors.samples_file import read_samples_file
 
-        frames = [
-            (p, read_focus_file(p, tag_key=cfg.workloads.tag_key), "billing_items")
-            for p in args.files
-        ]
+    frames = [(p, read_samples_file(p), "gpu_samples") for p in args.files]
     for path, frame, kind in frames:
         host = "import-" + spool.safe_part(path.stem)
         spool.write_batch(

@@ -21,6 +21,7 @@ from collectors import spool
 from collectors.schema import Batch
 
 log = logging.getLogger(__name__)
+FAILURE_LOG_EVERY_S = 60.0
 
 
 class Agent:
@@ -45,14 +46,35 @@ class Agent:
         self.ticks = 0
         self.errors = 0
         self.flushed_files = 0
+        self._failing: str | None = None  # the message of the failure going on, if any
+        self._failed_in_a_row = 0
+        self._failure_logged_at = 0.0
+
+    def _log_failure(self, exc: Exception) -> None:
+        """The traceback once per kind of failure, then a line a minute while it goes on, so an
+        exporter that is down does not write a traceback every second."""
+        message = f"{type(exc).__name__}: {exc}"
+        self._failed_in_a_row += 1
+        now = self.clock()
+        if message != self._failing:
+            self._failing, self._failure_logged_at = message, now
+            log.exception("sampling failed; the next tick tries again")
+        elif now - self._failure_logged_at >= FAILURE_LOG_EVERY_S:
+            self._failure_logged_at = now
+            log.error(
+                "sampling still failing (%d ticks in a row): %s", self._failed_in_a_row, message
+            )
 
     def tick(self) -> None:
         try:
             batch = self.sample(datetime.now(UTC))
-        except Exception:
+        except Exception as exc:
             self.errors += 1
-            log.exception("sampling failed; the next tick tries again")
+            self._log_failure(exc)
             return
+        if self._failing is not None:
+            log.info("sampling works again after %d failed tick(s)", self._failed_in_a_row)
+            self._failing, self._failed_in_a_row = None, 0
         self.ticks += 1
         for kind, frame in batch.frames().items():
             self._buffer.setdefault(kind, []).append(frame)

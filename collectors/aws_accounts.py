@@ -69,7 +69,9 @@ def targets(
         for account_id, name in organization_accounts(session):
             if account_id in known:
                 continue
-            role = role_arn_for(account_id, organizations_role_name) if organizations_role_name else ""
+            role = (
+                role_arn_for(account_id, organizations_role_name) if organizations_role_name else ""
+            )
             out.append(AccountTarget(account_id, name, role))
     if not out:
         out.append(AccountTarget(None))

@@ -37,7 +37,13 @@ from collectors.schema import UTC_TS, conform, empty
 
 log = logging.getLogger(__name__)
 
-METRICS = ("UnblendedCost", "NetUnblendedCost", "AmortizedCost", "NetAmortizedCost", "UsageQuantity")
+METRICS = (
+    "UnblendedCost",
+    "NetUnblendedCost",
+    "AmortizedCost",
+    "NetAmortizedCost",
+    "UsageQuantity",
+)
 EC2_COMPUTE = "Amazon Elastic Compute Cloud - Compute"
 RESOURCE_DAYS = 14  # GetCostAndUsageWithResources covers today and the 13 days before
 RETRY_CODES = frozenset(
@@ -241,12 +247,19 @@ def _amount(metrics: dict[str, Any], name: str) -> tuple[float | None, str | Non
     return float(m["Amount"]), m.get("Unit")
 
 
-def group_rows(pages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[date, bool]]:
-    """Flat rows (day, end, keys by group key name, metrics) and each day's Estimated flag."""
+def group_rows(
+    pages: list[dict[str, Any]], group_by: list[dict[str, str]] | None = None
+) -> tuple[list[dict[str, Any]], dict[date, bool]]:
+    """Flat rows (day, end, keys by group key name, metrics) and each day's Estimated flag.
+
+    A group's keys are named by the page's GroupDefinitions, else by the request's `group_by`;
+    a tag group is named `TAG`.
+    """
     rows: list[dict[str, Any]] = []
     estimated: dict[date, bool] = {}
     for page in pages:
-        names = [g["Key"] if g["Type"] != "TAG" else "TAG" for g in page.get("GroupDefinitions", [])]
+        definitions = page.get("GroupDefinitions") or group_by or []
+        names = [g["Key"] if g["Type"] != "TAG" else "TAG" for g in definitions]
         for result in page.get("ResultsByTime", []):
             day = date.fromisoformat(result["TimePeriod"]["Start"])
             end = date.fromisoformat(result["TimePeriod"]["End"])
@@ -282,9 +295,7 @@ def billing_rows(
         quantity = r["UsageQuantity"]
         if not billed and not effective and not quantity:
             continue  # Cost Explorer lists zero groups; they carry nothing
-        currency = next(
-            (r[f"{m}_unit"] for m in METRICS[:4] if r[f"{m}_unit"] is not None), None
-        )
+        currency = next((r[f"{m}_unit"] for m in METRICS[:4] if r[f"{m}_unit"] is not None), None)
         resource = r.get("RESOURCE_ID")
         resource = None if resource in NO_RESOURCE else resource
         workload = (
@@ -372,49 +383,34 @@ def pull_account(
     before = ce.requests
     frames: list[pl.DataFrame] = []
     days: dict[date, bool] = {}
-    split = window.resources_from or window.end
-    if window.start < split:
-        pages = list(
-            ce.pages(
-                "get_cost_and_usage",
-                usage_request(window.start, split, tag_key, account_id),
-            )
-        )
-        rows, est = group_rows(pages)
-        frames.append(billing_rows(rows, account=label, tag_key=tag_key))
-        days.update(est)
-    if window.resources_from is not None:
-        lo, hi = window.resources_from, window.end
-        pages = list(
-            ce.pages(
-                "get_cost_and_usage",
-                usage_request(lo, hi, tag_key, account_id, exclude_ec2=True),
-            )
-        )
-        rows, est = group_rows(pages)
-        frames.append(billing_rows(rows, account=label, tag_key=tag_key))
-        days.update(est)
-        tag_pages = list(
-            ce.pages(
-                "get_cost_and_usage_with_resources",
-                resources_request(lo, hi, account_id, {"Type": "TAG", "Key": tag_key}),
-            )
-        )
-        owners = resource_owners(group_rows(tag_pages)[0])
-        res_pages = list(
-            ce.pages(
-                "get_cost_and_usage_with_resources",
-                resources_request(
-                    lo, hi, account_id, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}
-                ),
-            )
-        )
-        rows, est = group_rows(res_pages)
-        frames.append(
-            billing_rows(rows, account=label, tag_key=tag_key, resource_workloads=owners)
-        )
+
+    def fetch(operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+        rows, est = group_rows(list(ce.pages(operation, request)), request["GroupBy"])
         for d, e in est.items():
             days[d] = days.get(d, False) or e
+        return rows
+
+    split = window.resources_from or window.end
+    if window.start < split:
+        rows = fetch("get_cost_and_usage", usage_request(window.start, split, tag_key, account_id))
+        frames.append(billing_rows(rows, account=label, tag_key=tag_key))
+    if window.resources_from is not None:
+        lo, hi = window.resources_from, window.end
+        rows = fetch(
+            "get_cost_and_usage", usage_request(lo, hi, tag_key, account_id, exclude_ec2=True)
+        )
+        frames.append(billing_rows(rows, account=label, tag_key=tag_key))
+        by_tag = {"Type": "TAG", "Key": tag_key}
+        owners = resource_owners(
+            fetch(
+                "get_cost_and_usage_with_resources", resources_request(lo, hi, account_id, by_tag)
+            )
+        )
+        by_usage = {"Type": "DIMENSION", "Key": "USAGE_TYPE"}
+        rows = fetch(
+            "get_cost_and_usage_with_resources", resources_request(lo, hi, account_id, by_usage)
+        )
+        frames.append(billing_rows(rows, account=label, tag_key=tag_key, resource_workloads=owners))
     # Days the answer did not list (no cost at all) were still pulled.
     d = window.start
     while d < window.end:

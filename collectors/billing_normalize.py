@@ -11,7 +11,9 @@ INSTANCE_TYPE_RE = (
     r"\b([a-z][a-z0-9-]*\.(?:[0-9]*x?large|metal(?:-[0-9]+xl)?|medium|small|micro|nano))\b"
 )
 # Usage types that bill an instance's running time (not its EBS, data transfer or IPs).
-INSTANCE_USAGE_RE = r"(?:^|-)(?:BoxUsage|SpotUsage|DedicatedUsage|HostUsage|ReservedHostUsage)(?::|$)"
+INSTANCE_USAGE_RE = (
+    r"(?:^|-)(?:BoxUsage|SpotUsage|DedicatedUsage|HostUsage|ReservedHostUsage)(?::|$)"
+)
 # `arn:aws:ec2:us-east-1:123456789012:instance/i-0abc…` (any partition) -> `i-0abc…`.
 EC2_INSTANCE_ARN_RE = r"^arn:aws[a-z-]*:ec2:[^:]*:[^:]*:instance/(i-[0-9a-z]+)$"
 

@@ -13,6 +13,7 @@ batch by batch: that is why a billing period split over several files becomes on
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator, Sequence
@@ -30,7 +31,7 @@ from collectors.schema import conform, empty
 from collectors.spool import TMP_PREFIX, safe_part
 
 # CSV: bytes of (decompressed) text per chunk. Parquet: rows per record batch.
-CSV_BLOCK_BYTES = 16 << 20
+CSV_BLOCK_BYTES = 4 << 20
 PARQUET_BATCH_ROWS = 100_000
 
 
@@ -89,9 +90,7 @@ class TableReader:
             if self.kind == "parquet":
                 return list(pq.ParquetFile(self.path).schema_arrow.names)
             with self._csv_stream() as stream:
-                reader = pacsv.open_csv(
-                    stream, read_options=pacsv.ReadOptions(block_size=1 << 20)
-                )
+                reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 20))
                 return list(reader.schema.names)
         except Exception as exc:
             raise self._error(exc) from None
@@ -263,10 +262,8 @@ class BillingBatch:
 
     def discard(self) -> None:
         if self._writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # a half-written file is deleted anyway
                 self._writer.close()
-            except Exception:  # closing a half-written file can fail; it is deleted anyway
-                pass
             self._writer = None
         self.tmp.unlink(missing_ok=True)
 

@@ -243,8 +243,12 @@ def normalize_cur(
         .then(pl.coalesce(num("net_ri_effective"), num("ri_effective"), billed))
         .when(line_type == "RIFee")
         .then(
-            pl.when(num("ri_unused_upfront").is_not_null() | num("ri_unused_recurring").is_not_null())
-            .then(num("ri_unused_upfront").fill_null(0.0) + num("ri_unused_recurring").fill_null(0.0))
+            pl.when(
+                num("ri_unused_upfront").is_not_null() | num("ri_unused_recurring").is_not_null()
+            )
+            .then(
+                num("ri_unused_upfront").fill_null(0.0) + num("ri_unused_recurring").fill_null(0.0)
+            )
             .otherwise(billed)
         )
         .when((line_type == "Fee") & txt("ri_arn").is_not_null())

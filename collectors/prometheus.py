@@ -543,7 +543,9 @@ def iter_history(
     query = history_selector(metrics or history_metrics())
     attributor = ProcessAttributor(rules)
     step = timedelta(seconds=step_s)
-    last = until - timedelta(microseconds=1)  # end-exclusive
+    # The last step before `until` (end-exclusive); ends are always whole steps from `since`,
+    # so no rounding of a timestamp reaches past `until`.
+    last = since + step * (math.ceil((until - since) / step) - 1)
     steps = FIRST_WINDOW_STEPS
     start = since
     while start <= last:

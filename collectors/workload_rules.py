@@ -94,7 +94,8 @@ class Rule:
 def validate_rules(rules: Iterable[Mapping[str, object] | Rule] | None) -> list[Rule]:
     """Check configured rules and compile their patterns; None or [] gives DEFAULT_RULES.
 
-    Raises ValueError naming the rule's index and the offending key.
+    Raises ValueError naming the rule by its index in the list (`rules[1]: key 'match' ...`) and
+    the offending key.
     """
     given = list(rules or ())
     if not given:
@@ -103,7 +104,7 @@ def validate_rules(rules: Iterable[Mapping[str, object] | Rule] | None) -> list[
 
 
 def _validate_rule(index: int, raw: Mapping[str, object]) -> Rule:
-    where = f"workload rule {index}"
+    where = f"rules[{index}]"
     if not isinstance(raw, Mapping):
         raise ValueError(f'{where}: must be a table like {{match = "env", ...}}, got {raw!r}')
     unknown = sorted(set(raw) - set(_RULE_KEYS))

@@ -71,6 +71,14 @@ class BillingState:
             raise RuntimeError("billing state is not open")
         return self.con
 
+    def mark(self, key: str, when: str) -> None:
+        """Remember an ISO time under `key` (e.g. the last pull)."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, when]).fetchall()
+
+    def marked(self, key: str) -> datetime | None:
+        rows = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
     # Cost Explorer ---------------------------------------------------------------------------
     def ce_days(self, account: str) -> dict[date, tuple[bool, datetime]]:
         """Day -> (still Estimated when last pulled, when it was pulled)."""

@@ -120,21 +120,40 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(rows[0][0]) if rows else 0
 
 
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    """The migrations this file has had: recorded one by one, so a migration numbered below the
+    newest applied one (features land in any order) is still applied later."""
+    if current_version(con) == 0:
+        return set()
+    rows = con.execute("SELECT value FROM meta WHERE key = 'applied_migrations'").fetchall()
+    if rows and rows[0][0]:
+        return {int(v) for v in rows[0][0].split(",")}
+    return {1}  # files from before the ledger of applied migrations had only migration 1
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema to SCHEMA_VERSION; returns the version found before."""
+    """Apply every migration this file has not had; returns the version found before."""
     found = current_version(con)
     if found > SCHEMA_VERSION:
         raise RuntimeError(
             f"warehouse schema version {found} is newer than this gpuledger ({SCHEMA_VERSION})"
         )
+    applied = applied_versions(con)
     for version, _title, statements in sorted(MIGRATIONS, key=lambda m: m[0]):
-        if version <= found:
+        if version in applied:
             continue
         con.execute("BEGIN")
         try:
             for stmt in statements:
                 con.execute(stmt)
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(version)])
+            applied.add(version)
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(max(applied))]
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('applied_migrations', ?)",
+                [",".join(str(v) for v in sorted(applied))],
+            )
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

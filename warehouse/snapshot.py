@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from warehouse.results import INSTANCE_TYPES_SQL
 from warehouse.schema import SCHEMA_VERSION
 from warehouse.store import BILLING_DAILY_SQL, Warehouse, connect
 
@@ -46,6 +47,11 @@ SNAPSHOT_TABLES = {
     # reads in warehouse/alerts.py.
     "alerts": "SELECT * FROM alerts",
     "gpu_cost_rates": "SELECT * FROM results_gpu_cost_rates",
+    # The advisor's results (migration 3); reads in warehouse/advisor_reads.py.
+    "usage_hourly": "SELECT * FROM results_usage_hourly WHERE hour >= $since",
+    "recommendations": "SELECT * FROM results_recommendations",
+    "alternatives": "SELECT * FROM results_alternatives",
+    "instances": INSTANCE_TYPES_SQL,
 }
 
 

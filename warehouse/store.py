@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from collectors import spool
-from collectors.schema import SCHEMAS
+from collectors.schema import SCHEMAS, conform
 from warehouse.lock import WriterLock
 from warehouse.schema import migrate
 
@@ -36,6 +37,25 @@ GAP_CAP = 2.0
 # Rollup recomputation reaches this far before the earliest new sample (>= 2 x the longest
 # supported interval of 5 minutes), so a minute whose next sample arrives later is corrected.
 ROLLUP_LOOKBACK = timedelta(minutes=10)
+# An ingest transaction takes spool files until it holds this many rows (or files): big enough
+# that per-transaction costs vanish, small enough to keep memory flat on a backlog.
+CHUNK_ROWS = 2_000_000
+CHUNK_FILES = 2_000
+# The sample columns the minute rollups read.
+ROLLUP_COLUMNS = (
+    "ts",
+    "host",
+    "gpu_uuid",
+    "gpu_model",
+    "workload",
+    "util_pct",
+    "sm_active_pct",
+    "activity_kind",
+    "mem_used_mib",
+    "mem_total_mib",
+    "power_w",
+    "source",
+)
 
 
 # Billing per day, workload and resource; every money basis kept (DESIGN.md §2).
@@ -78,6 +98,8 @@ class Warehouse:
         self.spool_dir = Path(spool_dir)
         self.lock = WriterLock(self.db_path)
         self.con: duckdb.DuckDBPyConnection | None = None
+        self._batch: _Batch | None = None  # the chunk being ingested (for _refresh_minutes)
+        self._window: pl.DataFrame | None = None
 
     def open(self) -> Warehouse:
         self.lock.acquire()
@@ -131,28 +153,42 @@ class Warehouse:
         since_date: str | None = None,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> IngestResult:
-        """Take every new spool batch; each kind in one transaction with its ledger rows."""
+        """Take every new spool batch; each chunk of files in one transaction with its ledger rows.
+
+        Files are read one by one into chunks of up to CHUNK_ROWS rows (CHUNK_FILES files); a file
+        that does not read whole with the columns of its kind is moved to spool/_rejected.
+        """
         result = IngestResult()
         for kind in SCHEMAS:
-            files = self._readable(kind, self.pending_files(kind, since_date=since_date), result)
-            if not files:
+            pending = self.pending_files(kind, since_date=since_date)
+            if not pending:
                 continue
             if kind == "billing_items":
+                files = self._readable(kind, pending, result)
                 for i, path in enumerate(files):
                     result.rows[kind] = result.rows.get(kind, 0) + self._ingest_billing(path)
                     if progress:
                         progress(kind, i + 1, len(files))
-            else:
-                # Bounded batches keep memory flat when a backlog has piled up.
-                step = 25
-                for start in range(0, len(files), step):
-                    chunk = files[start : start + step]
-                    added = self._ingest_rows(kind, chunk)
-                    result.rows[kind] = result.rows.get(kind, 0) + added
-                    if progress:
-                        progress(kind, start + len(chunk), len(files))
-            result.files += len(files)
+                result.files += len(files)
+                continue
+            done = 0
+            for files, frames in self._chunks(kind, pending, result):
+                added = self._ingest_rows(kind, files, frames)
+                result.rows[kind] = result.rows.get(kind, 0) + added
+                result.files += len(files)
+                done += len(files)
+                if progress:
+                    progress(kind, done, len(pending))
         return result
+
+    def _reject(self, path: Path, exc: BaseException, result: IngestResult) -> None:
+        """Move a file that cannot be ingested to spool/_rejected, saying why; never lose it."""
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error("spool file %s rejected: %s", path, reason)
+        target = self.spool_dir / "_rejected" / self._key(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), target)
+        result.rejected.append((str(path), reason))
 
     def _readable(self, kind: str, files: list[Path], result: IngestResult) -> list[Path]:
         """Files that read whole with the columns of `kind`; others move to spool/_rejected with
@@ -163,13 +199,31 @@ class Warehouse:
                 pl.read_parquet(path, columns=list(SCHEMAS[kind]))
                 good.append(path)
             except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
-                reason = f"{type(exc).__name__}: {exc}"
-                log.error("spool file %s rejected: %s", path, reason)
-                target = self.spool_dir / "_rejected" / self._key(path)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(path), target)
-                result.rejected.append((str(path), reason))
+                self._reject(path, exc, result)
         return good
+
+    def _chunks(
+        self, kind: str, files: list[Path], result: IngestResult
+    ) -> Iterator[tuple[list[Path], list[pl.DataFrame]]]:
+        """(files, frames) in bounded chunks; each file is read once, whole (which also proves
+        it readable), and cast to the kind's schema."""
+        chunk: list[Path] = []
+        frames: list[pl.DataFrame] = []
+        rows = 0
+        for path in files:
+            try:
+                frame = conform(pl.read_parquet(path, columns=list(SCHEMAS[kind])), kind)
+            except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
+                self._reject(path, exc, result)
+                continue
+            chunk.append(path)
+            frames.append(frame)
+            rows += frame.height
+            if rows >= CHUNK_ROWS or len(chunk) >= CHUNK_FILES:
+                yield chunk, frames
+                chunk, frames, rows = [], [], 0
+        if chunk:
+            yield chunk, frames
 
     def _ledger_rows(self, kind: str, files: list[Path], counts: list[int]) -> pl.DataFrame:
         now = datetime.now(UTC)
@@ -192,96 +246,98 @@ class Warehouse:
         frames = [pl.read_parquet(p) for p in files]
         return pl.concat(frames, how="vertical_relaxed").select(list(SCHEMAS[kind]))
 
-    def _ingest_rows(self, kind: str, files: list[Path]) -> int:
+    def _ingest_rows(self, kind: str, files: list[Path], frames: list[pl.DataFrame]) -> int:
+        """Store one chunk: new keys only (the last copy within the chunk; a key already stored
+        wins), the minute rollups of what it touches, and the ledger rows, in one transaction."""
         con = self.db
-        new = self._read_files(kind, files)
-        counts = [pq_rows(p) for p in files]
-        keys = DEDUP_KEYS[kind]
-        new = new.unique(subset=list(keys), keep="last", maintain_order=True)
+        new = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+        counts = [f.height for f in frames]
+        batch = _Batch.build(kind, new)
+        existing = self._existing_window(kind, batch)
+        batch.drop_duplicates(existing)
         ledger = self._ledger_rows(kind, files, counts)
         con.execute("BEGIN")
         try:
-            con.register("new_rows", new)
+            con.register("new_rows", batch.rows)
             con.register("new_ledger", ledger)
-            before = con.execute(f"SELECT count(*) FROM {kind}").fetchall()[0][0]
-            join = " AND ".join(f"e.{k} = n.{k}" for k in keys)
-            con.execute(
-                f"""
-                INSERT INTO {kind}
-                SELECT n.* FROM new_rows n
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM {kind} e
-                    WHERE e.ts BETWEEN (SELECT min(ts) FROM new_rows)
-                                   AND (SELECT max(ts) FROM new_rows)
-                      AND {join}
-                )"""
-            )
-            added = con.execute(f"SELECT count(*) FROM {kind}").fetchall()[0][0] - before
-            if kind == "gpu_samples" and new.height:
+            if batch.rows.height:
+                con.execute(f"INSERT INTO {kind} SELECT * FROM new_rows").fetchall()
+            if kind == "gpu_samples" and batch.rows.height:
+                self._batch = batch
+                self._window = existing
                 self._refresh_minutes()
-            con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger")
+            con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger").fetchall()
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         finally:
+            self._batch = None
+            self._window = None
             con.unregister("new_rows")
             con.unregister("new_ledger")
-        return added
+        return batch.rows.height
+
+    def _existing_window(self, kind: str, batch: _Batch) -> pl.DataFrame:
+        """Stored rows of the chunk's GPUs around its span: for gpu_samples the whole rollup
+        window (ROLLUP_LOOKBACK before the first minute to ROLLUP_LOOKBACK after the last, the
+        rows the recomputed minutes need), for the other kinds the keys within the span."""
+        if batch.spans.height == 0:
+            return batch.rows.head(0)
+        spans = batch.spans
+        if kind == "gpu_samples":
+            lookback = pl.duration(seconds=int(ROLLUP_LOOKBACK.total_seconds()))
+            spans = spans.with_columns(
+                lo=pl.col("lo").dt.truncate("1m") - lookback,
+                hi=pl.col("hi").dt.truncate("1m") + pl.duration(minutes=1) + lookback,
+            )
+            cols = ", ".join(f"e.{c}" for c in ROLLUP_COLUMNS)
+        else:
+            spans = spans.with_columns(hi=pl.col("hi") + pl.duration(microseconds=1))
+            cols = ", ".join(f"e.{c}" for c in DEDUP_KEYS[kind])
+        con = self.db
+        con.register("chunk_spans", spans.select("host", "gpu_uuid", "lo", "hi"))
+        try:
+            # The constant bounds let DuckDB skip row groups by their ts zone maps.
+            return con.sql(
+                f"""
+                SELECT {cols} FROM {kind} e JOIN chunk_spans s
+                  ON e.host = s.host AND e.gpu_uuid = s.gpu_uuid AND e.ts >= s.lo AND e.ts < s.hi
+                WHERE e.ts >= $lo AND e.ts < $hi""",
+                params={"lo": spans["lo"].min(), "hi": spans["hi"].max()},
+            ).pl()
+        finally:
+            con.unregister("chunk_spans")
 
     def _refresh_minutes(self) -> None:
-        """Recompute the minute rollups of the GPUs and minutes the rows in `new_rows` touch.
+        """Recompute the minute rollups of the GPUs and minutes the chunk being ingested touches.
 
+        For each GPU: every minute from ROLLUP_LOOKBACK before its first new sample's minute to
+        its last new sample's minute is deleted and recomputed from the stored samples and the new
+        ones (the minute where the previous batch ended learns its last sample's successor).
         A sample stands for the time until its GPU's next sample, capped at GAP_CAP times the
-        GPU's usual (median) interval, so gaps in telemetry never count as usage.
+        GPU's usual (median) interval in that window, so gaps in telemetry never count as usage;
+        a sample with no successor yet stands for the usual interval.
         """
+        batch, window = self._batch, self._window
+        assert batch is not None and window is not None
         con = self.db
-        lookback = int(ROLLUP_LOOKBACK.total_seconds())
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE affected AS
-            SELECT host, gpu_uuid,
-                   date_trunc('minute', min(ts)) - INTERVAL {lookback} SECOND AS lo,
-                   date_trunc('minute', max(ts)) + INTERVAL 1 MINUTE AS hi
-            FROM new_rows GROUP BY host, gpu_uuid"""
-        )
-        con.execute(
-            """
-            DELETE FROM gpu_minute m USING affected a
-            WHERE m.host = a.host AND m.gpu_uuid = a.gpu_uuid
-              AND m.minute >= a.lo AND m.minute < a.hi"""
-        )
-        con.execute(
-            f"""
-            INSERT INTO gpu_minute
-            WITH s AS (
-                SELECT g.*, a.hi,
-                       epoch(lead(g.ts) OVER (PARTITION BY g.host, g.gpu_uuid ORDER BY g.ts))
-                         - epoch(g.ts) AS gap
-                FROM gpu_samples g JOIN affected a USING (host, gpu_uuid)
-                WHERE g.ts >= a.lo AND g.ts < a.hi + INTERVAL {lookback} SECOND
-            ),
-            usual AS (
-                SELECT host, gpu_uuid, median(gap) AS interval_s
-                FROM s WHERE gap > 0 GROUP BY host, gpu_uuid
-            ),
-            d AS (
-                SELECT s.*,
-                       least(coalesce(s.gap, u.interval_s, 1.0),
-                             {GAP_CAP} * coalesce(u.interval_s, s.gap, 1.0)) AS seconds,
-                       coalesce(s.sm_active_pct, s.util_pct) / 100.0 AS activity
-                FROM s LEFT JOIN usual u USING (host, gpu_uuid)
-                WHERE s.ts < s.hi
-            )
-            SELECT date_trunc('minute', ts) AS minute, host, gpu_uuid,
-                   any_value(gpu_model), workload,
-                   count(*)::INTEGER, sum(seconds), sum(seconds * coalesce(activity, 0)),
-                   avg(util_pct), avg(sm_active_pct), any_value(activity_kind),
-                   max(mem_used_mib), max(mem_total_mib), avg(power_w),
-                   sum(seconds * coalesce(power_w, 0)), any_value(source)
-            FROM d
-            GROUP BY date_trunc('minute', ts), host, gpu_uuid, workload"""
-        )
+        minutes, spans = minute_rollups(batch.rows, window, batch.spans)
+        con.register("new_minutes", minutes)
+        con.register("minute_spans", spans)
+        try:
+            con.execute(
+                """
+                DELETE FROM gpu_minute m USING minute_spans a
+                WHERE m.host = a.host AND m.gpu_uuid = a.gpu_uuid
+                  AND m.minute >= a.lo AND m.minute < a.hi
+                  AND m.minute >= $lo AND m.minute < $hi""",
+                {"lo": spans["lo"].min(), "hi": spans["hi"].max()},
+            ).fetchall()
+            con.execute("INSERT INTO gpu_minute SELECT * FROM new_minutes").fetchall()
+        finally:
+            con.unregister("new_minutes")
+            con.unregister("minute_spans")
 
     def _ingest_billing(self, path: Path) -> int:
         """One billing batch: its rows replace every stored row with the same `scope` (a restated
@@ -382,6 +438,146 @@ class Warehouse:
 
     def checkpoint(self) -> None:
         self.db.execute("CHECKPOINT")
+
+
+def _gpu_ids(frame: pl.DataFrame) -> pl.Series:
+    """A 64-bit id per (host, gpu_uuid) pair, cheap to sort, join and group on (both strings
+    through Polars' process-wide categorical mapping)."""
+    host = frame["host"].cast(pl.Categorical).to_physical().cast(pl.UInt64)
+    gpu = frame["gpu_uuid"].cast(pl.Categorical).to_physical().cast(pl.UInt64)
+    return (host * (1 << 32) + gpu).alias("_gid")
+
+
+@dataclass
+class _Batch:
+    """A chunk of spool rows being ingested: the rows to store and each GPU's time span."""
+
+    kind: str
+    rows: pl.DataFrame
+    spans: pl.DataFrame  # host, gpu_uuid, lo, hi (first and last new ts, inclusive)
+
+    @classmethod
+    def build(cls, kind: str, frame: pl.DataFrame) -> _Batch:
+        """Drop repeated keys within the chunk, keeping the last copy (a later file wins)."""
+        keys = DEDUP_KEYS[kind]
+        extra = [k for k in keys if k not in ("host", "gpu_uuid", "ts")]
+        order = pl.DataFrame({"_gid": _gpu_ids(frame), "ts": frame["ts"]}).with_columns(
+            *(frame[k] for k in extra)
+        )
+        # A stable sort keeps file order among equal keys: the last of each run is kept.
+        idx = order.with_row_index("_i").sort(["_gid", "ts", *extra], maintain_order=True)
+        same = pl.lit(True)
+        for k in ("_gid", "ts", *extra):
+            same = same & (pl.col(k) == pl.col(k).shift(-1))
+        dup = idx.select(same.fill_null(False).alias("dup"), "_i").filter("dup")
+        if dup.height:
+            mask = pl.Series(np.ones(frame.height, dtype=bool))
+            mask = mask.scatter(dup["_i"], False)
+            frame = frame.filter(mask)
+        spans = (
+            frame.filter(pl.col("ts").is_not_null() & pl.col("host").is_not_null())
+            .filter(pl.col("gpu_uuid").is_not_null())
+            .group_by("host", "gpu_uuid")
+            .agg(lo=pl.col("ts").min(), hi=pl.col("ts").max())
+        )
+        return cls(kind, frame, spans)
+
+    def drop_duplicates(self, existing: pl.DataFrame) -> None:
+        """Drop rows whose key is already stored (the stored copy wins, as before)."""
+        if existing.height == 0:
+            return
+        keys = list(DEDUP_KEYS[self.kind])
+        inside = existing.join(self.spans, on=["host", "gpu_uuid"]).filter(
+            pl.col("ts").is_between(pl.col("lo"), pl.col("hi"))
+        )
+        if inside.height:
+            self.rows = self.rows.join(
+                inside.select(keys).unique(),
+                on=keys,
+                how="anti",
+                nulls_equal=False,
+                maintain_order="left",
+            )
+
+
+def minute_rollups(
+    rows: pl.DataFrame, window: pl.DataFrame, spans: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """gpu_minute rows for the minutes `rows` (new samples) touch, and the (host, gpu_uuid,
+    lo, hi) minute spans they replace. `window` holds the stored samples of those GPUs from
+    ROLLUP_LOOKBACK before the first new minute to ROLLUP_LOOKBACK after the last."""
+    lookback = pl.duration(seconds=int(ROLLUP_LOOKBACK.total_seconds()))
+    replaced = spans.select(
+        "host",
+        "gpu_uuid",
+        lo=pl.col("lo").dt.truncate("1m") - lookback,
+        hi=pl.col("hi").dt.truncate("1m") + pl.duration(minutes=1),
+    )
+    cols = list(ROLLUP_COLUMNS)
+    both = pl.concat([window.select(cols), rows.select(cols)], how="vertical_relaxed").filter(
+        pl.col("ts").is_not_null() & pl.col("host").is_not_null() & pl.col("gpu_uuid").is_not_null()
+    )
+    both = both.with_columns(_gpu_ids(both)).sort("_gid", "ts")
+    ends = replaced.with_columns(_gpu_ids(replaced)).select("_gid", "lo", "hi")
+    same_next = pl.col("_gid").shift(-1) == pl.col("_gid")
+    gap = pl.when(same_next).then(
+        (pl.col("ts").shift(-1) - pl.col("ts")).dt.total_microseconds() / 1e6
+    )
+    d = (
+        both.with_columns(gap=gap)
+        .with_columns(usual=pl.col("gap").filter(pl.col("gap") > 0).median().over("_gid"))
+        .join(ends, on="_gid", how="inner")
+        .filter((pl.col("ts") >= pl.col("lo")) & (pl.col("ts") < pl.col("hi")))
+        .with_columns(
+            seconds=pl.min_horizontal(
+                pl.coalesce("gap", "usual", pl.lit(1.0)),
+                GAP_CAP * pl.coalesce("usual", "gap", pl.lit(1.0)),
+            ),
+            activity=pl.coalesce("sm_active_pct", "util_pct") / 100.0,
+            minute=pl.col("ts").dt.truncate("1m"),
+        )
+    )
+    minutes = (
+        d.group_by("_gid", "minute", "workload")
+        .agg(
+            host=pl.col("host").first(),
+            gpu_uuid=pl.col("gpu_uuid").first(),
+            gpu_model=pl.col("gpu_model").first(),
+            samples=pl.len().cast(pl.Int32),
+            seconds=pl.col("seconds").sum(),
+            busy_seconds=(pl.col("seconds") * pl.col("activity").fill_null(0.0)).sum(),
+            util_avg=pl.col("util_pct").mean(),
+            sm_active_avg=pl.col("sm_active_pct").mean(),
+            activity_kind=pl.col("activity_kind").first(),
+            mem_used_max_mib=pl.col("mem_used_mib").max(),
+            mem_total_mib=pl.col("mem_total_mib").max(),
+            power_avg_w=pl.col("power_w").mean(),
+            energy_j=(pl.col("seconds") * pl.col("power_w").fill_null(0.0)).sum(),
+            source=pl.col("source").first(),
+        )
+        .select(MINUTE_COLUMNS)
+    )
+    return minutes, replaced
+
+
+MINUTE_COLUMNS = (
+    "minute",
+    "host",
+    "gpu_uuid",
+    "gpu_model",
+    "workload",
+    "samples",
+    "seconds",
+    "busy_seconds",
+    "util_avg",
+    "sm_active_avg",
+    "activity_kind",
+    "mem_used_max_mib",
+    "mem_total_mib",
+    "power_avg_w",
+    "energy_j",
+    "source",
+)
 
 
 def pq_rows(path: Path) -> int:

@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, filters
+from warehouse.alerts import snapshot_open_alert_count
 
 DAYS = 7
 
@@ -39,6 +40,12 @@ st.caption(
     f"{meta.get('published_at', '')[:19].replace('T', ' ')} UTC"
     if as_of
     else "No GPU samples yet: start `gpuledger collect` on a GPU host or import samples."
+)
+open_alerts = snapshot_open_alert_count(data.snapshot())  # badge: see the Alerts page
+st.badge(
+    f"{open_alerts} open alert(s) on wasted high-end GPU time" if open_alerts else "No open alerts",
+    icon=":material/notifications_active:" if open_alerts else ":material/check_circle:",
+    color="red" if open_alerts else "green",
 )
 
 gpu_hours = totals["gpu_hours"]

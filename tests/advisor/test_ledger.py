@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from advisor.ledger import IDLE, daily_ledger, local_rates
+from advisor.ledger import IDLE, UNTAGGED, daily_ledger, local_rates
 from config.catalog import load_catalog
 from config.settings import Config, LocalHost
 
@@ -136,3 +136,127 @@ def test_other_currencies_are_never_added_to_dollars():
         empty, bills, local_rates(empty, Config(), CATALOG), price_per_kwh=0.15, pue=1.4
     )
     assert out["cost_usd"].sum() == pytest.approx(10.0)
+
+
+# The cloud join (DESIGN.md §2): an instance's money split by GPU-seconds on it ------------------
+BILL_SCHEMA = {
+    "day": pl.Date,
+    "workload": pl.String,
+    "resource_id": pl.String,
+    "currency": pl.String,
+    "effective_cost": pl.Float64,
+    "billed_cost": pl.Float64,
+    "list_cost": pl.Float64,
+}
+
+
+def bill(*rows):
+    return pl.DataFrame(list(rows), schema=BILL_SCHEMA, orient="row")
+
+
+def instance_minutes(host: str, spans: list[tuple[str | None, int]], day=DAY):
+    """Consecutive one-minute rows on one GPU: (workload or None, minutes) in order."""
+    frames, start = [], 0
+    for workload, n in spans:
+        m = minutes(host, "A100-40GB", workload, n, watts=400.0, util=0.5 if workload else 0.0)
+        frames.append(
+            m.with_columns(minute=pl.col("minute") + timedelta(minutes=start) + (day - DAY))
+        )
+        start += n
+    return pl.concat(frames)
+
+
+def ledger_of(usage, bills):
+    rates = local_rates(usage.select("host", "gpu_model").unique(), Config(), CATALOG)
+    return daily_ledger(usage, bills, rates, price_per_kwh=0.15, pue=1.4)
+
+
+def by_workload(out):
+    return {r["workload"]: r for r in out.iter_rows(named=True)}
+
+
+def test_an_instances_bill_is_split_by_gpu_seconds_and_its_idle_time_stays_with_the_tag():
+    # One GPU for an hour: train 30 min, eval 15 min, nothing 15 min; the day's bill is $12
+    # (billed $15, list $20), tagged workload=train.
+    usage = instance_minutes("i-1", [("train", 30), ("eval", 15), (None, 15)])
+    out = ledger_of(usage, bill((date(2026, 11, 20), "train", "i-1", "USD", 12.0, 15.0, 20.0)))
+    rows = by_workload(out)
+    assert set(rows) == {"train", "eval"}
+    train, evaluation = rows["train"], rows["eval"]
+    # train: its 30 min (12 x 30/60 = $6) + the idle 15 min it owns (12 x 15/60 = $3)
+    assert train["cost_usd"] == pytest.approx(9.0)
+    assert train["idle_cost_usd"] == pytest.approx(3.0)
+    assert train["gpu_hours"] == pytest.approx(0.75) and train["idle_gpu_hours"] == pytest.approx(
+        0.25
+    )
+    assert train["busy_gpu_hours"] == pytest.approx(0.25)  # 30 min at 50 %
+    assert train["billed_cost_usd"] == pytest.approx(15.0 * 45 / 60)
+    assert train["list_cost_usd"] == pytest.approx(20.0 * 45 / 60)
+    assert evaluation["cost_usd"] == pytest.approx(12.0 * 15 / 60)
+    assert evaluation["idle_cost_usd"] == 0.0 and evaluation["gpu_hours"] == pytest.approx(0.25)
+    assert out["cost_usd"].sum() == pytest.approx(12.0)
+    assert set(out["placement"]) == {"cloud"}
+
+
+def test_an_untagged_instances_idle_time_goes_to_untagged():
+    usage = instance_minutes("i-2", [("notebook", 20), (None, 40)])
+    out = ledger_of(usage, bill((date(2026, 11, 20), None, "i-2", "USD", 6.0, 6.0, 6.0)))
+    rows = by_workload(out)
+    assert rows["notebook"]["cost_usd"] == pytest.approx(2.0)
+    assert rows[UNTAGGED]["cost_usd"] == pytest.approx(4.0)
+    assert rows[UNTAGGED]["idle_gpu_hours"] == pytest.approx(40 / 60)
+
+
+def test_a_tag_changed_during_the_day_shares_the_idle_time_by_each_tags_money():
+    # $6 of the day's lines say workload=a, $2 say workload=b; x ran 30 of the 60 minutes.
+    usage = instance_minutes("i-3", [("x", 30), (None, 30)])
+    out = ledger_of(
+        usage,
+        bill(
+            (date(2026, 11, 20), "a", "i-3", "USD", 6.0, 6.0, 6.0),
+            (date(2026, 11, 20), "b", "i-3", "USD", 2.0, 2.0, 2.0),
+        ),
+    )
+    rows = by_workload(out)
+    assert rows["x"]["cost_usd"] == pytest.approx(4.0)  # 8 x 30/60
+    assert rows["x"]["gpu_hours"] == pytest.approx(0.5)  # counted once across both tags
+    assert rows["a"]["cost_usd"] == pytest.approx(3.0) and rows["b"]["cost_usd"] == pytest.approx(
+        1.0
+    )
+    assert rows["a"]["idle_gpu_hours"] == pytest.approx(0.375)
+    assert rows["b"]["idle_gpu_hours"] == pytest.approx(0.125)
+    assert out["gpu_hours"].sum() == pytest.approx(1.0)
+    assert out["cost_usd"].sum() == pytest.approx(8.0)
+
+
+def test_bills_without_telemetry_and_telemetry_without_bills():
+    # Day 1: telemetry and a bill; day 2: telemetry only (the bill lags); a storage line with
+    # no telemetry at all.
+    usage = pl.concat(
+        [
+            instance_minutes("i-4", [("llm", 60)]),
+            instance_minutes("i-4", [(None, 60)], day=DAY + timedelta(days=1)),
+        ]
+    )
+    out = ledger_of(
+        usage,
+        bill(
+            (date(2026, 11, 20), "llm", "i-4", "USD", 21.96, 21.96, 21.96),
+            (date(2026, 11, 20), "llm", "vol-1", "USD", 0.40, 0.40, 0.40),
+        ),
+    )
+    rows = {(r["day"], r["host"]): r for r in out.iter_rows(named=True)}
+    assert rows[(date(2026, 11, 20), "i-4")]["cost_usd"] == pytest.approx(21.96)
+    assert rows[(date(2026, 11, 20), "vol-1")]["cost_usd"] == pytest.approx(0.40)
+    assert rows[(date(2026, 11, 20), "vol-1")]["gpu_hours"] == 0.0
+    late = rows[(date(2026, 11, 21), "i-4")]
+    assert late["workload"] == "llm"  # idle time of its instance, owner known from the bill
+    assert late["cost_usd"] == 0.0 and late["idle_gpu_hours"] == pytest.approx(1.0)
+    assert out["cost_usd"].sum() == pytest.approx(22.36)
+
+
+def test_an_ec2_host_without_a_bill_yet_is_cloud_and_untagged():
+    usage = instance_minutes("i-0abc1234def567890", [(None, 60)])
+    out = ledger_of(usage, NO_BILLS)
+    row = out.row(0, named=True)
+    assert (row["placement"], row["workload"], row["cost_usd"]) == ("cloud", UNTAGGED, 0.0)

@@ -87,3 +87,39 @@ def test_ticks_follow_the_monotonic_schedule_without_drift(tmp_path):
     agent.stop_event.wait = lambda d: setattr(clock, "t", clock.t + d)  # type: ignore[method-assign]
     agent.run()
     assert seen == [100.0, 101.0, 102.0, 103.0, 104.0]
+
+
+def test_a_failure_that_goes_on_is_logged_once_then_once_a_minute(tmp_path, caplog):
+    clock = FakeClock()
+
+    def down(now):
+        raise ConnectionError("cannot fetch http://127.0.0.1:9400/metrics: refused")
+
+    agent = Agent(down, tmp_path, clock=clock)
+    with caplog.at_level("INFO", logger="collectors.agent"):
+        for _ in range(90):  # 90 ticks a second apart
+            agent.tick()
+            clock.t += 1.0
+        agent.sample = _batch
+        agent.tick()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "sampling failed; the next tick tries again",
+        "sampling still failing (61 ticks in a row): ConnectionError: cannot fetch"
+        " http://127.0.0.1:9400/metrics: refused",
+        "sampling works again after 90 failed tick(s)",
+    ]
+    assert caplog.records[0].exc_info is not None  # the first one carries the traceback
+    assert (agent.errors, agent.ticks) == (90, 1)
+
+
+def test_stop_ends_run_and_flushes_what_it_holds(tmp_path):
+    agent = Agent(_batch, tmp_path, interval_s=0.2, flush_interval_s=300)
+    thread = agent.start_thread()
+    while agent.ticks < 2:
+        thread.join(0.01)
+    agent.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+    rows = sum(pl.read_parquet(p).height for p in spool.list_batches(tmp_path, "gpu_samples"))
+    assert rows == 2 * agent.ticks  # two hosts a tick, all flushed on stop

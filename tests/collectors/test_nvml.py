@@ -14,7 +14,6 @@ from collectors.nvml import (
     NvmlCollector,
     NvmlUnavailable,
     detect_host_id,
-    dominant_workload,
     mig_profile,
     nvml_available,
 )
@@ -415,7 +414,7 @@ def test_configured_rules_and_unattributed_and_vanished_processes(proc_root, clo
 
 
 def test_bad_rules_fail_at_construction(clock):
-    with pytest.raises(ValueError, match="workload rule 0: key 'match'"):
+    with pytest.raises(ValueError, match=r"rules\[0\]: key 'match'"):
         NvmlCollector("h", rules=[{"match": "nope"}], nvml=fk.scenario_h100_gpm(clock))
 
 
@@ -497,19 +496,6 @@ def test_detect_host_id_prefers_configured_then_ec2_then_hostname(monkeypatch):
         raise PermissionError("board_asset_tag")
 
     assert detect_host_id(metadata_reader=unreadable) == "ws1"
-
-
-def test_dominant_workload_prefers_sm_share_then_memory_then_lowest_pid():
-    rows = [
-        {"pid": 1, "sm_pct": 10.0, "used_mib": 100.0, "workload": "a"},
-        {"pid": 2, "sm_pct": 30.0, "used_mib": 10.0, "workload": "b"},
-    ]
-    assert dominant_workload(rows) == "b"
-    no_sm = [{**r, "sm_pct": None} for r in rows]
-    assert dominant_workload(no_sm) == "a"
-    tie = [{**r, "sm_pct": None, "used_mib": 5.0} for r in rows]
-    assert dominant_workload(tie) == "a"
-    assert dominant_workload([]) is None
 
 
 def test_mig_profile_from_device_name():

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from collectors.procinfo import ProcessInfo, container_and_pod_uid, read_process_info
+from collectors.procinfo import (
+    ProcessInfo,
+    ProcessInfoCache,
+    container_and_pod_uid,
+    process_start_time,
+    read_process_info,
+)
 
 try:  # run as a package (tests/collectors/__init__.py) or as rootdir-less test modules
     from tests.collectors.fake_nvml import write_proc_entry
@@ -166,3 +172,50 @@ def test_real_proc_self():
     assert info.user == expected_user
     assert "python" in info.command or "pytest" in info.command
     assert set(info.env) <= {"PATH"}
+
+
+# --------------------------------------------------------------------------- start time, cache
+
+
+def test_start_time_is_field_22_even_with_odd_command_names(tmp_path):
+    write_proc_entry(tmp_path, 90, comm="a) (b c", start_time=123456)
+    assert process_start_time(90, root=tmp_path) == 123456
+    assert process_start_time(91, root=tmp_path) is None  # gone
+    (tmp_path / "92").mkdir()
+    (tmp_path / "92" / "stat").write_text("92 (x) S 1\n")  # truncated
+    assert process_start_time(92, root=tmp_path) is None
+
+
+def test_real_proc_self_start_time_is_stable():
+    if not Path("/proc/self/stat").exists():  # pragma: no cover - not Linux
+        pytest.skip("no /proc here")
+    first = process_start_time(os.getpid())
+    assert isinstance(first, int) and first > 0
+    assert process_start_time(os.getpid()) == first
+
+
+def test_cache_reads_a_process_once_and_again_when_its_pid_is_reused(tmp_path):
+    write_proc_entry(tmp_path, 93, environ={"W": "first"}, start_time=100)
+    derived: list[str] = []
+    cache = ProcessInfoCache(["W"], root=tmp_path, derive=lambda i: derived.append(i.env["W"]))
+    assert cache.get(93)[0].env == {"W": "first"}
+    # Same start time: the same process, whatever its files say now; not read, not derived.
+    write_proc_entry(tmp_path, 93, environ={"W": "changed"}, start_time=100)
+    assert cache.get(93)[0].env == {"W": "first"}
+    assert derived == ["first"]
+    # A new start time: the pid was reused by another process.
+    write_proc_entry(tmp_path, 93, environ={"W": "second"}, start_time=200)
+    assert cache.get(93)[0].env == {"W": "second"}
+    assert derived == ["first", "second"]
+    assert len(cache) == 1
+    cache.keep_only([])
+    assert len(cache) == 0
+
+
+def test_cache_keeps_nothing_of_a_gone_process(tmp_path):
+    cache = ProcessInfoCache(root=tmp_path)
+    info, derived = cache.get(94)
+    assert (info.user, info.command, derived) == ("unknown", "", None)
+    assert len(cache) == 0
+    write_proc_entry(tmp_path, 94, cmdline=["late"])
+    assert cache.get(94)[0].command == "late"  # it appeared: read, not a cached "gone"

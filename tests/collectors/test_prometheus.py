@@ -275,7 +275,7 @@ LABELS = {"UUID": "GPU-f", "gpu": "0", "Hostname": "node-9", "modelName": "NVIDI
 
 
 def _fake_history(minutes: int, gpus: int = 1) -> FakePrometheus:
-    """Raw 15-second scrapes of `gpus` GPUs for `minutes`: util = minute, FB used = 1000 + minute."""
+    """Raw 15 s scrapes of `gpus` GPUs for `minutes`: util = minute, FB used = 1000 + minute."""
     api = FakePrometheus()
     t0 = SINCE.timestamp()
     for g in range(gpus):
@@ -332,9 +332,11 @@ def test_iter_history_refusals_name_the_url_or_the_bounds() -> None:
     with pytest.raises(ValueError, match="is not before until"):
         next(prom.iter_history("http://127.0.0.1:9", SINCE, SINCE, 60))
     api = _fake_history(1)
-    with api.running() as base:
-        with pytest.raises(ConnectionError, match=r"query_range\?.*HTTP 400.*11,000 points"):
-            prom._range_samples(base, "x", SINCE, SINCE + timedelta(days=30), 60, 5)
+    with (
+        api.running() as base,
+        pytest.raises(ConnectionError, match=r"query_range\?.*HTTP 400.*11,000 points"),
+    ):
+        prom._range_samples(base, "x", SINCE, SINCE + timedelta(days=30), 60, 5)
 
 
 def test_parse_api_json_vector_and_error_answers(tmp_path: Path) -> None:

@@ -322,6 +322,32 @@ def test_sample_live_runs_xml_and_listing(tmp_path: Path) -> None:
     assert "3g.40gb" in batch.gpu_samples["mig_profile"].to_list()
 
 
+def test_smi_sampler_stamps_the_tick_and_names_workloads_from_this_hosts_proc(
+    tmp_path: Path,
+) -> None:
+    from tests.collectors.fake_nvml import write_proc_entry
+
+    xml = (REAL / "nvidia-smi-xml-datakit" / "gtx-1card.xml").read_text()
+    (tmp_path / "q.xml").write_text(xml)
+    script = _fake_smi(tmp_path, f"cat {tmp_path}/q.xml")
+    proc = tmp_path / "proc"
+    write_proc_entry(proc, 4027538, environ={"GPULEDGER_WORKLOAD": "plugin"})
+    tick = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    batch = smi.SmiSampler("node-1", nvidia_smi=str(script), proc_root=proc).sample(tick)
+    assert batch.gpu_samples.select("ts", "host", "workload").rows() == [
+        (tick, "node-1", "unattributed:unknown")  # the biggest (3288 MiB) is not on this host
+    ]
+    procs = batch.process_samples.sort("pid")
+    assert procs.select("pid", "user", "command", "workload").rows() == [
+        (4027538, "root", "python train.py", "plugin"),
+        (4027590, "unknown", "mtopen-plugin:worker", "unattributed:unknown"),
+        (4157880, "unknown", "mtopen-plugin:worker", "unattributed:unknown"),
+        (4165319, "unknown", "mtopen-plugin:worker", "unattributed:unknown"),
+    ]
+    with pytest.raises(smi.SmiUnavailable, match="nvidia-smi not found"):
+        smi.SmiSampler("h", nvidia_smi=str(tmp_path / "absent"))
+
+
 def test_sample_live_without_binary_raises_smi_unavailable(tmp_path: Path) -> None:
     with pytest.raises(smi.SmiUnavailable) as err:
         smi.sample_live("h", nvidia_smi=str(tmp_path / "absent" / "nvidia-smi"))

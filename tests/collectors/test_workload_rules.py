@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from collectors.procinfo import ProcessInfo
 from collectors.workload_rules import (
     DEFAULT_RULES,
+    MATCH_KINDS,
+    ProcessAttributor,
     Rule,
+    dominant_workload,
     env_keys,
     resolve_workload,
     validate_rules,
@@ -140,31 +145,31 @@ def test_validated_rules_pass_through_and_keep_their_index():
     [
         (
             [{"match": "slurm_job"}, {"match": "hostname"}],
-            "workload rule 1: key 'match' must be one of env, slurm_job, k8s_namespace, k8s_pod,"
+            "rules[1]: key 'match' must be one of env, slurm_job, k8s_namespace, k8s_pod,"
             " container, user, cmdline, got 'hostname'",
         ),
-        ([{"pattern": "x"}], "workload rule 0: key 'match' must be one of"),
+        ([{"pattern": "x"}], "rules[0]: key 'match' must be one of"),
         (
             [{"match": "user", "pattern": "(unclosed"}],
-            "workload rule 0: key 'pattern' is not a valid regex '(unclosed'",
+            "rules[0]: key 'pattern' is not a valid regex '(unclosed'",
         ),
         (
             [{"match": "env"}],
-            "workload rule 0: key 'key' (the variable name) is required for match 'env'",
+            "rules[0]: key 'key' (the variable name) is required for match 'env'",
         ),
         (
             [{"match": "user", "patern": "^a$"}],
-            "workload rule 0: unknown key 'patern' (allowed: match, key, pattern, workload)",
+            "rules[0]: unknown key 'patern' (allowed: match, key, pattern, workload)",
         ),
         (
             [{"match": "user", "workload": 7}],
-            "workload rule 0: key 'workload' must be a non-empty string, got 7",
+            "rules[0]: key 'workload' must be a non-empty string, got 7",
         ),
         (
             [{"match": "user", "key": "X"}],
-            "workload rule 0: key 'key' applies only to match 'env', not 'user'",
+            "rules[0]: key 'key' applies only to match 'env', not 'user'",
         ),
-        (["env"], "workload rule 0: must be a table"),
+        (["env"], "rules[0]: must be a table"),
     ],
 )
 def test_bad_rules_name_index_and_key(rules, message):
@@ -174,5 +179,127 @@ def test_bad_rules_name_index_and_key(rules, message):
 
 
 def test_resolve_workload_validates_raw_rules():
-    with pytest.raises(ValueError, match="workload rule 0"):
+    with pytest.raises(ValueError, match=r"rules\[0\]"):
         resolve_workload(proc(), [{"match": "nope"}])
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_a_bad_rule_in_the_configuration_is_refused_at_start_with_exit_2(tmp_path, capsys):
+    from cli.main import main
+    from config.settings import ConfigError, load_config
+
+    conf = tmp_path / "bad.toml"
+    conf.write_text(
+        "[workloads]\n"
+        "rules = [\n"
+        '  { match = "env", key = "TEAM" },\n'
+        '  { match = "cmdline", pattern = "(unclosed" },\n'
+        "]\n"
+    )
+    expected = f"{conf}: [workloads] rules[1]: key 'pattern' is not a valid regex '(unclosed'"
+    with pytest.raises(ConfigError) as raised:
+        load_config(conf)
+    assert str(raised.value).startswith(expected)
+    assert main(["--config", str(conf), "collect", "--source", "demo", "--once"]) == 2
+    assert expected in capsys.readouterr().err
+
+    conf.write_text('[workloads]\nrules = [{ match = "env" }]\n')
+    with pytest.raises(ConfigError, match=r"rules\[0\]: key 'key' \(the variable name\)"):
+        load_config(conf)
+
+
+def test_the_shipped_configuration_comment_names_every_match_kind_and_the_defaults():
+    """config/gpuledger.toml documents the rules; keep it in step with this module."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "config" / "gpuledger.toml").read_text()
+    block = text[text.index("# Ordered rules") : text.index("\nrules = ")]
+    assert "match = " + "|".join(MATCH_KINDS) in block.replace("\n# ", "")
+    assert [r["match"] for r in DEFAULT_RULES] == [
+        "env",
+        "slurm_job",
+        "k8s_namespace",
+        "k8s_pod",
+    ]
+    assert "GPULEDGER_WORKLOAD, then the Slurm job" in block.replace("\n# ", " ")
+    assert "then the Kubernetes namespace, then the pod" in block.replace("\n# ", " ")
+
+
+# --------------------------------------------------------------------------- ProcessAttributor
+
+
+def _batch(procs: list[dict], gpus: list[str]):
+    import polars as pl
+
+    from collectors.schema import Batch
+
+    ts = datetime(2026, 11, 20, tzinfo=UTC)
+    common = {"ts": ts, "host": "h", "source": "smi"}
+    return Batch(
+        pl.DataFrame([{**common, "gpu_uuid": g} for g in gpus]),
+        pl.DataFrame([{**common, **p} for p in procs]),
+    )
+
+
+def test_attributor_reads_this_hosts_proc_and_falls_back_to_what_the_row_carries(tmp_path):
+    from tests.collectors.fake_nvml import write_proc_entry
+
+    write_proc_entry(tmp_path, 10, cmdline=["python", "a.py"], environ={"GPULEDGER_WORKLOAD": "a"})
+    rules = [
+        {"match": "env", "key": "GPULEDGER_WORKLOAD"},
+        {"match": "cmdline", "pattern": "^vllm", "workload": "serving"},
+    ]
+    batch = _batch(
+        [
+            {"gpu_uuid": "G1", "pid": 10, "command": "python", "used_mib": 100.0},
+            {"gpu_uuid": "G1", "pid": 11, "command": "vllm serve", "used_mib": 900.0},  # gone
+            {"gpu_uuid": "G2", "pid": 12, "command": "bash", "used_mib": 5.0},  # gone
+        ],
+        ["G1", "G2", "G3"],
+    )
+    out = ProcessAttributor(rules, proc_root=tmp_path).apply(batch)
+    assert out.process_samples.select("pid", "user", "command", "workload").rows() == [
+        (10, "root", "python a.py", "a"),  # /proc knows more than nvidia-smi's short name
+        (11, "unknown", "vllm serve", "serving"),
+        (12, "unknown", "bash", "unattributed:unknown"),
+    ]
+    # No SM share from nvidia-smi: the most memory names the GPU; no process, no workload.
+    assert out.gpu_samples.select("gpu_uuid", "workload").rows() == [
+        ("G1", "serving"),
+        ("G2", "unattributed:unknown"),
+        ("G3", None),
+    ]
+
+
+def test_attributor_without_proc_uses_pod_labels_and_keeps_set_workloads():
+    batch = _batch(
+        [
+            {"gpu_uuid": "G1", "pod": "eval-0", "namespace": "team-vision", "container": "c"},
+            {"gpu_uuid": "G2", "pid": 7, "workload": "given"},
+        ],
+        ["G1", "G2"],
+    )
+    out = ProcessAttributor().apply(batch)
+    assert out.process_samples.select("gpu_uuid", "pod", "user", "workload").rows() == [
+        ("G1", "eval-0", "unknown", "team-vision"),
+        ("G2", None, "unknown", "given"),
+    ]
+    assert out.gpu_samples["workload"].to_list() == ["team-vision", "given"]
+    empty = _batch([], ["G1"])
+    empty.process_samples = empty.process_samples.clear()
+    assert ProcessAttributor().apply(empty) is empty
+
+
+def test_dominant_workload_prefers_sm_share_then_memory_then_lowest_pid():
+    rows = [
+        {"pid": 1, "sm_pct": 10.0, "used_mib": 100.0, "workload": "a"},
+        {"pid": 2, "sm_pct": 30.0, "used_mib": 10.0, "workload": "b"},
+    ]
+    assert dominant_workload(rows) == "b"
+    no_sm = [{**r, "sm_pct": None} for r in rows]
+    assert dominant_workload(no_sm) == "a"
+    tie = [{**r, "sm_pct": None, "used_mib": 5.0} for r in rows]
+    assert dominant_workload(tie) == "a"
+    assert dominant_workload([]) is None

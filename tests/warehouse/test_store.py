@@ -391,3 +391,23 @@ def test_spool_copied_elsewhere_keys_ledger_by_relative_path(cfg: Config, tmp_pa
         assert wh.ingest_spool().files == 0
         assert scalar(wh, "SELECT count(*) FROM gpu_samples") == 6
     assert os.path.exists(cfg.db_path)
+
+
+def test_a_migration_numbered_below_the_newest_applied_one_is_still_applied(tmp_path, monkeypatch):
+    """Features land in any order: a file at version 4 must still get migration 2 later."""
+    import duckdb
+
+    from warehouse import schema
+
+    db = tmp_path / "w.duckdb"
+    late = (2, "late feature", ["CREATE TABLE late_feature (x INTEGER)"])
+    without = [m for m in schema.MIGRATIONS if m[0] != 2]
+    monkeypatch.setattr(schema, "MIGRATIONS", without)
+    con = duckdb.connect(str(db))
+    schema.migrate(con)
+    assert 2 not in schema.applied_versions(con)
+    monkeypatch.setattr(schema, "MIGRATIONS", sorted([*without, late]))
+    schema.migrate(con)
+    assert 2 in schema.applied_versions(con)
+    assert con.execute("SELECT count(*) FROM late_feature").fetchall() == [(0,)]
+    con.close()

@@ -1,0 +1,129 @@
+"""`gpuledger costs`: GPU-hours, busy GPU-hours and money per workload (or host, GPU model,
+placement), cloud and local side by side, from the daily ledger (DESIGN.md §3 contract:
+`--format json` rows have at least workload, placement, gpu_hours, busy_gpu_hours, cost_usd;
+`__idle__` is its own workload).
+
+Like every read-only command it reads the published snapshot. Where no daemon owns the
+warehouse it first runs one cycle itself (ingest what is queued, refresh, publish), so a
+one-shot command shows current figures; with a daemon running, the daemon's snapshot is current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime, timedelta
+
+from advisor.costs import GROUP_BY, summarize_ledger
+from cli import app
+from cli.output import emit
+from config.settings import Config
+from warehouse import advisor_reads
+from warehouse.lock import LockHeld
+from warehouse.snapshot import Snapshot
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A problem a command reports on stderr with its exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "costs",
+        parents=[common],
+        help="GPU-hours and money per workload, cloud and local",
+        description="GPU-hours, busy GPU-hours and cost per workload (or --by host, gpu_model,"
+        " placement) over [--since, --until), from the daily ledger. Local cost is amortized"
+        " purchase + operations + measured energy; cloud cost is the bill's EffectiveCost"
+        " (BilledCost and ListCost beside it). __idle__ is local GPU time with no process.",
+    )
+    p.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")
+    p.add_argument("--until", help="day after the last, YYYY-MM-DD (default: tomorrow)")
+    p.add_argument("--by", choices=GROUP_BY, default="workload", help="group by (workload)")
+    p.set_defaults(func=cmd_costs)
+
+
+def parse_day(value: str | None, flag: str) -> date | None:
+    """YYYY-MM-DD, or an ISO 8601 time (its UTC day)."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).date()
+    except ValueError:
+        raise CommandError(f"{flag} must be a date like 2026-11-23, got {value!r}") from None
+
+
+def fresh_snapshot(cfg: Config) -> Snapshot:
+    """The snapshot; where no daemon owns the warehouse, first ingest, recompute and publish
+    (the figures then reflect the newest data and today's window)."""
+    snap = Snapshot(cfg.snapshot_path)
+    try:
+        wh = app.open_warehouse(cfg)
+    except LockHeld:
+        if not snap.exists():
+            raise CommandError(
+                f"no snapshot at {cfg.snapshot_path} yet; the running daemon publishes one"
+                " within seconds",
+                EXIT_FAIL,
+            ) from None
+        return snap
+    try:
+        app.cycle(wh, cfg, app.catalog_for(cfg), force=True)
+    finally:
+        wh.close()
+    return snap
+
+
+def run(name: str, body, args: argparse.Namespace, cfg: Config) -> int:
+    """Run a command body, turning CommandError into its message and exit status."""
+    try:
+        return body(args, cfg)
+    except CommandError as exc:
+        print(f"gpuledger {name}: {exc}", file=sys.stderr)
+        return exc.status
+
+
+def cmd_costs(args: argparse.Namespace, cfg: Config) -> int:
+    return run("costs", _costs, args, cfg)
+
+
+def _costs(args: argparse.Namespace, cfg: Config) -> int:
+    today = datetime.now(UTC).date()
+    since = parse_day(args.since, "--since") or today - timedelta(days=cfg.advisor.window_days)
+    until = parse_day(args.until, "--until") or today + timedelta(days=1)
+    if since >= until:
+        raise CommandError(f"--since {since} must be before --until {until}")
+    snap = fresh_snapshot(cfg)
+    try:
+        frame = summarize_ledger(advisor_reads.ledger(snap, since, until), args.by)
+    finally:
+        snap.close()
+    rows = frame.to_dicts()
+    if args.format == "table":
+        rows = [_table_row(r, args.by) for r in rows]
+    emit(rows, args.format)
+    return EXIT_OK
+
+
+def _table_row(r: dict, by: str) -> dict:
+    out = {by: r[by]} if by == "placement" else {by: r[by], "placement": r["placement"]}
+    out.update(
+        {
+            "GPU-h": f"{r['gpu_hours']:,.1f}",
+            "busy": f"{(r['busy_fraction'] or 0):.0%}",
+            "cost USD": f"{r['cost_usd']:,.2f}",
+            "idle USD": f"{r['idle_cost_usd']:,.2f}" if r["idle_cost_usd"] else "",
+            "billed USD": "" if r["billed_cost_usd"] is None else f"{r['billed_cost_usd']:,.2f}",
+            "list USD": "" if r["list_cost_usd"] is None else f"{r['list_cost_usd']:,.2f}",
+        }
+    )
+    return out

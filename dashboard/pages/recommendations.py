@@ -1,0 +1,147 @@
+"""Recommendations: where each workload should run, the monthly savings, and the arithmetic;
+every alternative considered, and a CSV download."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import data
+from warehouse import advisor_reads
+
+ACTION_LABELS = {
+    "keep": "keep",
+    "move_to_local": "move to local",
+    "buy_local": "buy local",
+    "move_to_cloud": "move to cloud",
+    "downsize": "downsize",
+}
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def recommendations_view(version: str) -> dict[str, pl.DataFrame]:
+    snap = data.snapshot()
+    if not advisor_reads.has_advisor_tables(snap):
+        return {"recs": pl.DataFrame(), "alts": pl.DataFrame()}
+    return {
+        "recs": advisor_reads.recommendations(snap),
+        "alts": advisor_reads.alternatives(snap),
+    }
+
+
+def csv_bytes(recs: pl.DataFrame) -> bytes:
+    """The recommendations as CSV, reasons joined with ' | '."""
+    return (
+        recs.select(
+            "workload",
+            "action",
+            "placement",
+            "gpu_model",
+            "gpus",
+            "alternative",
+            pl.col("current_monthly_cost_usd").round(2),
+            pl.col("alternative_monthly_cost_usd").round(2),
+            pl.col("monthly_savings_usd").round(2),
+            pl.col("upfront_usd").round(2),
+            pl.col("break_even_months").round(1),
+            "confidence",
+            pl.col("busy_fraction").round(4),
+            pl.col("duty_cycle").round(4),
+            pl.col("peak_memory_gib").round(2),
+            pl.col("gpu_hours_per_month").round(1),
+            pl.col("days_observed"),
+            pl.col("reasons").list.join(" | "),
+        )
+        .write_csv()
+        .encode()
+    )
+
+
+st.title("Recommendations")
+st.caption(
+    "For each workload over the last whole days (up to [advisor] window_days), scaled to a month"
+    " of 730 h: the current cost beside every feasible alternative from the catalog and the"
+    " team's spare local GPUs. Savings below the minimum ($ and %) keep a workload as it is."
+)
+
+if not data.snapshot_ready():
+    st.info("No snapshot yet: `gpuledger run` publishes one after its first ingest.")
+    st.stop()
+
+view = recommendations_view(data.published_at())
+recs, alts = view["recs"], view["alts"]
+if recs.height == 0:
+    st.info("No recommendations yet: they need at least one whole day of GPU data.")
+    st.stop()
+
+acted = recs.filter(pl.col("action") != "keep")
+first = recs.row(0, named=True)
+c1, c2, c3 = st.columns(3)
+c1.metric("Savings found", f"${acted['monthly_savings_usd'].sum():,.2f}/month")
+c2.metric("To act on", f"{acted.height} of {recs.height} workloads")
+c3.metric(
+    "Days observed",
+    f"{first['days_observed']:g}",
+    help=f"{first['window_start']:%Y-%m-%d} to {first['window_end']:%Y-%m-%d} (UTC)",
+)
+
+actions = st.multiselect(
+    "Actions",
+    list(ACTION_LABELS),
+    default=[a for a in ACTION_LABELS if a in set(recs["action"])],
+    format_func=ACTION_LABELS.get,
+)
+shown = recs.filter(pl.col("action").is_in(actions)) if actions else recs
+st.dataframe(
+    shown.select(
+        "workload",
+        "action",
+        pl.col("alternative").fill_null("—"),
+        pl.col("current_monthly_cost_usd").round(2).alias("now USD/month"),
+        pl.col("monthly_savings_usd").round(2).alias("saves USD/month"),
+        pl.col("break_even_months").round(1).alias("break-even months"),
+        "confidence",
+        (pl.col("busy_fraction") * 100).round(1).alias("busy %"),
+        (pl.col("duty_cycle") * 100).round(1).alias("active hours %"),
+        pl.col("peak_memory_gib").round(1).alias("peak GiB"),
+    ),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "now USD/month": st.column_config.NumberColumn(format="$%.2f"),
+        "saves USD/month": st.column_config.NumberColumn(format="$%.2f"),
+        "confidence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f"),
+    },
+)
+st.download_button(
+    "Download CSV",
+    data=csv_bytes(shown),
+    file_name="gpuledger-recommendations.csv",
+    mime="text/csv",
+    icon=":material/download:",
+)
+
+st.subheader("The arithmetic")
+for r in shown.iter_rows(named=True):
+    label = f"{r['workload']}: {ACTION_LABELS.get(r['action'], r['action'])}"
+    if r["action"] != "keep":
+        label += f", saves ${r['monthly_savings_usd']:,.2f} a month"
+    with st.expander(label, expanded=r["action"] != "keep"):
+        for reason in r["reasons"] or []:
+            st.markdown(f"- {reason.replace('$', chr(92) + '$')}")
+        options = alts.filter(pl.col("workload") == r["workload"])
+        if options.height:
+            st.dataframe(
+                options.select(
+                    "option",
+                    "kind",
+                    pl.col("monthly_cost_usd").round(2).alias("USD/month"),
+                    pl.col("monthly_savings_usd").round(2).alias("saves USD/month"),
+                    pl.col("break_even_months").round(1).alias("break-even months"),
+                    "feasible",
+                    "chosen",
+                    pl.col("note").alias("why"),
+                ).sort(~pl.col("feasible"), "USD/month"),
+                hide_index=True,
+                width="stretch",
+            )

@@ -1,0 +1,125 @@
+"""Workloads: the cost ledger per workload (or host, GPU model), cloud and local side by side,
+with filters; `__idle__` is local GPU time with no process, its own row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from advisor.costs import summarize_ledger
+from dashboard import charts, data
+from warehouse import advisor_reads
+
+WINDOWS = {"Last 7 days": 7, "Last 14 days": 14, "Last 30 days": 30}
+GROUPS = {"workload": "Workload", "host": "Host", "gpu_model": "GPU model"}
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def ledger_view(days: int, version: str) -> pl.DataFrame:
+    """Daily ledger rows of the last `days` days; `version` (publish time) keys the cache."""
+    snap = data.snapshot()
+    if not advisor_reads.has_advisor_tables(snap):
+        return pl.DataFrame()
+    since = (datetime.now(UTC) - timedelta(days=days)).date()
+    return advisor_reads.ledger(snap, since)
+
+
+st.title("Workloads")
+st.caption(
+    "What each workload used and cost. Local: amortized purchase + operations + measured energy;"
+    " cloud: the bill's EffectiveCost, split by GPU-seconds where the instance reports telemetry"
+    " (its idle time stays with the workload its tag names). `__idle__`: local GPUs with no"
+    " process."
+)
+
+if not data.snapshot_ready():
+    st.info("No snapshot yet: `gpuledger run` publishes one after its first ingest.")
+    st.stop()
+
+left, mid, right = st.columns([1, 1, 2])
+window = left.selectbox("Window", list(WINDOWS), index=2)
+group = mid.selectbox("Group by", list(GROUPS), format_func=GROUPS.get)
+ledger = ledger_view(WINDOWS[window], data.published_at())
+if ledger.height == 0:
+    st.info("No cost data in this window yet: let the agents run or import samples and bills.")
+    st.stop()
+placements = right.multiselect(
+    "Placement", ["cloud", "local"], default=["cloud", "local"], placeholder="cloud and local"
+)
+workloads = st.multiselect(
+    "Workloads", sorted(ledger["workload"].unique().to_list()), placeholder="all workloads"
+)
+rows = ledger.filter(pl.col("placement").is_in(placements or ["cloud", "local"]))
+if workloads:
+    rows = rows.filter(pl.col("workload").is_in(workloads))
+
+summary = summarize_ledger(rows, group)
+cloud = rows.filter(pl.col("placement") == "cloud")["cost_usd"].sum()
+local = rows.filter(pl.col("placement") == "local")["cost_usd"].sum()
+gpu_hours = rows["gpu_hours"].sum()
+busy = rows["busy_gpu_hours"].sum()
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Cloud spend", f"${cloud:,.2f}", help="EffectiveCost (amortized, after discounts)")
+c2.metric("Local cost", f"${local:,.2f}", help="amortized purchase + operations + energy")
+c3.metric("GPU-hours", f"{gpu_hours:,.1f}")
+c4.metric("Busy", f"{busy / gpu_hours:.0%}" if gpu_hours else "n/a")
+
+key = group
+table = summary.select(
+    pl.col(key).fill_null("(none)"),
+    "placement",
+    pl.col("gpu_hours").round(2).alias("GPU-hours"),
+    pl.col("busy_gpu_hours").round(2).alias("busy GPU-hours"),
+    (pl.col("busy_fraction") * 100).round(1).alias("busy %"),
+    pl.col("cost_usd").round(2).alias("cost USD"),
+    pl.col("idle_gpu_hours").round(2).alias("idle GPU-hours"),
+    pl.col("idle_cost_usd").round(2).alias("idle USD"),
+    pl.col("billed_cost_usd").round(2).alias("billed USD"),
+    pl.col("list_cost_usd").round(2).alias("list USD"),
+)
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "cost USD": st.column_config.NumberColumn(format="$%.2f"),
+        "idle USD": st.column_config.NumberColumn(
+            format="$%.2f", help="cloud: the owner's idle instance time; __idle__: spare GPUs"
+        ),
+        "billed USD": st.column_config.NumberColumn(format="$%.2f", help="BilledCost (invoice)"),
+        "list USD": st.column_config.NumberColumn(format="$%.2f", help="ListCost (before deals)"),
+    },
+)
+
+daily = (
+    rows.group_by("day", key)
+    .agg(cost_usd=pl.col("cost_usd").sum())
+    .with_columns(pl.col(key).fill_null("(none)"), label=pl.col("day").dt.strftime("%b %d"))
+    .sort("day")
+)
+st.altair_chart(
+    alt.Chart(daily.to_pandas(), title=f"Cost per day by {GROUPS[group].lower()} (USD)")
+    .mark_bar()
+    .encode(
+        x=alt.X("label:O", title=None, sort=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("cost_usd:Q", title="USD", stack=True),
+        color=alt.Color(f"{key}:N", title=GROUPS[group]),
+        tooltip=[
+            alt.Tooltip("day:T"),
+            alt.Tooltip(f"{key}:N"),
+            alt.Tooltip("cost_usd:Q", title="USD", format="$,.2f"),
+        ],
+    )
+    .properties(height=300),
+    width="stretch",
+)
+by_place = rows.group_by("day", "placement").agg(
+    pl.col("gpu_hours").sum(), pl.col("cost_usd").sum()
+)
+st.altair_chart(
+    charts.daily_by_placement(by_place.sort("day"), "gpu_hours", "GPU-hours per day", ",.1f"),
+    width="stretch",
+)

@@ -1,0 +1,380 @@
+"""Cost Explorer pulls with botocore's Stubber: paging, throttling and 5xx backoff, restated
+(Estimated) days, the window plan, resource-level data, real responses, and the number of
+requests a daily run makes (each costs USD 0.01)."""
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import polars as pl
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from collectors import aws_ce
+from collectors.aws_ce import (
+    CeWindow,
+    CostExplorer,
+    billing_rows,
+    group_rows,
+    plan_window,
+    pull_account,
+    usage_request,
+)
+from tests.collectors.aws_fakes import ce_result
+
+REAL = Path(__file__).resolve().parents[1] / "fixtures/realdata/aws-cost-explorer-responses"
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TODAY = NOW.date()
+
+
+SESSION = boto3.Session(region_name="us-east-1")
+
+
+def _client():
+    return SESSION.client("ce", region_name="us-east-1")
+
+
+def _page(results, token=None):
+    page = {
+        "GroupDefinitions": [
+            {"Type": "TAG", "Key": "workload"},
+            {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
+        ],
+        "ResultsByTime": results,
+        "DimensionValueAttributes": [],
+    }
+    if token:
+        page["NextPageToken"] = token
+    return page
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def _ce(client, sleeps=None):
+    return CostExplorer(
+        client, sleep=sleeps if sleeps is not None else Sleeps(), jitter=lambda: 1.0
+    )
+
+
+# Paging, backoff -----------------------------------------------------------------------------
+def test_pages_are_followed_and_each_is_a_request():
+    client = _client()
+    req = usage_request(date(2026, 11, 20), date(2026, 11, 22), "workload", "222222222222")
+    day1 = ce_result("2026-11-20", [("llm", "USE1-BoxUsage:p4d.24xlarge", 21.96)])
+    day2 = ce_result("2026-11-21", [("", "USE1-TimedStorage-ByteHrs", 0.5)])
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", _page([day1], token="t1"), req)
+        stub.add_response("get_cost_and_usage", _page([day2]), {**req, "NextPageToken": "t1"})
+        ce = _ce(client)
+        window = CeWindow(date(2026, 11, 20), date(2026, 11, 22))
+        pull = pull_account(ce, "222222222222", window, "workload", label="222222222222")
+        stub.assert_no_pending_responses()
+    assert ce.requests == pull.requests == 2
+    f = pull.frame
+    assert f["EffectiveCost"].sum() == pytest.approx(22.46)
+    gpu = f.filter(pl.col("InstanceType").is_not_null()).row(0, named=True)
+    assert gpu["InstanceType"] == "p4d.24xlarge" and gpu["workload"] == "llm"
+    assert json.loads(gpu["Tags"]) == {"workload": "llm"}
+    assert gpu["ServiceName"] == "Amazon Elastic Compute Cloud"
+    assert gpu["ChargePeriodStart"] == datetime(2026, 11, 20, tzinfo=UTC)
+    assert gpu["ChargePeriodEnd"] == datetime(2026, 11, 21, tzinfo=UTC)
+    assert gpu["source"] == "aws_ce" and gpu["BillingCurrency"] == "USD"
+    assert f.filter(pl.col("InstanceType").is_null())["workload"].to_list() == [None]
+    assert sorted(f["scope"].to_list()) == [
+        "aws_ce|222222222222|2026-11-20",
+        "aws_ce|222222222222|2026-11-21",
+    ]
+
+
+def test_the_request_filters_the_account_and_groups_by_tag_and_usage_type():
+    req = usage_request(date(2026, 11, 20), date(2026, 11, 24), "team", "222222222222")
+    assert req["Granularity"] == "DAILY"
+    assert req["GroupBy"] == [
+        {"Type": "TAG", "Key": "team"},
+        {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
+    ]
+    assert req["Filter"] == {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["222222222222"]}}
+    assert req["TimePeriod"] == {"Start": "2026-11-20", "End": "2026-11-24"}
+    assert "AmortizedCost" in req["Metrics"] and "UnblendedCost" in req["Metrics"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("LimitExceededException", 400), ("ThrottlingException", 400), ("InternalServerError", 503)],
+)
+def test_throttling_and_server_errors_are_retried_with_backoff(code, status):
+    client = _client()
+    req = usage_request(date(2026, 11, 20), date(2026, 11, 21), "workload", None)
+    day = ce_result("2026-11-20", [("llm", "USE1-BoxUsage:g5.xlarge", 1.006)])
+    sleeps = Sleeps()
+    with Stubber(client) as stub:
+        stub.add_client_error("get_cost_and_usage", code, "slow down", status, expected_params=req)
+        stub.add_client_error("get_cost_and_usage", code, "slow down", status, expected_params=req)
+        stub.add_response("get_cost_and_usage", _page([day]), req)
+        ce = _ce(client, sleeps)
+        pages = list(ce.pages("get_cost_and_usage", req))
+    assert len(pages) == 1
+    assert ce.requests == 3 and ce.retries == 2  # every attempt counted: each may be billed
+    assert sleeps == [1.0, 2.0]  # exponential (jitter pinned to its top)
+
+
+def test_access_denied_is_not_retried():
+    client = _client()
+    req = usage_request(date(2026, 11, 20), date(2026, 11, 21), "workload", None)
+    with Stubber(client) as stub:
+        stub.add_client_error("get_cost_and_usage", "AccessDeniedException", "no", 400)
+        ce = _ce(client)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            ce.call("get_cost_and_usage", req)
+    assert ce.requests == 1
+
+
+def test_backoff_gives_up_after_its_attempts():
+    client = _client()
+    sleeps = Sleeps()
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_client_error("get_cost_and_usage", "LimitExceededException", "", 400)
+        ce = CostExplorer(client, sleep=sleeps, max_attempts=3, jitter=lambda: 0.0)
+        with pytest.raises(ClientError, match="LimitExceeded"):
+            ce.call("get_cost_and_usage", usage_request(TODAY, TODAY + timedelta(1), "w", None))
+    assert ce.requests == 3 and sleeps == [0.5, 1.0]
+
+
+def test_botocore_retries_are_off_so_every_request_is_counted():
+    client = aws_ce.ce_client(boto3.Session(region_name="us-east-1"))
+    assert client.meta.config.retries["total_max_attempts"] == 1
+
+
+# The plan ------------------------------------------------------------------------------------
+def test_a_first_run_rebuilds_the_month_and_later_runs_take_the_trailing_window():
+    first = plan_window(TODAY, now=NOW)
+    assert (first.start, first.end, first.rebuild) == (date(2026, 11, 1), date(2026, 11, 24), True)
+    later = plan_window(TODAY, now=NOW, last_rebuild=NOW - timedelta(days=2))
+    assert (later.start, later.end, later.rebuild) == (
+        date(2026, 11, 20),
+        date(2026, 11, 24),
+        False,
+    )
+    week = plan_window(TODAY, now=NOW, last_rebuild=NOW - timedelta(days=7))
+    assert week.start == date(2026, 11, 1) and week.rebuild
+    five = plan_window(TODAY, now=NOW, trailing_days=5, last_rebuild=NOW)
+    assert five.start == date(2026, 11, 18)
+
+
+def test_estimated_days_of_a_closed_month_are_pulled_again_until_final():
+    pulled = {
+        date(2026, 10, 30): (True, NOW - timedelta(days=3)),  # closed month, still estimated
+        date(2026, 10, 31): (True, NOW - timedelta(days=3)),
+        date(2026, 10, 29): (False, NOW - timedelta(days=3)),  # final: left alone
+        date(2026, 11, 10): (True, NOW - timedelta(days=3)),  # open month: the rebuild's job
+    }
+    w = plan_window(TODAY, now=NOW, last_rebuild=NOW, days_pulled=pulled)
+    assert w.start == date(2026, 10, 30)
+    assert any("estimated" in r for r in w.reasons)
+    fresh = {d: (e, NOW - timedelta(hours=2)) for d, (e, _) in pulled.items()}
+    assert plan_window(TODAY, now=NOW, last_rebuild=NOW, days_pulled=fresh).start == date(
+        2026, 11, 20
+    )  # pulled 2 hours ago: not again so soon
+
+
+def test_a_restated_day_is_pulled_again_and_then_left_alone(tmp_path):
+    """Day 1: Oct 31 comes back Estimated. In November the plan re-pulls it; AWS now says it is
+    final (and restated); the state records that and the next plan leaves it."""
+    from warehouse.billing_state import BillingState
+
+    client = _client()
+    with BillingState(tmp_path / "state.duckdb") as state:
+        oct31 = date(2026, 10, 31)
+        state.record_ce_run(
+            "222222222222",
+            start=oct31,
+            end=date(2026, 11, 1),
+            days={oct31: True},
+            resources_from=None,
+            requests=1,
+            rebuild=True,
+            rows=1,
+            now=NOW - timedelta(days=2),
+        )
+        window = plan_window(
+            TODAY,
+            now=NOW,
+            last_rebuild=NOW - timedelta(days=1),
+            days_pulled=state.ce_days("222222222222"),
+        )
+        assert window.start == oct31
+        req = usage_request(oct31, window.end, "workload", "222222222222")
+        final = ce_result("2026-10-31", [("llm", "USE1-BoxUsage:p4d.24xlarge", 500.0)])
+        with Stubber(client) as stub:
+            stub.add_response("get_cost_and_usage", _page([final]), req)
+            pull = pull_account(
+                _ce(client), "222222222222", window, "workload", label="222222222222"
+            )
+        assert pull.days[oct31] is False
+        state.record_ce_run(
+            "222222222222",
+            start=window.start,
+            end=window.end,
+            days=pull.days,
+            resources_from=None,
+            requests=pull.requests,
+            rebuild=False,
+            rows=pull.frame.height,
+            now=NOW,
+        )
+        after = plan_window(
+            TODAY + timedelta(days=1),
+            now=NOW + timedelta(days=1),
+            last_rebuild=NOW - timedelta(days=1),
+            days_pulled=state.ce_days("222222222222"),
+        )
+        assert after.start == TODAY + timedelta(days=1) - timedelta(days=3)
+        assert state.ce_requests() == 2
+    # The restated day's rows replace the earlier ones: same scope.
+    assert pull.frame["scope"].to_list() == ["aws_ce|222222222222|2026-10-31"]
+
+
+# Resource-level data ---------------------------------------------------------------------------
+def test_with_resources_ec2_comes_from_the_resource_query_and_nothing_twice():
+    client = _client()
+    window = plan_window(TODAY, now=NOW, last_rebuild=NOW, with_resources=True)
+    assert window.resources_from == date(2026, 11, 20)  # trailing window inside the 14 days
+    lo, hi = window.resources_from, window.end
+    plain = usage_request(lo, hi, "workload", "222222222222", exclude_ec2=True)
+    assert plain["Filter"]["And"][1] == {
+        "Not": {"Dimensions": {"Key": "SERVICE", "Values": [aws_ce.EC2_COMPUTE]}}
+    }
+    tag_req = aws_ce.resources_request(lo, hi, "222222222222", {"Type": "TAG", "Key": "workload"})
+    usage_req = aws_ce.resources_request(
+        lo, hi, "222222222222", {"Type": "DIMENSION", "Key": "USAGE_TYPE"}
+    )
+    others = ce_result("2026-11-21", [("llm", "USE1-TimedStorage-ByteHrs", 4.0)])
+    owners = {
+        "GroupDefinitions": [
+            {"Type": "DIMENSION", "Key": "RESOURCE_ID"},
+            {"Type": "TAG", "Key": "workload"},
+        ],
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": "2026-11-21", "End": "2026-11-22"},
+                "Groups": [
+                    {"Keys": ["i-0aaa", "workload$llm"], "Metrics": _m(24 * 21.96)},
+                    {"Keys": ["i-0bbb", "workload$"], "Metrics": _m(24 * 1.006)},
+                ],
+                "Estimated": True,
+            }
+        ],
+    }
+    usage = {
+        "GroupDefinitions": [
+            {"Type": "DIMENSION", "Key": "RESOURCE_ID"},
+            {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
+        ],
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": "2026-11-21", "End": "2026-11-22"},
+                "Groups": [
+                    {"Keys": ["i-0aaa", "USE1-BoxUsage:p4d.24xlarge"], "Metrics": _m(24 * 21.96)},
+                    {"Keys": ["i-0bbb", "USE1-BoxUsage:g5.xlarge"], "Metrics": _m(24 * 1.006)},
+                    {
+                        "Keys": ["NoResourceId", "USE1-DataTransfer-Regional-Bytes"],
+                        "Metrics": _m(0.3),
+                    },
+                ],
+                "Estimated": True,
+            }
+        ],
+    }
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", _page([others]), plain)
+        stub.add_response("get_cost_and_usage_with_resources", owners, tag_req)
+        stub.add_response("get_cost_and_usage_with_resources", usage, usage_req)
+        pull = pull_account(_ce(client), "222222222222", window, "workload", label="222222222222")
+        stub.assert_no_pending_responses()
+    assert pull.requests == 3
+    f = pull.frame
+    # 4.00 storage + 527.04 (24 h p4d) + 24.144 (24 h g5) + 0.30 transfer, each once.
+    assert f["EffectiveCost"].sum() == pytest.approx(4.0 + 527.04 + 24.144 + 0.3)
+    inst = {
+        r["ResourceId"]: r
+        for r in f.filter(pl.col("ResourceId").is_not_null()).iter_rows(named=True)
+    }
+    assert set(inst) == {"i-0aaa", "i-0bbb"}
+    assert (inst["i-0aaa"]["InstanceType"], inst["i-0aaa"]["workload"]) == ("p4d.24xlarge", "llm")
+    assert (inst["i-0bbb"]["InstanceType"], inst["i-0bbb"]["workload"]) == ("g5.xlarge", None)
+    assert pull.days[date(2026, 11, 21)] is True
+
+
+def _m(cost: float) -> dict:
+    return {
+        "UnblendedCost": {"Amount": str(cost), "Unit": "USD"},
+        "AmortizedCost": {"Amount": str(cost), "Unit": "USD"},
+        "UsageQuantity": {"Amount": "24", "Unit": "Hrs"},
+    }
+
+
+# Real responses ------------------------------------------------------------------------------
+def test_real_responses_parse_with_their_totals():
+    usages = json.loads((REAL / "sample_chunk_monthly_usages_per_account.json").read_text())
+    want = sum(
+        float(g["Metrics"]["UnblendedCost"]["Amount"]) for g in usages["ResultsByTime"][0]["Groups"]
+    )
+    rows, estimated = group_rows([usages])
+    f = billing_rows(rows, account="123456789012", tag_key="workload")
+    assert f["BilledCost"].sum() == pytest.approx(want)
+    assert estimated == {date(2023, 4, 1): True}
+    types = dict(f.select("SkuId", "InstanceType").iter_rows())
+    assert types["EU-BoxUsage:r6a.2xlarge"] == "r6a.2xlarge"
+    assert types["EUW3-BoxUsage:m5.xlarge"] == "m5.xlarge"
+    assert types["EUC1-VpcEndpoint-Hours"] is None
+    assert f["ChargePeriodEnd"][0] == datetime(2023, 5, 1, tzinfo=UTC)  # a monthly answer
+    # Discounts are negative and stay negative.
+    charges = json.loads((REAL / "sample_chunk_monthly_charges_per_account.json").read_text())
+    amounts = [
+        float(g["Metrics"]["UnblendedCost"]["Amount"])
+        for g in charges["ResultsByTime"][0]["Groups"]
+    ]
+    f = billing_rows(group_rows([charges])[0], account="x", tag_key="workload")
+    assert f["BilledCost"].sum() == pytest.approx(sum(amounts))
+    assert (f["BilledCost"] < 0).sum() == sum(a < 0 for a in amounts) == 4
+    daily = json.loads((REAL / "sample_chunk_daily_costs_per_account.json").read_text())
+    rows, estimated = group_rows([daily])
+    assert estimated == {date(2023, 4, 7): True} and rows[0]["LINKED_ACCOUNT"] == "123456789012"
+
+
+# What a daily run costs ----------------------------------------------------------------------
+def _daily_run_requests(accounts: list[str], with_resources: bool, *, rebuild: bool) -> int:
+    total = 0
+    for account in accounts:
+        client = _client()
+        window = plan_window(
+            TODAY,
+            now=NOW,
+            with_resources=with_resources,
+            last_rebuild=None if rebuild else NOW - timedelta(days=1),
+            days_pulled={TODAY - timedelta(days=1): (True, NOW - timedelta(days=1))},
+        )
+        with Stubber(client) as stub:
+            stub.add_response("get_cost_and_usage", _page([]))
+            if with_resources:
+                for _ in range(2):
+                    stub.add_response("get_cost_and_usage_with_resources", _page([]))
+            pull = pull_account(_ce(client), account, window, "workload", label=account)
+            stub.assert_no_pending_responses()
+        total += pull.requests
+    return total
+
+
+def test_requests_per_daily_run_for_three_accounts():
+    """The figures in docs/aws.md: one page per request (each more page is one more)."""
+    three = ["111111111111", "222222222222", "333333333333"]
+    assert _daily_run_requests(three, False, rebuild=False) == 3  # USD 0.03
+    assert _daily_run_requests(three, False, rebuild=True) == 3  # the weekly rebuild: same
+    assert _daily_run_requests(three, True, rebuild=False) == 9  # with resource ids: USD 0.09
+    assert _daily_run_requests(three, True, rebuild=True) == 9
