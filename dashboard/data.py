@@ -65,6 +65,28 @@ def overview(days: int, version: str, filters: dict[str, list[str]] | None = Non
     }
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def month_and_waste(days: int, version: str, filters: dict[str, list[str]] | None = None) -> dict:
+    """Spend since the first of this month (UTC) and money wasted on high-end GPUs."""
+    from warehouse.alerts import snapshot_waste_by_workload
+
+    snap = snapshot()
+    now = datetime.now(UTC)
+    month = snap.ledger_totals(
+        now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), **(filters or {})
+    )
+    waste = snapshot_waste_by_workload(snap, now - timedelta(days=days))
+    wanted = (filters or {}).get("workloads")
+    if wanted:
+        waste = waste.filter(pl.col("workload").is_in(wanted))
+    return {
+        "month_usd": month["cloud_usd"] + month["local_usd"],
+        "month_cloud_usd": month["cloud_usd"],
+        "wasted_usd": float(waste["wasted_usd"].sum()) if waste.height else 0.0,
+        "wasted_gpu_hours": float(waste["wasted_gpu_hours"].sum()) if waste.height else 0.0,
+    }
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def ledger_choices(version: str) -> dict[str, list[str]]:
     """Hosts, workloads and placements to filter by."""

@@ -68,6 +68,21 @@ c4.metric(
     help="amortized purchase + operations + measured energy",
 )
 
+extra = data.month_and_waste(DAYS, version, flt.as_kwargs())
+m1, m2, m3, m4 = st.columns(4)
+m1.metric(
+    "Spend this month",
+    f"${extra['month_usd']:,.0f}",
+    help="cloud EffectiveCost + local cost since the first of the month (UTC)",
+)
+m2.metric("of which cloud", f"${extra['month_cloud_usd']:,.0f}")
+m3.metric(
+    f"Wasted on high-end GPUs, last {DAYS} days",
+    f"${extra['wasted_usd']:,.0f}",
+    help="allocated but (nearly) idle, inefficient or over-powered time: see the Alerts page",
+)
+m4.metric("Wasted GPU-hours", f"{extra['wasted_gpu_hours']:,.1f}")
+
 if daily.height:
     left, right = st.columns(2)
     left.altair_chart(

@@ -55,8 +55,19 @@ def test_overview_with_demo_snapshot(demo_snapshot: Config, dashboard_for, tmp_p
     assert any(c.startswith(expected.as_of_caption) for c in caption_texts(at)), caption_texts(at)
 
     shown = {m.label: m.value for m in at.metric}
-    assert shown == expected.metrics
+    assert {k: shown[k] for k in expected.metrics} == expected.metrics
     assert shown["GPU-hours, last 7 days"] != "0"
+    import duckdb
+
+    con = duckdb.connect(str(demo_snapshot.snapshot_path), read_only=True)
+    month, cloud = con.execute(
+        "SELECT sum(cost_usd), sum(cost_usd) FILTER (WHERE placement = 'cloud')"
+        " FROM daily_ledger WHERE day >= date_trunc('month', current_date)"
+    ).fetchall()[0]
+    con.close()
+    assert shown["Spend this month"] == f"${month:,.0f}"
+    assert shown["of which cloud"] == f"${cloud:,.0f}"
+    assert shown["Wasted on high-end GPUs, last 7 days"] == "$0"  # no alert check has run
 
     charts = at.get("vega_lite_chart")
     assert len(charts) == 2
@@ -129,6 +140,10 @@ def test_overview_with_empty_snapshot(empty_snapshot: Config, dashboard_for) -> 
         "Busy": "n/a",
         "Cloud spend, last 7 days": "$0",
         "Local cost, last 7 days": "$0",
+        "Spend this month": "$0",
+        "of which cloud": "$0",
+        "Wasted on high-end GPUs, last 7 days": "$0",
+        "Wasted GPU-hours": "0.0",
     }
     assert not at.get("vega_lite_chart")
     assert not at.dataframe
