@@ -71,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """`python -m cli.collect`: `gpuledger collect` without the rest of the CLI's imports."""
     parser = argparse.ArgumentParser(
-        prog="python -m cli.collect", description="gpuledger collect, loading only the agent"
+        prog="gpuledger collect", description="gpuledger collect, loading only the agent"
     )
     parser.add_argument("--config", help="configuration file (default: as gpuledger)")
     parser.add_argument("--db", help="warehouse DuckDB file")

@@ -1,6 +1,7 @@
 """CUR 2.0, legacy CUR and FOCUS exports that AWS delivers to S3.
 
-Layouts (the export prefix may point at one export or at a folder holding them):
+Layouts (the export prefix names one export; several under it are refused, since a CUR and a FOCUS
+export of the same accounts would count every dollar twice):
 - Data Exports (CUR 2.0, FOCUS 1.x): `<prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/…` with
   `<prefix>/<export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json` (`dataFiles`);
 - legacy CUR: `<prefix>/<report>/YYYYMMDD-YYYYMMDD/[<assembly id>/]<report>-N.csv.gz` with
@@ -10,8 +11,8 @@ Each billing period is taken as a whole: its current files are the ones its newe
 (else the newest version folder's). When any of them is new or its ETag changed, every current file
 of the period is downloaded (AWS rewrites them all at a refresh), streamed through the CUR or FOCUS
 reader, and written as one spool batch, so the restated period replaces its earlier rows; an
-unchanged period costs its share of the LIST and a read of its small manifest, no download. A bad file refuses its whole period (nothing
-written for it) and the other periods still go through.
+unchanged period costs its share of the LIST and a read of its small manifest, no download. A bad
+file refuses its whole period (nothing written for it) and the other periods still go through.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from collectors.focus import read_focus_chunks
 log = logging.getLogger(__name__)
 
 DATA_SUFFIXES = (".parquet", ".csv.gz", ".csv", ".gz")
+_ROOT_RE = re.compile(
+    r"^(.*?)/?(?:(?:data|metadata)/BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8})(?:/|$)"
+)
 _PERIOD_RES = (
     re.compile(r"BILLING_PERIOD=(\d{4}-\d{2})"),
     re.compile(r"(?:^|/)(\d{4})(\d{2})01-\d{8}(?:/|$)"),
@@ -76,6 +80,12 @@ def period_of(key: str) -> str | None:
         if m:
             return "-".join(m.groups()) if len(m.groups()) == 2 else m.group(1)
     return None
+
+
+def export_root(key: str) -> str | None:
+    """The export a key belongs to: the part before its billing-period folder."""
+    m = _ROOT_RE.match(key)
+    return m.group(1) if m else None
 
 
 def is_data_file(key: str) -> bool:
@@ -202,6 +212,14 @@ def pull_exports(
 ) -> list[PeriodResult]:
     """Take every new or changed billing period under `s3://bucket/prefix`."""
     objects = list_objects(s3, bucket, prefix)
+    roots = sorted({r for o in objects if (r := export_root(o.key)) is not None})
+    if len(roots) > 1:
+        names = ", ".join(f"{r}/" for r in roots)
+        why = (
+            f"refused: s3://{bucket}/{prefix} holds several exports ({names}); they may carry "
+            "the same dollars: set [aws] export_prefix to one of them"
+        )
+        return [PeriodResult("", 0, 0, why, bad_input=True)]
     results: list[PeriodResult] = []
     for period, files, why in periods(s3, bucket, objects):
         if why:

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,7 @@ GAP_CAP = 2.0
 ROLLUP_LOOKBACK = timedelta(minutes=10)
 # An ingest transaction takes spool files until it holds this many rows (or files): big enough
 # that per-transaction costs vanish, small enough to keep memory flat on a backlog.
-CHUNK_ROWS = 2_000_000
+CHUNK_BYTES = 48 * 2**20  # about 2 M GPU samples as the agent writes them
 CHUNK_FILES = 2_000
 # The sample columns the minute rollups read.
 ROLLUP_COLUMNS = (
@@ -98,8 +99,8 @@ class Warehouse:
         self.spool_dir = Path(spool_dir)
         self.lock = WriterLock(self.db_path)
         self.con: duckdb.DuckDBPyConnection | None = None
-        self._batch: _Batch | None = None  # the chunk being ingested (for _refresh_minutes)
-        self._window: pl.DataFrame | None = None
+        # The rollups of the chunk being ingested: (gpu_minute rows, minute spans they replace).
+        self._minutes: tuple[pl.DataFrame, pl.DataFrame] | None = None
 
     def open(self) -> Warehouse:
         self.lock.acquire()
@@ -155,8 +156,8 @@ class Warehouse:
     ) -> IngestResult:
         """Take every new spool batch; each chunk of files in one transaction with its ledger rows.
 
-        Files are read one by one into chunks of up to CHUNK_ROWS rows (CHUNK_FILES files); a file
-        that does not read whole with the columns of its kind is moved to spool/_rejected.
+        Files are taken in chunks of about CHUNK_BYTES (at most CHUNK_FILES files); a file that
+        does not read whole with the columns of its kind is moved to spool/_rejected.
         """
         result = IngestResult()
         for kind in SCHEMAS:
@@ -172,8 +173,8 @@ class Warehouse:
                 result.files += len(files)
                 continue
             done = 0
-            for files, frames in self._chunks(kind, pending, result):
-                added = self._ingest_rows(kind, files, frames)
+            for files, frame, counts in self._chunks(kind, pending, result):
+                added = self._ingest_rows(kind, files, frame, counts)
                 result.rows[kind] = result.rows.get(kind, 0) + added
                 result.files += len(files)
                 done += len(files)
@@ -204,26 +205,36 @@ class Warehouse:
 
     def _chunks(
         self, kind: str, files: list[Path], result: IngestResult
-    ) -> Iterator[tuple[list[Path], list[pl.DataFrame]]]:
-        """(files, frames) in bounded chunks; each file is read once, whole (which also proves
-        it readable), and cast to the kind's schema."""
-        chunk: list[Path] = []
-        frames: list[pl.DataFrame] = []
-        rows = 0
-        for path in files:
+    ) -> Iterator[tuple[list[Path], pl.DataFrame, list[int]]]:
+        """(files, rows, rows per file) in chunks of about CHUNK_BYTES of Parquet.
+
+        A chunk is read in one parallel scan; when that fails, its files are read one by one and
+        those that do not read whole with the columns of `kind` move to spool/_rejected (a file
+        that passed only a footer check would fail every later ingest).
+        """
+        cols = list(SCHEMAS[kind])
+        for group in _by_size(files):
             try:
-                frame = conform(pl.read_parquet(path, columns=list(SCHEMAS[kind])), kind)
-            except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
-                self._reject(path, exc, result)
+                frame = (
+                    pl.scan_parquet(group, hive_partitioning=False, include_file_paths="_file")
+                    .select([*cols, "_file"])
+                    .collect()
+                )
+                per_file = dict(frame.group_by("_file").len().iter_rows())
+                counts = [per_file.get(str(p), 0) for p in group]
+                yield group, conform(frame.drop("_file"), kind), counts
                 continue
-            chunk.append(path)
-            frames.append(frame)
-            rows += frame.height
-            if rows >= CHUNK_ROWS or len(chunk) >= CHUNK_FILES:
-                yield chunk, frames
-                chunk, frames, rows = [], [], 0
-        if chunk:
-            yield chunk, frames
+            except Exception:  # some file of the group is bad: find it
+                pass
+            good, frames = [], []
+            for path in group:
+                try:
+                    frames.append(conform(pl.read_parquet(path, columns=cols), kind))
+                    good.append(path)
+                except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
+                    self._reject(path, exc, result)
+            if good:
+                yield good, pl.concat(frames, how="vertical"), [f.height for f in frames]
 
     def _ledger_rows(self, kind: str, files: list[Path], counts: list[int]) -> pl.DataFrame:
         now = datetime.now(UTC)
@@ -246,25 +257,32 @@ class Warehouse:
         frames = [pl.read_parquet(p) for p in files]
         return pl.concat(frames, how="vertical_relaxed").select(list(SCHEMAS[kind]))
 
-    def _ingest_rows(self, kind: str, files: list[Path], frames: list[pl.DataFrame]) -> int:
+    def _ingest_rows(
+        self, kind: str, files: list[Path], new: pl.DataFrame, counts: list[int]
+    ) -> int:
         """Store one chunk: new keys only (the last copy within the chunk; a key already stored
-        wins), the minute rollups of what it touches, and the ledger rows, in one transaction."""
+        wins), the minute rollups of what it touches, and the ledger rows, in one transaction.
+
+        DuckDB inserts the rows on a worker thread while Polars computes the rollups here: both
+        release the GIL, so the two halves overlap.
+        """
         con = self.db
-        new = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
-        counts = [f.height for f in frames]
         batch = _Batch.build(kind, new)
         existing = self._existing_window(kind, batch)
         batch.drop_duplicates(existing)
         ledger = self._ledger_rows(kind, files, counts)
+        rollup = kind == "gpu_samples" and batch.rows.height > 0
         con.execute("BEGIN")
         try:
             con.register("new_rows", batch.rows)
             con.register("new_ledger", ledger)
-            if batch.rows.height:
-                con.execute(f"INSERT INTO {kind} SELECT * FROM new_rows").fetchall()
-            if kind == "gpu_samples" and batch.rows.height:
-                self._batch = batch
-                self._window = existing
+            with ThreadPoolExecutor(1, thread_name_prefix="gpuledger-insert") as pool:
+                inserting = pool.submit(self._insert_new_rows, kind) if batch.rows.height else None
+                if rollup:
+                    self._minutes = minute_rollups(batch.rows, existing, batch.spans)
+                if inserting is not None:
+                    inserting.result()
+            if rollup:
                 self._refresh_minutes()
             con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger").fetchall()
             con.execute("COMMIT")
@@ -272,11 +290,13 @@ class Warehouse:
             con.execute("ROLLBACK")
             raise
         finally:
-            self._batch = None
-            self._window = None
+            self._minutes = None
             con.unregister("new_rows")
             con.unregister("new_ledger")
         return batch.rows.height
+
+    def _insert_new_rows(self, kind: str) -> None:
+        self.db.execute(f"INSERT INTO {kind} SELECT * FROM new_rows").fetchall()
 
     def _existing_window(self, kind: str, batch: _Batch) -> pl.DataFrame:
         """Stored rows of the chunk's GPUs around its span: for gpu_samples the whole rollup
@@ -310,19 +330,11 @@ class Warehouse:
             con.unregister("chunk_spans")
 
     def _refresh_minutes(self) -> None:
-        """Recompute the minute rollups of the GPUs and minutes the chunk being ingested touches.
-
-        For each GPU: every minute from ROLLUP_LOOKBACK before its first new sample's minute to
-        its last new sample's minute is deleted and recomputed from the stored samples and the new
-        ones (the minute where the previous batch ended learns its last sample's successor).
-        A sample stands for the time until its GPU's next sample, capped at GAP_CAP times the
-        GPU's usual (median) interval in that window, so gaps in telemetry never count as usage;
-        a sample with no successor yet stands for the usual interval.
-        """
-        batch, window = self._batch, self._window
-        assert batch is not None and window is not None
+        """Replace the minute rollups of the GPUs and minutes the chunk being ingested touches
+        with those `minute_rollups` computed (see there for the rules)."""
+        assert self._minutes is not None
+        minutes, spans = self._minutes
         con = self.db
-        minutes, spans = minute_rollups(batch.rows, window, batch.spans)
         con.register("new_minutes", minutes)
         con.register("minute_spans", spans)
         try:
@@ -440,6 +452,20 @@ class Warehouse:
         self.db.execute("CHECKPOINT")
 
 
+def _by_size(files: list[Path]) -> Iterator[list[Path]]:
+    """Consecutive groups of files of about CHUNK_BYTES (at least one file each)."""
+    group: list[Path] = []
+    size = 0
+    for path in files:
+        group.append(path)
+        size += file_size(path)
+        if size >= CHUNK_BYTES or len(group) >= CHUNK_FILES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
 def _gpu_ids(frame: pl.DataFrame) -> pl.Series:
     """A 64-bit id per (host, gpu_uuid) pair, cheap to sort, join and group on (both strings
     through Polars' process-wide categorical mapping)."""
@@ -505,7 +531,15 @@ def minute_rollups(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """gpu_minute rows for the minutes `rows` (new samples) touch, and the (host, gpu_uuid,
     lo, hi) minute spans they replace. `window` holds the stored samples of those GPUs from
-    ROLLUP_LOOKBACK before the first new minute to ROLLUP_LOOKBACK after the last."""
+    ROLLUP_LOOKBACK before the first new minute to ROLLUP_LOOKBACK after the last.
+
+    For each GPU every minute from ROLLUP_LOOKBACK before its first new sample's minute to its
+    last new sample's minute is recomputed from the stored and the new samples, so the minute
+    where the previous batch ended learns its last sample's successor. A sample stands for the
+    time until its GPU's next sample, capped at GAP_CAP times the GPU's usual (median) interval
+    in that window, so gaps in telemetry never count as usage; a sample with no successor yet
+    stands for the usual interval.
+    """
     lookback = pl.duration(seconds=int(ROLLUP_LOOKBACK.total_seconds()))
     replaced = spans.select(
         "host",

@@ -378,3 +378,36 @@ def test_requests_per_daily_run_for_three_accounts():
     assert _daily_run_requests(three, False, rebuild=True) == 3  # the weekly rebuild: same
     assert _daily_run_requests(three, True, rebuild=False) == 9  # with resource ids: USD 0.09
     assert _daily_run_requests(three, True, rebuild=True) == 9
+
+
+def test_a_denied_account_is_reported_and_the_others_still_pulled(tmp_path):
+    """pull_aws over two configured accounts: the first answers AccessDenied (named, with the
+    permission to grant), the second is pulled and spooled; the state keeps only the second."""
+    from collectors.billing_aws import AwsPullOptions, pull_aws
+    from warehouse.billing_state import BillingState
+
+    client = _client()
+
+    class Session:
+        region_name = "us-east-1"
+
+        def client(self, name, **_kw):
+            assert name == "ce"
+            return client
+
+    day = ce_result("2026-11-22", [("llm", "USE1-BoxUsage:p5.4xlarge", 165.12)])
+    opts = AwsPullOptions(accounts=(("111111111111", "a", ""), ("222222222222", "b", "")))
+    with Stubber(client) as stub, BillingState(tmp_path / "state.duckdb") as state:
+        stub.add_client_error("get_cost_and_usage", "AccessDeniedException", "not authorized", 400)
+        stub.add_response("get_cost_and_usage", _page([day]))
+        report = pull_aws(
+            opts, state, tmp_path / "spool", tmp_path / "w", now=NOW, session=Session()
+        )
+        assert state.ce_days("111111111111") == {}
+        assert date(2026, 11, 22) in state.ce_days("222222222222")
+    denied, pulled = report.lines
+    assert denied.status.startswith("error: GetCostAndUsage denied (not authorized)")
+    assert "docs/aws.md" in denied.status and denied.ce_requests == 1
+    assert pulled.status.startswith("pulled") and pulled.rows == 1
+    assert report.failed and report.ce_requests == 2 and len(report.batches) == 1
+    assert pl.read_parquet(report.batches[0])["EffectiveCost"].to_list() == [165.12]

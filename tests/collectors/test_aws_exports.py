@@ -201,6 +201,10 @@ def test_a_focus_export_and_a_legacy_cur_are_read_by_their_own_readers(aws, tmp_
     with BillingState(tmp_path / "state.duckdb") as state:
         focus = pull_exports(s3, BUCKET, "focus/", state, tmp_path / "spool", tmp_path / "w")
         legacy = pull_exports(s3, BUCKET, "legacy/", state, tmp_path / "spool", tmp_path / "w")
+        both = pull_exports(s3, BUCKET, "", state, tmp_path / "spool", tmp_path / "w")
     assert [(r.status, r.rows) for r in focus] == [("taken", 1000)]
+    # A prefix over both exports is refused: a CUR and a FOCUS export may carry the same dollars.
+    assert len(both) == 1 and both[0].bad_input
+    assert "holds several exports (focus/f/, legacy/r/)" in both[0].status
     assert [(r.period, r.status, r.rows) for r in legacy] == [("2026-11", "taken", 2)]
     assert not list((tmp_path / "w").iterdir())  # downloads are removed

@@ -101,3 +101,28 @@ def test_the_oci_cost_report_is_refused_with_what_to_export_instead():
     for reader in (read_focus_file, read_cur_file):
         with pytest.raises(InputError, match=r"Oracle Cloud \(OCI\) cost report.*FOCUS Reports"):
             reader(OCI)
+
+
+def test_an_aws_focus_instance_arn_becomes_the_instance_id(tmp_path):
+    """AWS's FOCUS exports name an instance by its ARN; the agent on it reports the bare id."""
+    header = (
+        "BilledCost,EffectiveCost,BillingCurrency,BillingAccountId,BillingPeriodStart,"
+        "ChargePeriodStart,ChargePeriodEnd,ProviderName,ResourceId,x_UsageType,Tags\n"
+    )
+    row = (
+        "21.96,21.96,USD,111111111111,2026-11-01,2026-11-20T10:00:00Z,2026-11-20T11:00:00Z,AWS,"
+        "{rid},USE1-BoxUsage:p4d.24xlarge,NULL\n"
+    )
+    p = tmp_path / "focus.csv"
+    p.write_text(
+        header
+        + row.format(rid="arn:aws:ec2:us-east-1:111111111111:instance/i-0d3a9c1e5b7f20001")
+        + row.format(rid="arn:aws:s3:::my-bucket")
+    )
+    f = read_focus_file(p)
+    assert f["ResourceId"].to_list() == ["i-0d3a9c1e5b7f20001", "arn:aws:s3:::my-bucket"]
+    assert f["InstanceType"].to_list() == ["p4d.24xlarge", "p4d.24xlarge"]
+    # The real sample's bare instance ids stay as they are.
+    with open(FOCUS, newline="", encoding="utf-8") as fh:
+        bare = {r["ResourceId"] for r in csv.DictReader(fh) if r["ResourceId"].startswith("i-")}
+    assert bare and bare <= set(read_focus_file(FOCUS)["ResourceId"].drop_nulls().to_list())

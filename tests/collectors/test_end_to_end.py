@@ -415,3 +415,36 @@ def test_unreachable_prometheus_exits_1_naming_the_url(cfg, capsys):
     code = run_cli(cfg, "collect", "--source", "prometheus", "--url", base, "--since", "2026-11-20")
     assert code == 1
     assert f"cannot fetch {base}/api/v1/query_range" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- captures, lean entry
+
+
+def test_a_capture_with_processes_prints_their_workload_by_the_rules(cfg, tmp_path, capsys):
+    conf = tmp_path / "rules.toml"
+    conf.write_text(
+        Path(cfg.source)
+        .read_text()
+        .replace("rules = []", 'rules = [{ match = "cmdline", pattern = "^mtopen-(\\\\w+)" }]')
+    )
+    args = ["collect", "--source", "smi", "--from", str(SMI_XML), "--once", "--format", "json"]
+    assert main(["--config", str(cfg.source), *args]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["workload"] == "unattributed:unknown"  # a capture's processes: no user known
+    assert main(["--config", str(conf), *args]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["workload"] == "plugin"  # group 1 of the pattern on the command
+
+
+def test_the_lean_entry_takes_the_same_options(cfg, capsys):
+    from cli.collect import main as lean
+
+    args = ["--config", cfg.source, "--source", "smi", "--from", str(SMI_XML), "--once"]
+    assert lean([*args, "--format", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ts,host,gpu_uuid,") and len(out) == 2
+    assert lean(["--config", cfg.source, "--source", "nvml", "--once"]) == 2
+    assert "no NVIDIA GPU or driver on this host" in capsys.readouterr().err
+    assert lean(["--config", "/nonexistent.toml", "--once"]) == 2
+    assert "configuration file not found" in capsys.readouterr().err
+    assert lean(["--source", "nope"]) == 2  # argparse's own usage error

@@ -1,0 +1,280 @@
+"""Recommendations, table-driven, with the money worked by hand (monthly = 730 h; local GPUs at
+catalog purchase price over 3 years + $0.10 per GPU-hour; energy at $0.15/kWh and PUE 1.4)."""
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from advisor.attribution import IDLE
+from advisor.ledger import daily_ledger, held_usage, host_placements, local_rates
+from advisor.recommend import Params, Window, _confidence, observed_window, recommendations
+from config.catalog import load_catalog
+from config.settings import Config
+
+CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "config" / "catalog.csv")
+T0 = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
+GIB = 1024.0
+ENERGY = 1.4 * 0.15 / 1000  # USD per watt-hour after PUE
+
+USAGE_SCHEMA = {
+    "hour": pl.Datetime("us", "UTC"),
+    "host": pl.String,
+    "gpu_uuid": pl.String,
+    "gpu_model": pl.String,
+    "workload": pl.String,
+    "seconds": pl.Float64,
+    "busy_seconds": pl.Float64,
+    "energy_j": pl.Float64,
+    "mem_peak_mib": pl.Float64,
+    "mem_total_mib": pl.Float64,
+}
+BILL_SCHEMA = {
+    "day": pl.Date,
+    "workload": pl.String,
+    "resource_id": pl.String,
+    "currency": pl.String,
+    "effective_cost": pl.Float64,
+    "billed_cost": pl.Float64,
+    "list_cost": pl.Float64,
+}
+
+# hour index since T0 -> (workload or None, busy fraction); None: the GPU is absent that hour
+Pattern = Callable[[int], tuple[str | None, float] | None]
+
+
+def gpus(host, model, n, days, pattern: Pattern, *, watts, mem_gib, total_gib=80.0):
+    rows = []
+    for h in range(days * 24):
+        state = pattern(h)
+        if state is None:
+            continue
+        workload, busy = state
+        for g in range(n):
+            rows.append(
+                (
+                    T0 + timedelta(hours=h),
+                    host,
+                    f"{host}-{g}",
+                    model,
+                    workload or IDLE,
+                    3600.0,
+                    3600.0 * busy,
+                    3600.0 * watts,
+                    mem_gib * GIB if workload else 500.0,
+                    total_gib * GIB,
+                )
+            )
+    return rows
+
+
+def usage_of(*groups):
+    return pl.DataFrame([r for g in groups for r in g], schema=USAGE_SCHEMA, orient="row")
+
+
+def hourly_bill(resource, workload, usd_per_hour, days, runs: Callable[[int], bool] = None):
+    per_day: dict[date, float] = {}
+    for h in range(days * 24):
+        if runs is None or runs(h):
+            day = (T0 + timedelta(hours=h)).date()
+            per_day[day] = per_day.get(day, 0.0) + usd_per_hour
+    return [(d, workload, resource, "USD", c, c, c) for d, c in per_day.items()]
+
+
+def advise(usage, bills=(), instances=(), *, days, params=Params(), sensitive=()):
+    bills = pl.DataFrame(list(bills), schema=BILL_SCHEMA, orient="row")
+    placements = host_placements(usage["host"], bills)
+    held = held_usage(usage, placements)
+    rates = local_rates(held.select("host", "gpu_model").unique(), Config(), CATALOG)
+    ledger = daily_ledger(held, bills, rates, price_per_kwh=0.15, pue=1.4)
+    inst = pl.DataFrame(
+        list(instances), schema={"host": pl.String, "instance_type": pl.String}, orient="row"
+    )
+    recs, alts = recommendations(
+        held, ledger, inst, CATALOG, params, set(sensitive), end=T0 + timedelta(days=days)
+    )
+    return {r["workload"]: r for r in recs.iter_rows(named=True)}, alts
+
+
+def test_p4d_busy_22h_a_day_at_85_percent_for_30_days_buys_local_a100s():
+    def train(h):
+        return ("train", 0.85) if h % 24 < 22 else (None, 0.0)
+
+    usage = usage_of(
+        gpus("i-p4d", "A100-40GB", 8, 30, train, watts=300.0, mem_gib=30.0, total_gib=40)
+    )
+    recs, alts = advise(
+        usage,
+        hourly_bill("i-p4d", "train", 21.96, 30),
+        [("i-p4d", "p4d.24xlarge")],
+        days=30,
+    )
+    r = recs["train"]
+    current = 21.96 * 24 * 30 / 720 * 730  # the bill over 720 h, scaled to 730 h
+    assert r["current_monthly_cost_usd"] == pytest.approx(current) == pytest.approx(16030.80)
+    assert r["busy_fraction"] == pytest.approx(22 * 0.85 / 24)
+    assert r["duty_cycle"] == pytest.approx(22 / 24)
+    assert r["gpus"] == 8 and r["gpu_hours_per_month"] == pytest.approx(8 * 730)
+    # Buying 8 x A100-80GB ($12,000 each): capital 96,000 / (3 x 8,760) x 730 = 2,666.67,
+    # operations 8 x 730 x 0.10 = 584, energy 8 x 300 W x 730 h x 1.4 x $0.15/kWh = 367.92.
+    capital, ops, energy = 96000 / 26280 * 730, 584.0, 8 * 300 * 730 * ENERGY
+    assert energy == pytest.approx(367.92)
+    assert r["action"] == "buy_local"
+    assert r["alternative"] == "buy 8 × A100-80GB ($96,000)"
+    assert r["alternative_monthly_cost_usd"] == pytest.approx(capital + ops + energy)
+    assert r["monthly_savings_usd"] == pytest.approx(current - (capital + ops + energy))
+    assert r["monthly_savings_usd"] == pytest.approx(12412.21, abs=0.01)
+    # Pays back when the cash saved each month (the bill less operations and energy) has
+    # covered the purchase: 96,000 / (16,030.80 - 584 - 367.92) = 6.37 months.
+    assert r["break_even_months"] == pytest.approx(96000 / (current - ops - energy))
+    assert r["break_even_months"] == pytest.approx(6.3665, abs=1e-3)
+    assert r["upfront_usd"] == 96000.0
+    words = " ".join(r["reasons"])
+    assert "$16,030.80" in words and "6.4 months" in words and "$12,412.21" in words
+    # The L40S is cheaper to buy but too slow: 77.9 % busy x 1.00 / 0.58 = 134 % > 70 %.
+    l40s = alts.filter(pl.col("option") == "buy 8 × L40S ($64,000)").row(0, named=True)
+    assert not l40s["feasible"] and "too slow" in l40s["note"] and "134 %" in l40s["note"]
+
+
+def notebook(h):
+    return ("notebook", 0.03)
+
+
+def test_a_notebook_busy_3_percent_on_an_h100_downsizes_to_an_l40s_instance():
+    usage = usage_of(gpus("i-p5", "H100", 1, 7, notebook, watts=100.0, mem_gib=30.0))
+    recs, alts = advise(
+        usage, hourly_bill("i-p5", "notebook", 6.88, 7), [("i-p5", "p5.4xlarge")], days=7
+    )
+    r = recs["notebook"]
+    assert r["current_monthly_cost_usd"] == pytest.approx(6.88 * 730)  # $5,022.40
+    assert r["duty_cycle"] == 0.0  # never busy 10 % of an hour: buying is not on the table
+    assert r["action"] == "downsize"
+    # 30 GiB + 10 % = 33 GiB: an L40S (48 GiB) fits, a 24 GiB L4 does not; 3 % x 3.17 / 0.58
+    # = 16 % of an L40S.
+    assert r["alternative"] == "1 × g6e.xlarge (1 × L40S), on-demand"
+    assert r["monthly_savings_usd"] == pytest.approx(6.88 * 730 - 1.861 * 730)  # $3,663.87
+    assert r["break_even_months"] is None
+    l4 = alts.filter(pl.col("option").str.starts_with("1 × g6.xlarge")).row(0, named=True)
+    assert not l4["feasible"] and "33.0 GiB > 24 GiB" in l4["note"]
+
+
+def test_the_same_notebook_moves_to_an_idle_local_l40s_at_the_cost_of_its_energy():
+    idle_lab = gpus("lab", "L40S", 1, 7, lambda h: (None, 0.0), watts=35.0, mem_gib=0, total_gib=48)
+    usage = usage_of(gpus("i-p5", "H100", 1, 7, notebook, watts=100.0, mem_gib=30.0), idle_lab)
+    recs, _ = advise(
+        usage, hourly_bill("i-p5", "notebook", 6.88, 7), [("i-p5", "p5.4xlarge")], days=7
+    )
+    r = recs["notebook"]
+    energy = 100 * 730 * ENERGY  # its measured 100 W for its 730 h: $15.33
+    assert r["action"] == "move_to_local"
+    assert r["alternative"] == "1 spare L40S on lab"
+    assert r["alternative_monthly_cost_usd"] == pytest.approx(energy)
+    assert r["monthly_savings_usd"] == pytest.approx(6.88 * 730 - energy)
+
+
+def test_a_sensitive_workload_in_the_cloud_moves_to_local_even_when_that_is_dearer():
+    def ocr(h):  # the instance runs 4 h a day, busy 60 %
+        return ("patient-ocr", 0.6) if 9 <= h % 24 < 13 else None
+
+    usage = usage_of(gpus("i-g4", "T4", 1, 7, ocr, watts=70.0, mem_gib=10.0, total_gib=16))
+    recs, _ = advise(
+        usage,
+        hourly_bill("i-g4", "patient-ocr", 0.526, 7, lambda h: 9 <= h % 24 < 13),
+        [("i-g4", "g4dn.xlarge")],
+        days=7,
+        sensitive={"patient-ocr"},
+    )
+    r = recs["patient-ocr"]
+    held = 28 / 168 * 730  # 4 h a day, scaled to a month: 121.67 h
+    current = 0.526 * held  # $63.99
+    rtx = 1599 / 26280 * 730 + 730 * 0.10 + 70 * held * ENERGY  # $44.42 + $73 + $1.79
+    assert r["current_monthly_cost_usd"] == pytest.approx(current)
+    assert r["action"] == "move_to_local"
+    assert r["alternative"] == "buy 1 × RTX 4090 ($1,599)"
+    assert r["alternative_monthly_cost_usd"] == pytest.approx(rtx)
+    assert r["monthly_savings_usd"] == pytest.approx(current - rtx) and current - rtx < 0
+    words = " ".join(r["reasons"])
+    assert "sensitive" in words and "must not run in the cloud" in words
+    assert f"costs ${rtx - current:,.2f} a month more than now" in words
+
+
+def dgx(batch_busy):
+    def pattern_for(gpu):
+        def pattern(h):
+            return ("batch", batch_busy) if gpu == 0 else ("chat", 0.15)
+
+        return pattern
+
+    rows = []
+    for gpu in (0, 1):
+        for r in gpus("dgx", "A100-80GB", 1, 7, pattern_for(gpu), watts=100.0, mem_gib=9.0):
+            rows.append((*r[:2], f"dgx-{gpu}", *r[3:]))
+    return usage_of(rows)
+
+
+def test_a_small_inference_on_a_full_a100_host_downsizes_and_frees_the_gpu_for_the_queue():
+    recs, alts = advise(dgx(0.95), days=7)
+    chat = recs["chat"]
+    # Leaving saves its energy (100 W x 730 h) and hands the A100 to `batch` (95 % busy on a
+    # host never idle), which would otherwise rent it: $27.45 / 8 GPUs x 730 h = $2,504.81.
+    energy, credit, l4 = 100 * 730 * ENERGY, 27.45 / 8 * 730, 0.8048 * 730
+    assert chat["action"] == "downsize"
+    assert chat["alternative"] == "1 × g6.xlarge (1 × L4), on-demand"
+    assert chat["monthly_savings_usd"] == pytest.approx(energy + credit - l4)  # $1,932.64
+    # The T4 is cheaper but would run 15 % x 1.00 / 0.21 = 71 % busy, over the 70 % ceiling.
+    t4 = alts.filter(
+        (pl.col("workload") == "chat") & pl.col("option").str.starts_with("1 × g4dn")
+    ).row(0, named=True)
+    assert not t4["feasible"] and "71 %" in t4["note"]
+    assert recs["batch"]["action"] == "keep"  # nobody saturated waits for its GPUs
+    assert "$2,504.81" in " ".join(chat["reasons"])
+
+
+def test_without_a_saturated_neighbour_a_local_workload_keeps_its_paid_for_gpu():
+    recs, _ = advise(dgx(0.40), days=7)
+    chat = recs["chat"]
+    assert chat["action"] == "keep" and chat["monthly_savings_usd"] == 0.0
+    assert "leaving would save only its energy, $15.33 a month" in " ".join(chat["reasons"])
+
+
+def test_a_saving_under_the_minimum_keeps_the_workload_where_it_is():
+    def inference(h):
+        return ("api", 0.20)
+
+    usage = usage_of(gpus("i-g6", "L4", 1, 7, inference, watts=60.0, mem_gib=10.0, total_gib=24))
+    args = (usage, hourly_bill("i-g6", "api", 0.8048, 7), [("i-g6", "g6.xlarge")])
+    recs, _ = advise(*args, days=7)
+    assert recs["api"]["action"] == "buy_local"  # an RTX 4090: saves ~$460 of $587.50
+    strict = replace(Params(), min_saving_usd=1000.0)
+    recs, _ = advise(*args, days=7, params=strict)
+    assert recs["api"]["action"] == "keep"
+    assert "at least $1,000 and 15 % ($1,000.00 here)" in " ".join(recs["api"]["reasons"])
+
+
+def test_the_window_is_whole_days_the_data_covers():
+    hours = pl.DataFrame(
+        {"hour": [T0 + timedelta(hours=13), T0 + timedelta(days=3, hours=9)]},
+        schema={"hour": pl.Datetime("us", "UTC")},
+    )
+    # Data from Monday 13:00 to Thursday 09:59: Tuesday and Wednesday are whole days.
+    w = observed_window(hours, datetime(2026, 11, 30, tzinfo=UTC), 30)
+    assert (w.first_day, w.end_day, w.hours) == (date(2026, 11, 3), date(2026, 11, 5), 48.0)
+    # A window of 1 day keeps the newest.
+    assert observed_window(hours, datetime(2026, 11, 30, tzinfo=UTC), 1).first_day == date(
+        2026, 11, 4
+    )
+    counts = Window(date(2026, 11, 2), date(2026, 11, 16)).hour_of_week_counts()
+    assert set(counts.values()) == {2} and len(counts) == 168
+
+
+def test_confidence_grows_with_days_observed_and_falls_with_variability():
+    steady = [24.0] * 30
+    assert _confidence(steady[:7], 7, 30) == pytest.approx(7 / 30, abs=0.01)
+    assert _confidence(steady, 30, 30) == 1.0
+    bursty = [0.0, 0.0, 0.0, 0.0, 0.0, 40.0, 0.0] * 2  # weekly totals equal: still confident
+    assert _confidence(bursty, 14, 30) == pytest.approx(14 / 30, abs=0.01)
+    erratic = [0.0, 50.0, 3.0, 0.0, 40.0, 0.0, 1.0]
+    assert _confidence(erratic, 7, 30) < _confidence(steady[:7], 7, 30)

@@ -1,0 +1,79 @@
+"""What-if for a described workload, with the money worked by hand (no team data: energy at the
+assumed 300 W per GPU)."""
+
+from pathlib import Path
+
+import pytest
+
+from advisor.recommend import Params
+from advisor.whatif import Question, WhatIfError, what_if
+from config.catalog import load_catalog
+
+CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "config" / "catalog.csv")
+ENERGY = 1.4 * 0.15 / 1000  # USD per watt-hour after PUE
+HELD = 20 * 730 / 24  # 20 h a day: 608.33 h a month
+H100 = Question(gpu="H100", count=1, hours_per_day=20, busy=0.7, memory_gib=60, sensitive=False)
+
+
+def test_an_h100_20h_a_day_at_70_percent_is_cheaper_bought():
+    rec = what_if(H100, CATALOG, Params())
+    current = 6.88 * HELD  # p5.4xlarge: $4,185.33 a month
+    capital, ops, energy = 30000 / 26280 * 730, 730 * 0.10, 300 * HELD * ENERGY
+    assert rec.profile.current_monthly_cost == pytest.approx(current)
+    assert rec.action == "buy_local"
+    assert rec.chosen.option == "buy 1 × H100 ($30,000)"
+    assert rec.chosen.monthly_cost == pytest.approx(capital + ops + energy)  # $944.66
+    assert rec.chosen.monthly_savings == pytest.approx(current - capital - ops - energy)
+    assert rec.chosen.break_even_months == pytest.approx(30000 / (current - ops - energy))
+    assert rec.chosen.break_even_months == pytest.approx(7.36, abs=0.01)
+    options = {a.option: a for a in rec.alternatives}
+    # 60 GiB + 10 % = 66 GiB: no 48 GiB L40S; an A100 would be 70 % x 3.17 = 222 % busy.
+    assert not options["buy 1 × L40S ($8,000)"].feasible
+    assert "222 %" in options["buy 1 × A100-80GB ($12,000)"].note
+    assert any("assumes 300 W" in r for r in rec.reasons)
+
+
+def test_a_sensitive_workload_is_never_priced_in_the_cloud():
+    rec = what_if(
+        Question(gpu="H100", hours_per_day=20, busy=0.7, memory_gib=60, sensitive=True),
+        CATALOG,
+        Params(),
+    )
+    assert rec.action == "move_to_local"
+    assert {a.placement for a in rec.alternatives} == {"local"}
+
+
+def test_owned_gpus_are_kept_when_the_cloud_would_only_add_cost():
+    rec = what_if(
+        Question(gpu="H100", hours_per_day=20, busy=0.7, memory_gib=60, current="local"),
+        CATALOG,
+        Params(),
+    )
+    capital, ops, energy = 30000 / 26280 * 730, 730 * 0.10, 300 * HELD * ENERGY
+    assert rec.profile.current_monthly_cost == pytest.approx(capital + ops + energy)
+    assert rec.profile.marginal_monthly_cost == pytest.approx(energy)  # the purchase is sunk
+    assert rec.action == "keep"
+
+
+def test_a_mostly_idle_described_notebook_is_not_worth_buying_for():
+    rec = what_if(Question(gpu="H100", busy=0.03, memory_gib=30), CATALOG, Params())
+    # busy 3 % under the 10 % that makes an hour active: active ~30 % of hours, not steady
+    assert rec.profile.duty_cycle == pytest.approx(0.3)
+    assert rec.action == "downsize"
+    assert rec.chosen.option == "1 × g6e.xlarge (1 × L40S), on-demand"
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        (Question(gpu="TPU v5"), "--gpu 'TPU v5' is not a GPU class of the catalog"),
+        (Question(gpu="H100", busy=1.5), "--busy must be a fraction between 0 and 1, got 1.5"),
+        (Question(gpu="H100", hours_per_day=0), "--hours-per-day must be in (0, 24], got 0"),
+        (Question(gpu="A10G", current="local"), "no purchase price for A10G"),
+        (Question(gpu="RTX 4090"), "no cloud instance with RTX 4090: use --current local"),
+    ],
+)
+def test_a_question_that_cannot_be_priced_says_which_input(question, message):
+    with pytest.raises(WhatIfError, match=None) as err:
+        what_if(question, CATALOG, Params())
+    assert message in str(err.value)
