@@ -891,7 +891,7 @@ def email_report(cfg: Config, files: ReportFiles, environ=None) -> None:
                 f"[report] smtp_password_env names {r.smtp_password_env}, which is not set"
             )
     msg = EmailMessage()
-    msg["Subject"] = f"gpuledger weekly report {files.summary}"
+    msg["Subject"] = f"gpuledger report {files.summary}"
     msg["From"] = r.email_from
     msg["To"] = ", ".join(r.email_to)
     msg.set_content(files.markdown.read_text())

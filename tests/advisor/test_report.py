@@ -214,7 +214,7 @@ def test_the_report_is_emailed_with_its_charts_and_the_password_from_the_environ
     assert "rcpt TO:<lead@example.com>" in smtp_server.envelope
     (raw,) = smtp_server.messages
     msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert msg["Subject"].startswith(f"gpuledger weekly report {week}: spend $")
+    assert msg["Subject"].startswith(f"gpuledger report {week}: spend $")
     parts = {p.get_content_type(): p for p in msg.walk()}
     assert {"text/plain", "text/html", "image/png"} <= set(parts)
     html = parts["text/html"].get_payload(decode=True).decode()
