@@ -152,7 +152,7 @@ def test_overview_in_chromium(
 
     page.locator("h1", has_text="Overview").wait_for(timeout=RENDER_MS)
 
-    metric = page.locator('[data-testid="stMetric"]', has_text="GPU-hours")
+    metric = page.locator('[data-testid="stMetric"]', has_text="GPU-hours, last").first
     metric.wait_for(timeout=RENDER_MS)
     assert metric.locator('[data-testid="stMetricLabel"]').inner_text().strip() == (
         "GPU-hours, last 7 days"
