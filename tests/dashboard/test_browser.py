@@ -198,3 +198,37 @@ def test_live_tile_refreshes_without_reload(page, page_errors: list[str], server
     assert page.get_by_text("live from the spool", exact=False).count() == 1
     assert page.evaluate("() => window.__gpuledgerNoReload === true"), "the page was reloaded"
     assert page_errors == []
+
+
+def test_navigation_reaches_every_page_without_an_error(
+    page, page_errors: list[str], server: Server, screenshots_dir: Path | None
+) -> None:
+    """Click through every page in the sidebar; each draws its title and no exception."""
+    page.locator("h1", has_text="Overview").wait_for(timeout=RENDER_MS)
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    links.first.wait_for(timeout=RENDER_MS)
+    names = [t.strip().splitlines()[-1].strip() for t in links.all_inner_texts()]
+    assert {"Overview", "Live", "Data health", "Settings"} <= set(names), names
+    for name in names:
+        page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+        page.locator("h1", has_text=name).first.wait_for(timeout=RENDER_MS)
+        page.wait_for_timeout(800)  # let fragments and charts settle
+        assert page.locator('[data-testid="stException"]').count() == 0, name
+        if screenshots_dir is not None and name != "Overview":
+            slug = name.lower().replace(" ", "-").replace("/", "-")
+            save_screenshot(page, screenshots_dir / f"screenshot-{slug}.png")
+    assert page_errors == []
+
+
+def test_a_filter_taken_from_the_url(browser, server: Server) -> None:
+    """A shared address reproduces the view: only cloud spend, over 30 days."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}?days=30&placement=cloud", wait_until="domcontentloaded")
+    local = page.locator('[data-testid="stMetric"]', has_text="Local cost, last 30 days").first
+    local.wait_for(timeout=RENDER_MS)
+    assert local.locator('[data-testid="stMetricValue"]').inner_text().strip() == "$0"
+    cloud = page.locator('[data-testid="stMetric"]', has_text="Cloud spend, last 30 days").first
+    assert cloud.locator('[data-testid="stMetricValue"]').inner_text().strip() != "$0"
+    assert "placement=cloud" in page.url and "days=30" in page.url
+    context.close()
