@@ -117,12 +117,18 @@ def refresh_ledger(
 
 
 def weekly_report_tick(
-    cfg: Config, catalog: pl.DataFrame, *, now: datetime | None = None, tz=None
+    cfg: Config,
+    catalog: pl.DataFrame,
+    *,
+    now: datetime | None = None,
+    tz=None,
+    limit: int | None = 1,
 ) -> list:
-    """The daemon's weekly report job (every minute): write each due week's report that is not
+    """The daemon's weekly report job (every minute): write the due weeks' reports that are not
     written yet (Monday 08:00 local time, and at start-up the weeks it missed, up to
-    [report] catch_up_weeks), and email it where [report] smtp_host and email_to are set.
-    Reads only the snapshot, so it never holds the writer."""
+    [report] catch_up_weeks), oldest first and at most `limit` a tick so the scheduler is never
+    held for long, and email each where [report] smtp_host and email_to are set. Reads only the
+    snapshot, so it never holds the writer."""
     from advisor.report import (
         due_weeks,
         email_report,
@@ -151,7 +157,7 @@ def weekly_report_tick(
             catch_up=cfg.report.catch_up_weeks,
             tz=tz,
         )
-        for week in weeks:
+        for week in weeks[:limit]:
             files = write_report(cfg, catalog, week, snap=snap, now=now, directory=directory)
             log.info("weekly report written: %s (%s)", files.html, files.summary)
             written.append(files)

@@ -421,6 +421,8 @@ def _recommendation_changes(rep: Report) -> list[str]:
 
 def _delta(now: float, before: float) -> str:
     diff = now - before
+    if abs(diff) < 0.5:
+        return "no change"
     sign = "+" if diff >= 0 else "−"
     rel = f", {sign}{abs(diff) / before:.0%}" if before else ""
     return f"{sign}{usd(abs(diff), cents=False)}{rel}"

@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -69,7 +69,7 @@ class FleetSpec:
     gpus_per_host: int = 8
     interval_s: int = 1
     chunk_hours: int = 4
-    start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
+    start: datetime = field(default_factory=lambda: _midnight() - timedelta(days=30))
     seed: int = 7
 
     @property
@@ -89,6 +89,15 @@ class FleetSpec:
             f"{self.days} days × {self.gpus} GPUs ({self.hosts} hosts × {self.gpus_per_host})"
             f" at {self.interval_s} s = {self.samples:,} GPU samples"
         )
+
+
+def _midnight() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def fleet_spec(days: int = 30, hosts: int = 8) -> FleetSpec:
+    """The fleet ending at midnight UTC today (so the dashboard's windows hold it)."""
+    return FleetSpec(days=days, hosts=hosts, start=_midnight() - timedelta(days=days))
 
 
 FULL = FleetSpec()
@@ -207,8 +216,10 @@ def host_batches(spec: FleetSpec, h: int):
     kind = HOST_KINDS[h % len(HOST_KINDS)]
     host = host_name(spec, h)
     scheds = [schedule(spec, h, g) for g in range(spec.gpus_per_host)]
-    energy = [float(np.random.default_rng([spec.seed, h, g, 2]).integers(1e9, 9e11)) for g in
-              range(spec.gpus_per_host)]
+    energy = [
+        float(np.random.default_rng([spec.seed, h, g, 2]).integers(1e9, 9e11))
+        for g in range(spec.gpus_per_host)
+    ]
     names = pl.Series("workload", list(WORKLOADS), pl.String)
     t0 = int(spec.start.timestamp())
     chunk_s = spec.chunk_hours * 3600
@@ -242,7 +253,9 @@ def _write_host(args: tuple[FleetSpec, int, str]) -> tuple[int, int, int]:
     spec, h, spool_dir = args
     files = rows = size = 0
     for when, frame in host_batches(spec, h):
-        path = spool.write_batch(Path(spool_dir), "gpu_samples", frame, host_name(spec, h), now=when)
+        path = spool.write_batch(
+            Path(spool_dir), "gpu_samples", frame, host_name(spec, h), now=when
+        )
         files += 1
         rows += frame.height
         size += path.stat().st_size
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=FULL.days)
     parser.add_argument("--hosts", type=int, default=FULL.hosts)
     args = parser.parse_args(argv)
-    spec = replace(FULL, days=args.days, hosts=args.hosts)
+    spec = fleet_spec(args.days, args.hosts)
     out = write_fleet(spec, args.spool)
     print(
         f"{spec.describe()}: {out.files} files, {out.rows:,} rows, {out.bytes / 1e6:,.1f} MB"
@@ -290,3 +303,84 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# The fleet warehouse the benchmark modules share (built once per `make bench` process) ---------
+BENCH_DAYS_ENV = "GPULEDGER_BENCH_DAYS"  # a smaller fleet for a quick run (the doc says so)
+BENCH_KEEP_ENV = "GPULEDGER_BENCH_KEEP"  # keep the fleet directory after the run
+
+
+@dataclass
+class BuiltFleet:
+    spec: FleetSpec
+    root: Path
+    cfg: object  # config.settings.Config of the fleet warehouse
+    written: Written
+    ingest_s: float
+    ingested_rows: int
+    cycle_s: float  # ledger refresh + snapshot publish over the whole fleet
+
+
+_BUILT: dict[FleetSpec, BuiltFleet] = {}
+
+
+def bench_spec() -> FleetSpec:
+    days = int(os.environ.get(BENCH_DAYS_ENV) or FULL.days)
+    return fleet_spec(days, FULL.hosts)
+
+
+def built_fleet(spec: FleetSpec | None = None) -> BuiltFleet:
+    """Generate the fleet's spool, ingest it through `Warehouse.ingest_spool` (timed) and run the
+    daemon's cycle once (ledger, snapshot); cached for the process."""
+    import atexit
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    from cli import app
+    from config.settings import load_config
+    from warehouse.store import Warehouse
+
+    spec = spec or bench_spec()
+    if spec in _BUILT:
+        return _BUILT[spec]
+    keep = os.environ.get(BENCH_KEEP_ENV)
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="gpuledger-fleet-"))
+    if not keep:
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+    shutil.rmtree(root / "data", ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    base = Path(__file__).resolve().parent.parent / "config"
+    cfg = load_config(base / "gpuledger.toml", db=root / "data" / "warehouse.duckdb")
+    cfg = replace(
+        cfg,
+        demo=replace(cfg.demo, mode="off"),
+        warehouse=replace(cfg.warehouse, snapshot_days=max(35, spec.days + 1)),
+        catalog=replace(cfg.catalog, path=str(base / "catalog.csv")),
+    )
+    print(f"  fleet: {spec.describe()} ...", file=sys.stderr, flush=True)
+    written = write_fleet(spec, cfg.spool_dir)
+    print(
+        f"  fleet: {written.files} spool files, {written.bytes / 1e6:,.0f} MB"
+        f" in {written.seconds:.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    with Warehouse(cfg.db_path, cfg.spool_dir) as wh:
+        result = wh.ingest_spool()
+        wh.checkpoint()
+        ingest_s = time.perf_counter() - t0
+        print(
+            f"  fleet: ingested {result.rows.get('gpu_samples', 0):,} rows in {ingest_s:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+        t1 = time.perf_counter()
+        app.cycle(wh, cfg, app.catalog_for(cfg), force=True)
+        cycle_s = time.perf_counter() - t1
+    built = BuiltFleet(
+        spec, root, cfg, written, ingest_s, result.rows.get("gpu_samples", 0), cycle_s
+    )
+    _BUILT[spec] = built
+    return built

@@ -32,6 +32,13 @@ def periodic_jobs(cfg: Config, wh: Warehouse, catalog: pl.DataFrame, *, demo_on:
         from cli.commands.billing import aws_pull_job
 
         jobs.append(aws_pull_job(cfg))
+    from warehouse.retention import retention_job
+
+    jobs.append(retention_job(cfg, wh))  # raw rows kept [retention] raw_days; spool compaction
+    if cfg.ship.pull_from:  # multi-host over S3: the agents' batches into the local spool
+        from collectors.shipping import pull_job
+
+        jobs.append(pull_job(cfg.ship, cfg.spool_dir))
     if cfg.report.weekly:  # the weekly report, Monday 08:00 local time, and weeks it missed
         from advisor.jobs import weekly_report_tick
 

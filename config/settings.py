@@ -307,6 +307,37 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    raw_days: int = field(
+        default=14, metadata=_meta("days raw samples stay in the warehouse", _between(1, 3650))
+    )
+    compact_min_files: int = field(
+        default=50, metadata=_meta("small spool files that trigger a merge", _between(2, 100000))
+    )
+    compact_quantize: bool = field(
+        default=True, metadata=_meta("round measured values in compacted spool files")
+    )
+    spool_days: int = field(
+        default=0, metadata=_meta("days of spool kept; 0: forever", _between(0, 36500))
+    )
+    interval_s: float = field(
+        default=3600.0, metadata=_meta("seconds between retention runs", _between(60, 86400))
+    )
+
+
+@dataclass(frozen=True)
+class ShipConfig:
+    target: str = field(default="", metadata=_meta("where agents ship spool batches"))
+    interval_s: float = field(
+        default=10.0, metadata=_meta("seconds between shipping runs", _between(1, 3600))
+    )
+    pull_from: str = field(default="", metadata=_meta("s3:// prefix the daemon pulls from"))
+    pull_days: int = field(
+        default=3, metadata=_meta("days of S3 partitions the puller lists", _between(1, 400))
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     warehouse: WarehouseConfig = WarehouseConfig()
     collect: CollectConfig = CollectConfig()
@@ -324,6 +355,8 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     advisor: AdvisorConfig = AdvisorConfig()
     report: ReportConfig = ReportConfig()
+    retention: RetentionConfig = RetentionConfig()
+    ship: ShipConfig = ShipConfig()
     source: str = ""  # the file it came from, for messages
 
     # Derived paths: relative paths are relative to the configuration file's directory ------

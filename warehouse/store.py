@@ -272,6 +272,7 @@ class Warehouse:
         batch.drop_duplicates(existing)
         ledger = self._ledger_rows(kind, files, counts)
         rollup = kind == "gpu_samples" and batch.rows.height > 0
+        horizon = self.raw_horizon() if rollup else None
         con.execute("BEGIN")
         try:
             con.register("new_rows", batch.rows)
@@ -279,7 +280,8 @@ class Warehouse:
             with ThreadPoolExecutor(1, thread_name_prefix="gpuledger-insert") as pool:
                 inserting = pool.submit(self._insert_new_rows, kind) if batch.rows.height else None
                 if rollup:
-                    self._minutes = minute_rollups(batch.rows, existing, batch.spans)
+                    # Polars only here: the connection belongs to the insert until it is done.
+                    self._minutes = minute_rollups(batch.rows, existing, batch.spans, horizon)
                 if inserting is not None:
                     inserting.result()
             if rollup:
@@ -307,10 +309,7 @@ class Warehouse:
         spans = batch.spans
         if kind == "gpu_samples":
             lookback = pl.duration(seconds=int(ROLLUP_LOOKBACK.total_seconds()))
-            spans = spans.with_columns(
-                lo=pl.col("lo").dt.truncate("1m") - lookback,
-                hi=pl.col("hi").dt.truncate("1m") + pl.duration(minutes=1) + lookback,
-            )
+            spans = rollup_spans(spans, self.raw_horizon()).with_columns(hi=pl.col("hi") + lookback)
             cols = ", ".join(f"e.{c}" for c in ROLLUP_COLUMNS)
         else:
             spans = spans.with_columns(hi=pl.col("hi") + pl.duration(microseconds=1))
@@ -405,6 +404,11 @@ class Warehouse:
             params={"since": since},
         ).pl()
 
+    def raw_horizon(self) -> datetime | None:
+        """The time before which raw samples were deleted by retention (warehouse/retention.py)."""
+        rows = self.db.execute("SELECT value FROM meta WHERE key = 'raw_kept_from'").fetchall()
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
     def sample_span(self) -> tuple[datetime | None, datetime | None]:
         """First and last GPU sample time stored."""
         lo, hi = self.db.execute("SELECT min(ts), max(ts) FROM gpu_samples").fetchall()[0]
@@ -467,8 +471,8 @@ def _by_size(files: list[Path]) -> Iterator[list[Path]]:
 
 
 def _gpu_ids(frame: pl.DataFrame) -> pl.Series:
-    """A 64-bit id per (host, gpu_uuid) pair, cheap to sort, join and group on (both strings
-    through Polars' process-wide categorical mapping)."""
+    """A 64-bit id per (host, gpu_uuid) pair, cheap to sort, join and group on. The ids come
+    from categorical casts, so they are comparable only within one frame (one call)."""
     host = frame["host"].cast(pl.Categorical).to_physical().cast(pl.UInt64)
     gpu = frame["gpu_uuid"].cast(pl.Categorical).to_physical().cast(pl.UInt64)
     return (host * (1 << 32) + gpu).alias("_gid")
@@ -526,8 +530,26 @@ class _Batch:
             )
 
 
+def rollup_spans(spans: pl.DataFrame, horizon: datetime | None = None) -> pl.DataFrame:
+    """The minutes [lo, hi) to recompute per GPU, from its first and last new sample: from
+    ROLLUP_LOOKBACK before the first one's minute to the end of the last one's minute. Before
+    the raw-retention `horizon` the stored samples are gone, so there no earlier minute is
+    recomputed (it would lose what the deleted samples had counted)."""
+    lookback = pl.duration(seconds=int(ROLLUP_LOOKBACK.total_seconds()))
+    first = pl.col("lo").dt.truncate("1m")
+    lo = first - lookback
+    if horizon is not None:
+        lo = pl.when(lo < pl.lit(horizon, pl.Datetime("us", "UTC"))).then(first).otherwise(lo)
+    return spans.select(
+        "host", "gpu_uuid", lo=lo, hi=pl.col("hi").dt.truncate("1m") + pl.duration(minutes=1)
+    )
+
+
 def minute_rollups(
-    rows: pl.DataFrame, window: pl.DataFrame, spans: pl.DataFrame
+    rows: pl.DataFrame,
+    window: pl.DataFrame,
+    spans: pl.DataFrame,
+    horizon: datetime | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """gpu_minute rows for the minutes `rows` (new samples) touch, and the (host, gpu_uuid,
     lo, hi) minute spans they replace. `window` holds the stored samples of those GPUs from
@@ -540,19 +562,17 @@ def minute_rollups(
     in that window, so gaps in telemetry never count as usage; a sample with no successor yet
     stands for the usual interval.
     """
-    lookback = pl.duration(seconds=int(ROLLUP_LOOKBACK.total_seconds()))
-    replaced = spans.select(
-        "host",
-        "gpu_uuid",
-        lo=pl.col("lo").dt.truncate("1m") - lookback,
-        hi=pl.col("hi").dt.truncate("1m") + pl.duration(minutes=1),
-    )
+    replaced = rollup_spans(spans, horizon)
     cols = list(ROLLUP_COLUMNS)
     both = pl.concat([window.select(cols), rows.select(cols)], how="vertical_relaxed").filter(
         pl.col("ts").is_not_null() & pl.col("host").is_not_null() & pl.col("gpu_uuid").is_not_null()
     )
-    both = both.with_columns(_gpu_ids(both)).sort("_gid", "ts")
-    ends = replaced.with_columns(_gpu_ids(replaced)).select("_gid", "lo", "hi")
+    # One cast over both frames: categorical ids are only consistent within one cast.
+    ids = _gpu_ids(
+        pl.concat([both.select("host", "gpu_uuid"), replaced.select("host", "gpu_uuid")])
+    )
+    both = both.with_columns(ids.head(both.height)).sort("_gid", "ts")
+    ends = replaced.with_columns(ids.tail(replaced.height)).select("_gid", "lo", "hi")
     same_next = pl.col("_gid").shift(-1) == pl.col("_gid")
     gap = pl.when(same_next).then(
         (pl.col("ts").shift(-1) - pl.col("ts")).dt.total_microseconds() / 1e6

@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from advisor.recommend import recommendations_csv
 from dashboard import data
 from warehouse import advisor_reads
 
@@ -27,34 +28,6 @@ def recommendations_view(version: str) -> dict[str, pl.DataFrame]:
         "recs": advisor_reads.recommendations(snap),
         "alts": advisor_reads.alternatives(snap),
     }
-
-
-def csv_bytes(recs: pl.DataFrame) -> bytes:
-    """The recommendations as CSV, reasons joined with ' | '."""
-    return (
-        recs.select(
-            "workload",
-            "action",
-            "placement",
-            "gpu_model",
-            "gpus",
-            "alternative",
-            pl.col("current_monthly_cost_usd").round(2),
-            pl.col("alternative_monthly_cost_usd").round(2),
-            pl.col("monthly_savings_usd").round(2),
-            pl.col("upfront_usd").round(2),
-            pl.col("break_even_months").round(1),
-            "confidence",
-            pl.col("busy_fraction").round(4),
-            pl.col("duty_cycle").round(4),
-            pl.col("peak_memory_gib").round(2),
-            pl.col("gpu_hours_per_month").round(1),
-            pl.col("days_observed"),
-            pl.col("reasons").list.join(" | "),
-        )
-        .write_csv()
-        .encode()
-    )
 
 
 st.title("Recommendations")
@@ -108,14 +81,14 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "now USD/month": st.column_config.NumberColumn(format="$%.2f"),
-        "saves USD/month": st.column_config.NumberColumn(format="$%.2f"),
+        "now USD/month": st.column_config.NumberColumn(format="dollar"),
+        "saves USD/month": st.column_config.NumberColumn(format="dollar"),
         "confidence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f"),
     },
 )
 st.download_button(
     "Download CSV",
-    data=csv_bytes(shown),
+    data=recommendations_csv(shown).encode(),
     file_name="gpuledger-recommendations.csv",
     mime="text/csv",
     icon=":material/download:",

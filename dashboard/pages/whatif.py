@@ -122,5 +122,5 @@ st.dataframe(
     ).sort(~pl.col("feasible"), "USD/month"),
     hide_index=True,
     width="stretch",
-    column_config={"USD/month": st.column_config.NumberColumn(format="$%.2f")},
+    column_config={"USD/month": st.column_config.NumberColumn(format="dollar")},
 )

@@ -10,10 +10,9 @@ import polars as pl
 import streamlit as st
 
 from advisor.costs import summarize_ledger
-from dashboard import charts, data
+from dashboard import charts, data, filters
 from warehouse import advisor_reads
 
-WINDOWS = {"Last 7 days": 7, "Last 14 days": 14, "Last 30 days": 30}
 GROUPS = {"workload": "Workload", "host": "Host", "gpu_model": "GPU model"}
 
 
@@ -39,22 +38,22 @@ if not data.snapshot_ready():
     st.info("No snapshot yet: `gpuledger run` publishes one after its first ingest.")
     st.stop()
 
-left, mid, right = st.columns([1, 1, 2])
-window = left.selectbox("Window", list(WINDOWS), index=2)
-group = mid.selectbox("Group by", list(GROUPS), format_func=GROUPS.get)
-ledger = ledger_view(WINDOWS[window], data.published_at())
+version = data.published_at()
+flt = filters.sidebar(data.ledger_choices(version))  # in the URL, like the Overview's
+group = st.selectbox("Group by", list(GROUPS), format_func=GROUPS.get)
+ledger = ledger_view(flt.days, version)
 if ledger.height == 0:
     st.info("No cost data in this window yet: let the agents run or import samples and bills.")
     st.stop()
-placements = right.multiselect(
-    "Placement", ["cloud", "local"], default=["cloud", "local"], placeholder="cloud and local"
-)
-workloads = st.multiselect(
-    "Workloads", sorted(ledger["workload"].unique().to_list()), placeholder="all workloads"
-)
-rows = ledger.filter(pl.col("placement").is_in(placements or ["cloud", "local"]))
-if workloads:
-    rows = rows.filter(pl.col("workload").is_in(workloads))
+st.caption(flt.describe())
+rows = ledger
+for column, values in (
+    ("host", flt.hosts),
+    ("workload", flt.workloads),
+    ("placement", flt.placements),
+):
+    if values:
+        rows = rows.filter(pl.col(column).is_in(values))
 
 summary = summarize_ledger(rows, group)
 cloud = rows.filter(pl.col("placement") == "cloud")["cost_usd"].sum()
@@ -85,12 +84,12 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "cost USD": st.column_config.NumberColumn(format="$%.2f"),
+        "cost USD": st.column_config.NumberColumn(format="dollar"),
         "idle USD": st.column_config.NumberColumn(
-            format="$%.2f", help="cloud: the owner's idle instance time; __idle__: spare GPUs"
+            format="dollar", help="cloud: the owner's idle instance time; __idle__: spare GPUs"
         ),
-        "billed USD": st.column_config.NumberColumn(format="$%.2f", help="BilledCost (invoice)"),
-        "list USD": st.column_config.NumberColumn(format="$%.2f", help="ListCost (before deals)"),
+        "billed USD": st.column_config.NumberColumn(format="dollar", help="BilledCost (invoice)"),
+        "list USD": st.column_config.NumberColumn(format="dollar", help="ListCost (before deals)"),
     },
 )
 

@@ -278,3 +278,25 @@ def test_confidence_grows_with_days_observed_and_falls_with_variability():
     assert _confidence(bursty, 14, 30) == pytest.approx(14 / 30, abs=0.01)
     erratic = [0.0, 50.0, 3.0, 0.0, 40.0, 0.0, 1.0]
     assert _confidence(erratic, 7, 30) < _confidence(steady[:7], 7, 30)
+
+
+def test_the_csv_export_has_one_row_per_workload_with_its_reasons():
+    import csv
+    import io
+
+    from advisor.recommend import recommendations_csv
+
+    usage = usage_of(gpus("i-p5", "H100", 1, 7, notebook, watts=100.0, mem_gib=30.0))
+    bills = pl.DataFrame(hourly_bill("i-p5", "notebook", 6.88, 7), schema=BILL_SCHEMA, orient="row")
+    placements = host_placements(usage["host"], bills)
+    held = held_usage(usage, placements)
+    rates = local_rates(held.select("host", "gpu_model").unique(), Config(), CATALOG)
+    ledger = daily_ledger(held, bills, rates, price_per_kwh=0.15, pue=1.4)
+    inst = pl.DataFrame({"host": ["i-p5"], "instance_type": ["p5.4xlarge"]})
+    recs, _ = recommendations(
+        held, ledger, inst, CATALOG, Params(), set(), end=T0 + timedelta(days=7)
+    )
+    (row,) = list(csv.DictReader(io.StringIO(recommendations_csv(recs))))
+    assert row["workload"] == "notebook" and row["action"] == "downsize"
+    assert row["monthly_savings_usd"] == "3663.87"
+    assert row["reasons"].count(" | ") == len(recs["reasons"][0]) - 1

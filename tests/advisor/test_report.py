@@ -232,9 +232,22 @@ def test_the_daemon_job_writes_missed_weeks_once(demo_cfg, tmp_path):
     cfg = replace(demo_cfg, report=replace(demo_cfg.report, dir=str(tmp_path / "reports")))
     catalog = app.catalog_for(cfg)
     now = datetime.now(UTC)
-    written = weekly_report_tick(cfg, catalog, now=now + timedelta(days=7), tz=UTC)
-    weeks = sorted(f.week for f in written)
+    first = weekly_report_tick(cfg, catalog, now=now + timedelta(days=7), tz=UTC)
+    assert len(first) == 1  # one a tick: the scheduler is never held for long
+    rest = weekly_report_tick(cfg, catalog, now=now + timedelta(days=7), tz=UTC, limit=None)
+    weeks = sorted(f.week for f in first + rest)
+    assert weeks[0] == first[0].week  # oldest first
     # 15 days of data: the two or three complete weeks that hold some, newest included
     assert weeks and weeks[-1] == week_of(now)
     assert all((tmp_path / "reports" / f"{w}.html").exists() for w in weeks)
     assert weekly_report_tick(cfg, catalog, now=now + timedelta(days=7), tz=UTC) == []
+
+
+def test_the_daemon_schedules_the_weekly_report(cfg):
+    from cli.jobs import periodic_jobs
+
+    quiet = replace(cfg, alerts=replace(cfg.alerts, enabled=False))
+    names = [name for name, _period, _fn in periodic_jobs(quiet, None, None, demo_on=False)]
+    assert "weekly-report" in names
+    off = replace(quiet, report=replace(quiet.report, weekly=False))
+    assert "weekly-report" not in [n for n, _p, _f in periodic_jobs(off, None, None, demo_on=False)]

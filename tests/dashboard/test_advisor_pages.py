@@ -1,0 +1,147 @@
+"""The Workloads, Recommendations and What-if pages run in-process with Streamlit's AppTest
+against a real demo snapshot; expected figures are read straight from the snapshot with DuckDB."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from config.settings import Config
+from tests.dashboard.conftest import APP, ROOT, demo_config, seed_demo_snapshot
+
+PAGES = ROOT / "dashboard" / "pages"
+INTENDED = {
+    "llm-pretrain": "buy_local",
+    "clinical-nlp": "move_to_local",
+    "research-notebook": "downsize",
+    "chat-inference": "downsize",
+    "weekly-sweep": "keep",
+    "batch-queue": "keep",
+    "vision-dev": "keep",
+}
+
+
+@pytest.fixture(scope="module")
+def advisor_snapshot(tmp_path_factory) -> Config:
+    """Eight demo days (5-minute samples) ending now, published: whole days to recommend on."""
+    cfg = demo_config(tmp_path_factory.mktemp("advisor-pages"))
+    cfg = replace(cfg, demo=replace(cfg.demo, history_days=8, history_interval_s=300))
+    return seed_demo_snapshot(cfg)
+
+
+def run(page: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / page), default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def query(cfg: Config, sql: str, params=None) -> list[tuple]:
+    con = duckdb.connect(str(cfg.snapshot_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_workloads_page_shows_the_ledger_with_filters(advisor_snapshot, dashboard_for):
+    dashboard_for(advisor_snapshot)
+    since = (datetime.now(UTC) - timedelta(days=7)).date()  # the filters' default range
+    cloud, local, hours = query(
+        advisor_snapshot,
+        "SELECT sum(cost_usd) FILTER (WHERE placement = 'cloud'),"
+        " sum(cost_usd) FILTER (WHERE placement = 'local'), sum(gpu_hours)"
+        " FROM daily_ledger WHERE day >= ?",
+        [since],
+    )[0]
+    at = run("workloads.py")
+    assert [t.value for t in at.title] == ["Workloads"]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Cloud spend"] == f"${cloud:,.2f}"
+    assert shown["Local cost"] == f"${local:,.2f}"
+    assert shown["GPU-hours"] == f"{hours:,.1f}"
+    table = at.dataframe[0].value
+    assert "__idle__" in set(table["workload"])
+    assert table["cost USD"].sum() == pytest.approx(cloud + local, abs=0.05)
+    assert len(at.get("vega_lite_chart")) == 2
+
+    at.multiselect(key="f_placement").set_value(["local"]).run()  # the sidebar's filter
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Cloud spend"] == "$0.00" and shown["Local cost"] == f"${local:,.2f}"
+    assert set(at.dataframe[0].value["placement"]) == {"local"}
+    assert at.query_params["placement"] in ("local", ["local"])  # shareable by its address
+
+    at.selectbox(key="f_days").set_value(30).run()
+    assert {m.label: m.value for m in at.metric}["GPU-hours"] != shown["GPU-hours"]
+    group = next(s for s in at.selectbox if s.label == "Group by")
+    group.set_value("host").run()
+    assert "dgx-a100" in set(at.dataframe[0].value["host"])
+
+
+@pytest.mark.slow
+def test_recommendations_page_shows_actions_savings_arithmetic_and_a_csv(
+    advisor_snapshot, dashboard_for
+):
+    dashboard_for(advisor_snapshot)
+    rows = query(
+        advisor_snapshot, "SELECT workload, action, monthly_savings_usd FROM recommendations"
+    )
+    assert {w: a for w, a, _ in rows} == INTENDED
+    savings = sum(s for _, a, s in rows if a != "keep")
+    at = run("recommendations.py")
+    assert [t.value for t in at.title] == ["Recommendations"]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Savings found"] == f"${savings:,.2f}/month"
+    assert shown["To act on"] == "4 of 7 workloads"
+    table = at.dataframe[0].value
+    assert dict(zip(table["workload"], table["action"], strict=True)) == INTENDED
+    expanders = at.expander
+    assert len(expanders) == 7
+    llm = next(e for e in expanders if e.label.startswith("llm-pretrain"))
+    text = " ".join(m.value for m in llm.markdown)
+    assert "pays for itself" in text and r"\$96,000" in text
+    (button,) = at.get("download_button")
+    assert button.proto.label == "Download CSV"
+
+
+@pytest.mark.slow
+def test_whatif_page_prices_a_described_workload(advisor_snapshot, dashboard_for):
+    dashboard_for(advisor_snapshot)
+    at = run("whatif.py")
+    assert [t.value for t in at.title] == ["What-if"]
+    shown = {m.label: m.value for m in at.metric}
+    # the defaults: 1 x H100, 20 h a day, 70 % busy, 60 GiB, today in the cloud (p5.4xlarge)
+    assert shown["Today"] == f"${6.88 * 20 * 730 / 24:,.2f}/month"
+    assert shown["Action"] == "buy_local"
+    options = at.dataframe[0].value
+    assert {"cloud", "buy", "spare"} <= set(options["kind"])
+
+    at.checkbox[0].check()
+    at.button[0].click().run()  # the form's Compare
+    assert {m.label: m.value for m in at.metric}["Action"] == "move_to_local"
+    assert "cloud" not in set(at.dataframe[0].value["kind"])
+
+
+@pytest.mark.parametrize("page", ["workloads.py", "recommendations.py"])
+def test_pages_without_a_snapshot_say_so(cfg, dashboard_for, page):
+    dashboard_for(cfg)
+    at = run(page)
+    assert "No snapshot yet" in at.info[0].value
+    assert not at.metric
+
+
+def test_the_pages_are_routed_with_overview_first_and_default():
+    source = APP.read_text()
+    pages = re.findall(r'st\.Page\(\s*"([^"]+)"', source)
+    assert pages[0] == "dashboard/pages/overview.py"
+    assert re.search(r'overview\.py",[^)]*default=True', source)
+    for page in ("workloads.py", "recommendations.py", "whatif.py"):
+        assert f"dashboard/pages/{page}" in pages
+        assert (ROOT / "dashboard" / "pages" / page).exists()
+    assert Path(APP).exists()
