@@ -384,3 +384,40 @@ def built_fleet(spec: FleetSpec | None = None) -> BuiltFleet:
     )
     _BUILT[spec] = built
     return built
+
+
+def make_spool_live(spec: FleetSpec, spool_dir: Path, seconds: int = 30) -> int:
+    """What the dashboard's live view meets in production: the fleet's batches are old news
+    (back-dated an hour), and every host's agent wrote the last `seconds` in 5-second batches
+    (8 GPUs × 5 ticks = 40 rows each). Returns the files written."""
+    old = time.time() - 3600
+    for path in spool_dir.rglob("*.parquet"):
+        os.utime(path, (old, old))
+    now = int(time.time())
+    t = np.arange(now - seconds, now, spec.interval_s, dtype=np.int64)
+    files = 0
+    for h in range(spec.hosts):
+        kind = HOST_KINDS[h % len(HOST_KINDS)]
+        host = host_name(spec, h)
+        sched = [schedule(spec, h, g) for g in range(spec.gpus_per_host)]
+        frames = []
+        for g in range(spec.gpus_per_host):
+            cols, _ = _gpu_chunk(kind, sched[g], t, np.random.default_rng([h, g]), 1e9)
+            cols.pop("workload_idx")
+            frames.append(
+                pl.DataFrame(cols).with_columns(
+                    pl.from_epoch(pl.col("ts"), time_unit="s").dt.replace_time_zone("UTC"),
+                    gpu_uuid=pl.lit(gpu_uuid(host, g)),
+                    gpu_index=pl.lit(g, pl.Int32),
+                    host=pl.lit(host),
+                    gpu_model=pl.lit(kind.model),
+                    mem_total_mib=pl.lit(kind.mem_total_mib),
+                    source=pl.lit("nvml"),
+                )
+            )
+        merged = pl.concat(frames, how="diagonal_relaxed").sort("ts", "gpu_index")
+        per = 5 * spec.gpus_per_host
+        for i in range(0, merged.height, per):
+            spool.write_batch(spool_dir, "gpu_samples", merged.slice(i, per), host)
+            files += 1
+    return files

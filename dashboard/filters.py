@@ -76,5 +76,10 @@ def sidebar(choices: dict[str, list[str]]) -> Filters:
     for key, values in (("host", hosts), ("workload", workloads), ("placement", placements)):
         if values:
             query[key] = values
+    managed = {"days", "host", "workload", "placement"}
+    for key in st.query_params:  # keep what other widgets put there (e.g. a drill-down)
+        if key not in managed:
+            values = st.query_params.get_all(key)
+            query[key] = values if len(values) > 1 else values[0]
     st.query_params.from_dict(query)  # updates the address bar; does not rerun
     return chosen

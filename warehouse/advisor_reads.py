@@ -74,3 +74,13 @@ def data_span(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
     """First and last minute of the rollups the snapshot holds."""
     row = snap.query("SELECT min(minute) AS lo, max(minute) AS hi FROM gpu_minute").row(0)
     return row[0], row[1]
+
+
+def workload_gpu_usage(snap: Snapshot, workload: str, since: datetime) -> pl.DataFrame:
+    """One workload's hourly use of each GPU since `since` (the Workloads drill-down)."""
+    return snap.query(
+        "SELECT hour, placement, host, gpu_uuid, gpu_model, seconds, busy_seconds,"
+        " mem_peak_mib, mem_total_mib FROM usage_hourly"
+        " WHERE workload = $workload AND hour >= $since ORDER BY hour, host, gpu_uuid",
+        {"workload": workload, "since": since},
+    )

@@ -122,3 +122,72 @@ st.altair_chart(
     charts.daily_by_placement(by_place.sort("day"), "gpu_hours", "GPU-hours per day", ",.1f"),
     width="stretch",
 )
+
+# Drill-down: one workload's GPUs, busy fraction over time, cost by day cloud vs local -----------
+st.divider()
+st.subheader("Drill down into one workload")
+names = sorted(rows["workload"].drop_nulls().unique().to_list())
+wanted = st.query_params.get("focus")
+focus = st.selectbox(
+    "Workload",
+    names,
+    index=names.index(wanted) if wanted in names else None,
+    placeholder="choose a workload",
+    key="focus",
+)
+if focus:
+    st.query_params["focus"] = focus  # shareable, like the filters
+    mine = rows.filter(pl.col("workload") == focus)
+    usage = advisor_reads.workload_gpu_usage(
+        data.snapshot(), focus, datetime.now(UTC) - timedelta(days=flt.days)
+    )
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**GPUs used**")
+        if usage.height:
+            gpus_used = (
+                usage.group_by("host", "gpu_uuid", "gpu_model", "placement")
+                .agg(
+                    (pl.col("seconds").sum() / 3600).round(1).alias("GPU-hours"),
+                    (pl.col("busy_seconds").sum() / pl.col("seconds").sum() * 100)
+                    .round(1)
+                    .alias("busy %"),
+                    (pl.col("mem_peak_mib").max() / 1024).round(1).alias("peak memory GiB"),
+                )
+                .sort("GPU-hours", descending=True)
+            )
+            st.dataframe(gpus_used, hide_index=True, width="stretch")
+        else:
+            st.info("No per-GPU telemetry for this workload in the window (a bill without agents).")
+    with right:
+        if usage.height:
+            busy_over_time = (
+                usage.group_by("hour")
+                .agg((pl.col("busy_seconds").sum() / pl.col("seconds").sum()).alias("busy"))
+                .sort("hour")
+            )
+            st.altair_chart(
+                alt.Chart(busy_over_time.to_pandas(), title=f"{focus}: busy fraction per hour")
+                .mark_line()
+                .encode(
+                    x=alt.X("hour:T", title=None),
+                    y=alt.Y(
+                        "busy:Q",
+                        title="busy",
+                        axis=alt.Axis(format="%"),
+                        scale=alt.Scale(domain=[0, 1]),
+                    ),
+                    tooltip=[alt.Tooltip("hour:T"), alt.Tooltip("busy:Q", format=".0%")],
+                )
+                .properties(height=260),
+                width="stretch",
+            )
+    per_day = mine.group_by("day", "placement").agg(
+        pl.col("gpu_hours").sum(), pl.col("cost_usd").sum()
+    )
+    st.altair_chart(
+        charts.daily_by_placement(
+            per_day.sort("day"), "cost_usd", f"{focus}: cost per day (USD)", "$,.2f"
+        ),
+        width="stretch",
+    )

@@ -254,6 +254,10 @@ def test_the_daemon_runs_the_demo_live_and_stops_cleanly_on_sigterm(tmp_path):
         while time.monotonic() < deadline and not snap.exists():
             time.sleep(0.2)
         assert snap.exists(), "no snapshot published"
+        live_spool = tmp_path / "data" / "spool" / "kind=process_samples"
+        while time.monotonic() < deadline and not any(live_spool.rglob("*.parquet")):
+            time.sleep(0.2)  # only live ticks write process samples: the sampler runs
+        assert any(live_spool.rglob("*.parquet")), "no live samples flushed"
         first = snap.stat().st_mtime_ns
         while time.monotonic() < deadline and snap.stat().st_mtime_ns == first:
             time.sleep(0.2)  # live samples arrive: the snapshot is republished

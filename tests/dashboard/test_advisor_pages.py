@@ -145,3 +145,27 @@ def test_the_pages_are_routed_with_overview_first_and_default():
         assert f"dashboard/pages/{page}" in pages
         assert (ROOT / "dashboard" / "pages" / page).exists()
     assert Path(APP).exists()
+
+
+def test_workloads_drill_down_from_the_url(advisor_snapshot, dashboard_for) -> None:
+    """?focus=<workload> opens the drill-down: its GPUs, busy fraction over time, cost by day."""
+    import duckdb
+    from streamlit.testing.v1 import AppTest
+
+    dashboard_for(advisor_snapshot)
+    at = AppTest.from_file(str(PAGES / "workloads.py"), default_timeout=30)
+    at.query_params["days"] = "30"
+    at.query_params["focus"] = "llm-pretrain"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="focus").value == "llm-pretrain"
+    con = duckdb.connect(str(advisor_snapshot.snapshot_path), read_only=True)
+    (gpus,) = con.execute(
+        "SELECT count(DISTINCT gpu_uuid) FROM usage_hourly WHERE workload = 'llm-pretrain'"
+    ).fetchall()[0]
+    con.close()
+    drill = at.dataframe[-1].value
+    assert len(drill) == gpus == 8
+    titles = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert any("llm-pretrain: busy fraction per hour" in t for t in titles)
+    assert any("llm-pretrain: cost per day" in t for t in titles)
