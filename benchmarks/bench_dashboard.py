@@ -46,6 +46,8 @@ def _argument(name: str, annotation: object) -> object:
         return (now + timedelta(days=1)).date() if wants_date else now
     if name == "days":
         return 7
+    if name == "workload":
+        return "llm-pretrain"  # a workload of the benchmark fleet
     raise LookupError(name)
 
 

@@ -24,7 +24,6 @@ DAYS = 7  # the Overview's window (dashboard/pages/overview.py)
 DASHBOARD_VARS = ("GPULEDGER_CONFIG", "GPULEDGER_DB", "GPULEDGER_SNAPSHOT", "GPULEDGER_SPOOL")
 
 
-
 @pytest.fixture(scope="session")
 def screenshots_dir(pytestconfig: pytest.Config) -> Path | None:
     """The --screenshots directory, or None (also when the option was not registered)."""
@@ -64,11 +63,14 @@ def seed_demo_snapshot(cfg: Config) -> Config:
 
 
 @pytest.fixture(scope="module")
-def demo_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Config:
+def demo_snapshot(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Config:
     """Like tests/conftest.py's demo_warehouse (one demo day at 60 s, published snapshot), but
     built once per module, and ending at the current minute rather than on a fixed date, so the
     Overview's 7-day window always holds it; its spool files are back-dated."""
-    return seed_demo_snapshot(demo_config(tmp_path_factory.mktemp("dashboard-demo")))
+    cfg = demo_config(tmp_path_factory.mktemp("dashboard-demo"))
+    if pytestconfig.getoption("screenshots", default=None):  # pictures for docs/: two weeks
+        cfg = replace(cfg, demo=replace(cfg.demo, history_days=14))
+    return seed_demo_snapshot(cfg)
 
 
 @pytest.fixture
