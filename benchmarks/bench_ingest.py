@@ -174,7 +174,14 @@ def bench() -> list[Result]:
             "samples/s",
             goal=">= 1,000,000 samples/s",
             met=full_rate >= GOAL,
-            note=f"one run, {fleet.ingest_s:.0f} s into one warehouse",
+            note=f"one run, {fleet.ingest_s:.0f} s into one warehouse, final CHECKPOINT included"
+            + (
+                f"; {100 * (1 - full_rate / GOAL):.0f} % short: DuckDB's insert (compressing 21"
+                " columns) is most of the time and shares 2 cores with the rollups; the table"
+                " grows to 166 M rows meanwhile"
+                if full_rate < GOAL
+                else ""
+            ),
         )
     ]
     day = (spec.end - timedelta(days=1)).strftime("%Y-%m-%d")

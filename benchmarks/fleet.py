@@ -17,6 +17,7 @@ order; hosts are generated in parallel processes (each carries its GPUs' energy 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
@@ -279,7 +280,9 @@ def write_fleet(spec: FleetSpec, spool_dir: Path, *, workers: int | None = None)
     if workers == 1:
         parts = [_write_host(j) for j in jobs]
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        # Spawned, not forked: a fork of a process whose Polars or DuckDB threads already run
+        # can deadlock.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = list(pool.map(_write_host, jobs))
     files, rows, size = (sum(p[i] for p in parts) for i in range(3))
     return Written(Path(spool_dir), files, rows, size, time.perf_counter() - t0)

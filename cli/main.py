@@ -15,6 +15,7 @@ from cli.output import FORMATS, emit, emit_mapping
 from collectors import spool
 from collectors.errors import InputError
 from config.catalog import CatalogError
+from config.exposure import install_log_redaction
 from config.settings import Config, ConfigError, load_config
 from warehouse.lock import LockHeld
 
@@ -211,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+        install_log_redaction(cfg)  # no secret value in any log line, whoever logs it
         return args.func(args, cfg)
     except tuple(handlers) as exc:
         print(f"gpuledger: {exc}", file=sys.stderr)

@@ -100,6 +100,12 @@ class Agent:
             if kept:
                 merged = pl.concat(kept)
                 if merged.height > self.max_buffered_rows:  # keep the newest
+                    log.warning(
+                        "spool still failing: dropping the %d oldest %s rows, keeping %d",
+                        merged.height - self.max_buffered_rows,
+                        kind,
+                        self.max_buffered_rows,
+                    )
                     merged = merged.tail(self.max_buffered_rows)
                 self._buffer[kind] = [merged]
         self.flushed_files += written

@@ -59,7 +59,10 @@ def write_batch(
     final = directory / name
     tmp = directory / f"{TMP_PREFIX}{name}"
     try:
-        frame.write_parquet(tmp, compression="zstd", metadata=metadata or None)
+        try:
+            frame.write_parquet(tmp, compression="zstd", metadata=metadata or None)
+        except pl.exceptions.PolarsError as exc:  # Polars reports a full disk as ComputeError
+            raise OSError(f"cannot write {tmp}: {exc}") from exc
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)

@@ -3,7 +3,9 @@ conversions that report the first offending row."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import zlib
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import polars as pl
 
 from collectors.errors import InputError
 
+MAX_EPOCH_S = 7_258_118_400  # 2200-01-01: later "epoch seconds" are milliseconds or garbage
 NULL_TEXTS = ("", "NULL", "null", "N/A", "[N/A]")
 
 
@@ -29,7 +32,10 @@ def read_table(path: Path) -> tuple[pl.DataFrame, int]:
         data = path.read_bytes()
         if name.endswith(".gz") or data[:2] == b"\x1f\x8b":
             data = gzip.decompress(data)
+        check_csv_shape(path, data)
         frame = pl.read_csv(data, infer_schema=False, encoding="utf8")
+    except InputError:
+        raise
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -40,6 +46,30 @@ def read_table(path: Path) -> tuple[pl.DataFrame, int]:
         raise InputError(path, f"not a readable CSV or Parquet file ({exc})") from None
     frame = frame.rename({c: c.lstrip("\ufeff").strip() for c in frame.columns})
     return frame, 2
+
+
+def check_csv_shape(path: Path, data: bytes) -> None:
+    """Refuse a header naming a column twice, and a row with more or fewer fields than the
+    header (a truncated file, a stray delimiter): Polars would quietly fill or rename them."""
+    text = data.decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if not header:
+        return
+    names = [h.strip() for h in header]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(path, f"column {name} appears twice in the header", column=name)
+        seen.add(name)
+    for number, row in enumerate(reader, start=2):
+        if row and len(row) != len(names):
+            raise InputError(
+                path,
+                f"has {len(row)} fields where the header has {len(names)} (truncated or "
+                "a stray delimiter?)",
+                row=number,
+            )
 
 
 def as_text(frame: pl.DataFrame, column: str) -> pl.Series:
@@ -55,14 +85,23 @@ def to_float(path: Path, frame: pl.DataFrame, column: str, first_row: int) -> pl
     """A numeric column; the first non-numeric value is an InputError naming its row."""
     s = frame[column]
     if s.dtype.is_numeric():
-        return s.cast(pl.Float64)
+        return _finite(path, s.cast(pl.Float64), column, first_row)
     text = as_text(frame, column)
     out = text.cast(pl.Float64, strict=False)
     bad = out.is_null() & text.is_not_null()
     if bad.any():
         i = int(bad.arg_true()[0])
         raise InputError(path, f"{text[i]!r} is not a number", row=i + first_row, column=column)
-    return out
+    return _finite(path, out, column, first_row)
+
+
+def _finite(path: Path, values: pl.Series, column: str, first_row: int) -> pl.Series:
+    """Infinity (or `1e400`, which parses to it) would poison every sum it enters."""
+    bad = values.is_infinite().fill_null(False)
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        raise InputError(path, "is not a finite number", row=i + first_row, column=column)
+    return values
 
 
 def to_utc(
@@ -82,7 +121,17 @@ def to_utc(
             return s.dt.replace_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
         return s.dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
     if s.dtype.is_numeric():
-        return (s.cast(pl.Float64) * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+        seconds = s.cast(pl.Float64)
+        bad = (~seconds.is_between(0, MAX_EPOCH_S) | seconds.is_nan()).fill_null(False)
+        if bad.any():
+            i = int(bad.arg_true()[0])
+            raise InputError(
+                path,
+                f"{seconds[i]!r} is not a plausible epoch time in seconds",
+                row=i + first_row,
+                column=column,
+            )
+        return (seconds * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
     text = as_text(frame, column)
     epoch = text.cast(pl.Float64, strict=False)
     norm = (

@@ -527,6 +527,7 @@ def load_config(path: str | Path | None = None, *, db: str | Path | None = None)
         raise ConfigError(f"{path}: configuration file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    _warn_if_exposed(path, raw)
     try:
         sections: dict[str, Any] = {}
         unknown = sorted(set(raw) - set(SECTIONS))
@@ -540,6 +541,17 @@ def load_config(path: str | Path | None = None, *, db: str | Path | None = None)
     if db is not None:
         cfg = with_db(cfg, db)
     return cfg
+
+
+def _warn_if_exposed(path: Path, raw: dict) -> None:
+    """Say so when the file holds what looks like a secret and others can read it."""
+    import logging
+
+    from config.exposure import exposure_warning
+
+    warning = exposure_warning(path, raw)
+    if warning:
+        logging.getLogger("gpuledger.config").warning(warning)
 
 
 def with_db(cfg: Config, db: str | Path) -> Config:

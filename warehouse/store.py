@@ -22,7 +22,7 @@ import polars as pl
 
 from collectors import spool
 from collectors.schema import SCHEMAS, conform
-from warehouse.lock import WriterLock
+from warehouse.lock import LockHeld, WriterLock
 from warehouse.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,14 @@ class Warehouse:
         self.lock.acquire()
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            self.con = connect(self.db_path)
+            try:
+                self.con = connect(self.db_path)
+            except duckdb.IOException as exc:
+                # Another program (a DuckDB shell, a notebook) has the file open: as good as a
+                # held lock for the caller, who queues the work or waits.
+                if "lock" not in str(exc).lower():
+                    raise
+                raise LockHeld(self.db_path, f"another program has the file open: {exc}") from None
             migrate(self.con)
         except BaseException:
             self.lock.release()
@@ -496,10 +503,11 @@ class _Batch:
         )
         # A stable sort keeps file order among equal keys: the last of each run is kept.
         idx = order.with_row_index("_i").sort(["_gid", "ts", *extra], maintain_order=True)
-        same = pl.lit(True)
+        # Equal to the next row in every key (a null equal to a null, as `unique` has it).
+        same = pl.int_range(pl.len()) < pl.len() - 1
         for k in ("_gid", "ts", *extra):
-            same = same & (pl.col(k) == pl.col(k).shift(-1))
-        dup = idx.select(same.fill_null(False).alias("dup"), "_i").filter("dup")
+            same = same & pl.col(k).eq_missing(pl.col(k).shift(-1))
+        dup = idx.select(same.alias("dup"), "_i").filter("dup")
         if dup.height:
             mask = pl.Series(np.ones(frame.height, dtype=bool))
             mask = mask.scatter(dup["_i"], False)

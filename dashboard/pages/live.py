@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
+from dashboard.text import escape_markdown
 
 st.title("Live")
 refresh = data.paths().refresh_s
@@ -29,7 +30,7 @@ def live() -> None:
     newest = gpus["ts"].max()
     st.caption(f"{gpus.height} GPUs, newest sample {newest:%H:%M:%S} UTC")
     for (host,), part in gpus.group_by("host", maintain_order=True):
-        st.subheader(str(host))
+        st.subheader(escape_markdown(str(host)))
         table = part.select(
             pl.col("gpu_index").alias("gpu"),
             pl.col("gpu_model").alias("model"),
