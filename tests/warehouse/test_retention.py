@@ -230,6 +230,7 @@ def test_a_crash_after_the_rename_merges_the_leftovers_again(
     inputs = small_batches(cfg, DAY1, 4)
     wh.ingest_spool()
     before = stored(wh)
+
     def killed(self: Path, missing_ok: bool = False) -> None:
         raise RuntimeError("killed")  # the process dies before deleting the inputs
 
