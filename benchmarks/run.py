@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import platform
 import pkgutil
+import platform
 import statistics
 import sys
 import time
@@ -100,9 +100,42 @@ def main(argv: list[str] | None = None) -> int:
             met = "" if r.met is None else ("yes" if r.met else "**no**")
             lines.append(f"| {r.name} | {r.value:,.3f} {r.unit} | {r.goal} | {met} | {r.note} |")
         lines.append("")
-    Path(args.out).write_text("\n".join(lines))
+    out = Path(args.out)
+    if args.only and out.exists():  # keep the other benchmarks' sections from the last full run
+        lines = _merge(out.read_text(), lines)
+    out.write_text("\n".join(lines))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _merge(old: str, new_lines: list[str]) -> list[str]:
+    """The old file with its `## name` sections replaced by the freshly measured ones."""
+
+    def sections(text_lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+        head: list[str] = []
+        parts: dict[str, list[str]] = {}
+        current = None
+        for line in text_lines:
+            if line.startswith("## "):
+                current = line
+                parts[current] = [line]
+            elif current is None:
+                head.append(line)
+            else:
+                parts[current].append(line)
+        return head, parts
+
+    _, old_parts = sections(old.splitlines())
+    head, new_parts = sections(new_lines)
+    merged = {**old_parts, **new_parts}
+    head = [
+        *head,
+        "Sections re-measured in this run: "
+        + ", ".join(k.removeprefix("## ") for k in new_parts)
+        + ".",
+        "",
+    ]
+    return head + [line for part in merged.values() for line in part]
 
 
 if __name__ == "__main__":

@@ -25,14 +25,19 @@ SNAPSHOT_TABLES = {
     "gpu_minute": "SELECT * FROM gpu_minute WHERE minute >= $since",
     "gpu_latest": """
         SELECT * FROM gpu_samples
-        WHERE ts >= (SELECT max(ts) FROM gpu_samples) - INTERVAL 10 MINUTE
+        WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 10 MINUTE
         QUALIFY row_number() OVER (PARTITION BY host, gpu_uuid ORDER BY ts DESC) = 1""",
     "billing_daily": BILLING_DAILY_SQL + " HAVING day >= CAST($since AS DATE)",
     "daily_ledger": "SELECT * FROM results_daily_ledger WHERE day >= CAST($since AS DATE)",
     "hosts": """
-        SELECT host, count(DISTINCT gpu_uuid) AS gpus, min(ts) AS first_sample,
-               max(ts) AS last_sample, any_value(source) AS source
-        FROM gpu_samples GROUP BY host""",
+        WITH recent AS (  -- exact last sample; raw rows of the last day only, never a full scan
+            SELECT host, max(ts) AS last_sample FROM gpu_samples
+            WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 1 DAY GROUP BY host
+        )
+        SELECT m.host, count(DISTINCT m.gpu_uuid) AS gpus, min(m.minute) AS first_sample,
+               coalesce(any_value(r.last_sample), max(m.minute)) AS last_sample,
+               any_value(m.source) AS source
+        FROM gpu_minute m LEFT JOIN recent r USING (host) GROUP BY m.host""",
     # Data health: the newest bill per source, recent health records, the ingest ledger.
     "billing_sources": """
         SELECT source, ProviderName AS provider, count(*) AS line_items,

@@ -55,6 +55,7 @@ ROLLUP_COLUMNS = (
     "mem_used_mib",
     "mem_total_mib",
     "power_w",
+    "energy_mj",
     "source",
 )
 
@@ -417,9 +418,14 @@ class Warehouse:
         return datetime.fromisoformat(rows[0][0]) if rows else None
 
     def sample_span(self) -> tuple[datetime | None, datetime | None]:
-        """First and last GPU sample time stored."""
-        lo, hi = self.db.execute("SELECT min(ts), max(ts) FROM gpu_samples").fetchall()[0]
-        return lo, hi
+        """First and last GPU sample time stored: the first from the rollups (kept for good,
+        while raw samples are pruned), the last exactly from the raw rows near the newest minute
+        (a filtered read, not a scan of every sample)."""
+        return self.db.execute(
+            "SELECT (SELECT min(minute) FROM gpu_minute),"
+            " (SELECT max(ts) FROM gpu_samples"
+            "   WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 10 MINUTE)"
+        ).fetchall()[0]
 
     def last_sample(self, source: str) -> datetime | None:
         """Time of the newest GPU sample written by `source`."""
@@ -585,8 +591,12 @@ def minute_rollups(
     gap = pl.when(same_next).then(
         (pl.col("ts").shift(-1) - pl.col("ts")).dt.total_microseconds() / 1e6
     )
+    # The energy counter's delta to the next sample, in joules, where the driver reports one.
+    delta_j = pl.when(same_next).then(
+        (pl.col("energy_mj").shift(-1) - pl.col("energy_mj")) / 1000.0
+    )
     d = (
-        both.with_columns(gap=gap)
+        both.with_columns(gap=gap, delta_j=delta_j)
         .with_columns(usual=pl.col("gap").filter(pl.col("gap") > 0).median().over("_gid"))
         .join(ends, on="_gid", how="inner")
         .filter((pl.col("ts") >= pl.col("lo")) & (pl.col("ts") < pl.col("hi")))
@@ -597,6 +607,17 @@ def minute_rollups(
             ),
             activity=pl.coalesce("sm_active_pct", "util_pct") / 100.0,
             minute=pl.col("ts").dt.truncate("1m"),
+        )
+        .with_columns(
+            # Measured energy: the counter's delta where present and the gap is a real sampling
+            # interval (not capped, counter not reset), else power integrated over the seconds.
+            sample_j=pl.when(
+                pl.col("delta_j").is_not_null()
+                & (pl.col("delta_j") >= 0)
+                & (pl.col("gap") <= pl.col("seconds"))
+            )
+            .then(pl.col("delta_j"))
+            .otherwise(pl.col("seconds") * pl.col("power_w").fill_null(0.0))
         )
     )
     minutes = (
@@ -614,7 +635,7 @@ def minute_rollups(
             mem_used_max_mib=pl.col("mem_used_mib").max(),
             mem_total_mib=pl.col("mem_total_mib").max(),
             power_avg_w=pl.col("power_w").mean(),
-            energy_j=(pl.col("seconds") * pl.col("power_w").fill_null(0.0)).sum(),
+            energy_j=pl.col("sample_j").sum(),
             source=pl.col("source").first(),
         )
         .select(MINUTE_COLUMNS)

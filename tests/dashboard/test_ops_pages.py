@@ -32,8 +32,10 @@ def test_live_page_shows_each_host_and_its_processes(demo_warehouse, monkeypatch
     at = _page(demo_warehouse, "dashboard/pages/live.py", monkeypatch)
     assert not at.exception
     assert at.title[0].value == "Live"
-    hosts = {h.value for h in at.subheader}
-    assert set(batch.gpu_samples["host"].unique()) == hosts
+    from dashboard.text import escape_markdown
+
+    hosts = {h.value for h in at.subheader}  # host names shown as literal text
+    assert {escape_markdown(h) for h in batch.gpu_samples["host"].unique()} == hosts
     assert len(at.dataframe) >= len(hosts) + 1  # a GPU table per host, processes in expanders
     shown = {w for df in at.dataframe for w in df.value.get("workload", [])}
     assert "research-notebook" in shown

@@ -411,3 +411,44 @@ def test_a_migration_numbered_below_the_newest_applied_one_is_still_applied(tmp_
     assert 2 in schema.applied_versions(con)
     assert con.execute("SELECT count(*) FROM late_feature").fetchall() == [(0,)]
     con.close()
+
+
+def test_energy_comes_from_the_counter_where_present_else_from_power(cfg):
+    """Two GPUs sampled every 10 s for a minute at 300 W: one reports its energy counter
+    rising 2,000 J per interval (measured, not 300 W x 10 s = 3,000 J), the other no counter."""
+    from datetime import UTC, datetime, timedelta
+
+    import polars as pl
+
+    from collectors import spool
+    from warehouse.store import Warehouse
+
+    t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    rows = []
+    for uuid, counter in (("GPU-counter", True), ("GPU-power", False)):
+        for i in range(7):  # 08:00:00 ... 08:01:00
+            rows.append(
+                {
+                    "ts": t0 + timedelta(seconds=10 * i),
+                    "host": "h",
+                    "gpu_uuid": uuid,
+                    "gpu_model": "H100",
+                    "util_pct": 50.0,
+                    "mem_used_mib": 1.0,
+                    "mem_total_mib": 80.0,
+                    "power_w": 300.0,
+                    "energy_mj": 1e9 + i * 2_000_000.0 if counter else None,
+                    "source": "nvml",
+                }
+            )
+    spool.write_batch(cfg.spool_dir, "gpu_samples", pl.DataFrame(rows), "h")
+    with Warehouse(cfg.db_path, cfg.spool_dir) as wh:
+        wh.ingest_spool()
+        got = dict(
+            wh.db.execute(
+                "SELECT gpu_uuid, sum(energy_j) FROM gpu_minute"
+                " WHERE minute = TIMESTAMPTZ '2026-11-02 08:00:00+00' GROUP BY 1"
+            ).fetchall()
+        )
+    assert got["GPU-counter"] == 6 * 2000.0  # six measured intervals in minute 08:00
+    assert got["GPU-power"] == 6 * 10 * 300.0
