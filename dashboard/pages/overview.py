@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, filters
+from dashboard import charts, data, filters, tables
 from warehouse.alerts import snapshot_open_alert_count
 
 DAYS = 7
@@ -115,27 +114,7 @@ def live_tile() -> None:
         if isinstance(newest, datetime)
         else source
     )
-    table = live.select(
-        "host",
-        pl.col("gpu_index").alias("gpu"),
-        pl.col("gpu_model").alias("model"),
-        pl.coalesce("sm_active_pct", "util_pct").alias("activity %"),
-        pl.col("activity_kind").alias("signal"),
-        (pl.col("mem_used_mib") / 1024).round(1).alias("memory GiB"),
-        (pl.col("mem_total_mib") / 1024).round(0).alias("of GiB"),
-        pl.col("power_w").round(0).alias("power W"),
-        pl.col("workload").fill_null("—"),
-    )
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "activity %": st.column_config.ProgressColumn(
-                "activity %", min_value=0, max_value=100, format="%.0f%%"
-            )
-        },
-    )
+    tables.gpu_table(live)
 
 
 live_tile()

@@ -1,0 +1,34 @@
+"""Tables shown on several pages, built the same way everywhere."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+
+def gpu_table(samples: pl.DataFrame, *, with_host: bool = True) -> None:
+    """One row per GPU: activity (the best signal, labelled), memory, power, workload."""
+    columns = [
+        *(["host"] if with_host else []),
+        pl.col("gpu_index").alias("gpu"),
+        pl.col("gpu_model").alias("model"),
+        pl.coalesce("sm_active_pct", "util_pct").alias("activity %"),
+        pl.when(pl.col("sm_active_pct").is_not_null())
+        .then(pl.lit("SM active (") + pl.col("activity_kind") + pl.lit(")"))
+        .otherwise(pl.lit("GPU util (nvml)"))
+        .alias("signal"),
+        (pl.col("mem_used_mib") / 1024).round(1).alias("memory GiB"),
+        (pl.col("mem_total_mib") / 1024).round(0).alias("of GiB"),
+        pl.col("power_w").round(0).alias("power W"),
+        pl.col("workload").fill_null("—"),
+    ]
+    st.dataframe(
+        samples.select(columns),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "activity %": st.column_config.ProgressColumn(
+                "activity %", min_value=0, max_value=100, format="%.0f%%"
+            )
+        },
+    )
