@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 from typing import Any
 
 from cli import app
+from collectors.aws_accounts import credential_source
 from config.catalog import catalog_as_of
 from config.settings import Config
 from warehouse.snapshot import Snapshot, SnapshotMissing
-
-
-def aws_credentials() -> str:
-    """Which link of boto3's credential chain answers, never the secret itself.
-
-    The instance-metadata link is not asked (it would reach the network): on EC2 with an
-    instance role this says "not found in environment or profile".
-    """
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    try:
-        import boto3
-
-        creds = boto3.Session().get_credentials()
-    except Exception as exc:  # a broken profile file is worth reporting, not crashing on
-        return f"error reading the credential chain: {type(exc).__name__}"
-    if creds is None:
-        return "not found in environment or profile"
-    return f"found (method: {creds.method})"
 
 
 def diagnose(cfg: Config) -> dict[str, Any]:
@@ -36,7 +18,7 @@ def diagnose(cfg: Config) -> dict[str, Any]:
         "config": cfg.source or "(built-in defaults)",
         "nvml": "ok: " + nvml_why if has_gpu else nvml_why,
         "aws_billing": "enabled" if cfg.aws.enabled else "disabled ([aws] enabled = false)",
-        "aws_credentials": aws_credentials(),
+        "aws_credentials": credential_source(),
         "warehouse": str(cfg.db_path),
         "warehouse_size_mib": round(cfg.db_path.stat().st_size / 2**20, 1)
         if cfg.db_path.exists()

@@ -10,6 +10,7 @@ account is pulled.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import boto3
@@ -93,3 +94,19 @@ def session_for(target: AccountTarget, base: boto3.Session) -> boto3.Session:
         aws_session_token=creds["SessionToken"],
         region_name=base.region_name,
     )
+
+
+def credential_source() -> str:
+    """Which link of boto3's credential chain answers, never the secret itself.
+
+    The instance-metadata link is not asked (it would reach the network): on EC2 with an
+    instance role this says "not found in environment or profile".
+    """
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    try:
+        creds = boto3.Session().get_credentials()
+    except Exception as exc:  # a broken profile file is worth reporting, not crashing on
+        return f"error reading the credential chain: {type(exc).__name__}"
+    if creds is None:
+        return "not found in environment or profile"
+    return f"found (method: {creds.method})"
