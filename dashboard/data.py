@@ -61,6 +61,7 @@ def overview(days: int, version: str, filters: dict[str, list[str]] | None = Non
         "meta": snap.meta(),
         "totals": snap.ledger_totals(since, **filters),
         "daily": snap.daily_ledger(since, **filters),
+        "cloud_by_workload": snap.daily_by_workload(since, "cloud", **filters),
         "gpus": snap.gpus_now(),
     }
 

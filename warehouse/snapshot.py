@@ -210,6 +210,18 @@ class Snapshot:
         )
         return frame.row(0, named=True)
 
+    def daily_by_workload(
+        self, since: datetime, placement: str, **filters: list[str] | None
+    ) -> pl.DataFrame:
+        """Cost and GPU-hours per day and workload in one placement (e.g. cloud spend)."""
+        where, params = ledger_filter(since, **filters)
+        return self.query(
+            "SELECT day, workload, sum(cost_usd) AS cost_usd, sum(gpu_hours) AS gpu_hours"
+            f" FROM daily_ledger WHERE {where} AND placement = $placement"
+            " GROUP BY day, workload ORDER BY day, workload",
+            {**params, "placement": placement},
+        )
+
     def ledger_dimensions(self) -> dict[str, list[str]]:
         """The hosts, workloads and placements the ledger knows (filter choices)."""
         out = {}

@@ -92,6 +92,12 @@ if daily.height:
         charts.daily_by_placement(daily, "gpu_hours", "GPU-hours per day", ",.1f"),
         width="stretch",
     )
+    cloud_by_workload = view["cloud_by_workload"]
+    if cloud_by_workload.height:
+        st.altair_chart(
+            charts.daily_by_workload(cloud_by_workload, "Cloud spend per workload per day (USD)"),
+            width="stretch",
+        )
 else:
     st.info("No cost data in the last week yet: import a FOCUS export or let the agents run.")
 

@@ -69,8 +69,8 @@ def test_overview_with_demo_snapshot(demo_snapshot: Config, dashboard_for, tmp_p
     assert shown["of which cloud"] == f"${cloud:,.0f}"
     assert shown["Wasted on high-end GPUs, last 7 days"] == "$0"  # no alert check has run
 
-    charts = at.get("vega_lite_chart")
-    assert len(charts) == 2
+    charts = [c for c in at.get("vega_lite_chart") if "per workload" not in c.proto.spec]
+    assert len(charts) == 2  # cloud and local per day; the per-workload chart is tested below
     plotted = {}
     for chart in charts:
         spec, frame = chart_data(chart)
@@ -179,3 +179,27 @@ def test_filters_come_from_the_url_and_narrow_the_figures(
     at.query_params["host"] = "no-such-host"
     at.run()
     assert at.sidebar.multiselect(key="f_host").value == []
+
+
+def test_cloud_spend_per_workload_per_day_is_charted(
+    demo_snapshot: Config, dashboard_for, tmp_path: Path
+) -> None:
+    import duckdb
+
+    dashboard_for(demo_snapshot, GPULEDGER_SPOOL=tmp_path / "no-spool")
+    at = run_app()
+    charts = [c for c in at.get("vega_lite_chart") if "per workload per day" in c.proto.spec]
+    assert len(charts) == 1
+    _, plotted = chart_data(charts[0])
+    con = duckdb.connect(str(demo_snapshot.snapshot_path), read_only=True)
+    want = dict(
+        con.execute(
+            "SELECT workload, sum(cost_usd) FROM daily_ledger WHERE placement = 'cloud'"
+            " AND day >= current_date - 7 GROUP BY 1"
+        ).fetchall()
+    )
+    con.close()
+    got = dict(plotted.group_by("workload").agg(pl.col("cost_usd").sum()).iter_rows())
+    assert set(got) == set(want) >= {"llm-pretrain", "research-notebook", "clinical-nlp"}
+    for workload, usd in want.items():
+        assert got[workload] == pytest.approx(usd)
