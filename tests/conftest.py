@@ -14,6 +14,16 @@ from config.settings import Config, load_config
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REALDATA = FIXTURES / "realdata"
+# What docs/demo-fleet.md says each demo workload should be told to do.
+DEMO_INTENDED_ACTIONS = {
+    "llm-pretrain": "buy_local",
+    "clinical-nlp": "move_to_local",
+    "research-notebook": "downsize",
+    "chat-inference": "downsize",
+    "weekly-sweep": "keep",
+    "batch-queue": "keep",
+    "vision-dev": "keep",
+}
 
 # No test may ever reach a real AWS account or the instance metadata service.
 os.environ.update(

@@ -10,18 +10,10 @@ import pytest
 from advisor.jobs import load_and_compute
 from cli import app
 from config.settings import Config, load_config
-from tests.conftest import ROOT
+from tests.conftest import DEMO_INTENDED_ACTIONS, ROOT
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday: 7 whole days before it
-INTENDED = {
-    "llm-pretrain": "buy_local",
-    "clinical-nlp": "move_to_local",
-    "research-notebook": "downsize",
-    "chat-inference": "downsize",
-    "weekly-sweep": "keep",
-    "batch-queue": "keep",
-    "vision-dev": "keep",
-}
+INTENDED = DEMO_INTENDED_ACTIONS
 
 
 @pytest.fixture(scope="module")

@@ -14,17 +14,9 @@ import pytest
 
 from advisor.report import last_complete_week
 from cli.main import main
-from tests.conftest import ROOT
+from tests.conftest import DEMO_INTENDED_ACTIONS, ROOT
 
-INTENDED = {
-    "llm-pretrain": "buy_local",
-    "clinical-nlp": "move_to_local",
-    "research-notebook": "downsize",
-    "chat-inference": "downsize",
-    "weekly-sweep": "keep",
-    "batch-queue": "keep",
-    "vision-dev": "keep",
-}
+INTENDED = DEMO_INTENDED_ACTIONS
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from config.settings import Config
+from tests.conftest import DEMO_INTENDED_ACTIONS
 from tests.dashboard.conftest import APP, ROOT, demo_config, seed_demo_snapshot
 
 PAGES = ROOT / "dashboard" / "pages"
-INTENDED = {
-    "llm-pretrain": "buy_local",
-    "clinical-nlp": "move_to_local",
-    "research-notebook": "downsize",
-    "chat-inference": "downsize",
-    "weekly-sweep": "keep",
-    "batch-queue": "keep",
-    "vision-dev": "keep",
-}
+INTENDED = DEMO_INTENDED_ACTIONS
 
 
 @pytest.fixture(scope="module")
