@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 # Kinds whose rows are deduplicated by key on ingest (a file imported twice counts once).
 DEDUP_KEYS = {
     "gpu_samples": ("host", "gpu_uuid", "ts"),
-    "process_samples": ("host", "gpu_uuid", "ts", "pid"),
+    # dcgm-exporter names pods, not pids: two pods on one GPU at one instant are two rows.
+    "process_samples": ("host", "gpu_uuid", "ts", "pid", "pod", "container"),
     "health": ("host", "gpu_uuid", "ts", "kind"),
 }
 # A sample stands for the time until its GPU's next sample, capped at this many usual intervals.
@@ -539,7 +540,7 @@ class _Batch:
                 inside.select(keys).unique(),
                 on=keys,
                 how="anti",
-                nulls_equal=False,
+                nulls_equal=True,  # a null pid (a pod from dcgm) is still the same row again
                 maintain_order="left",
             )
 

@@ -452,3 +452,33 @@ def test_energy_comes_from_the_counter_where_present_else_from_power(cfg):
         )
     assert got["GPU-counter"] == 6 * 2000.0  # six measured intervals in minute 08:00
     assert got["GPU-power"] == 6 * 10 * 300.0
+
+
+def test_pod_rows_without_a_pid_are_kept_apart_and_never_doubled(cfg):
+    """dcgm-exporter attributes by pod with no pid: two pods sharing a GPU are two rows, and
+    reading the same history twice stores them once."""
+    from datetime import UTC, datetime
+
+    import polars as pl
+
+    from collectors import spool
+    from warehouse.store import Warehouse
+
+    ts = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    rows = pl.DataFrame(
+        {
+            "ts": [ts, ts],
+            "host": ["n1", "n1"],
+            "gpu_uuid": ["GPU-1", "GPU-1"],
+            "pid": pl.Series([None, None], dtype=pl.Int64),
+            "pod": ["train-a", "eval-b"],
+            "namespace": ["ml", "ml"],
+            "source": ["prometheus", "prometheus"],
+        }
+    )
+    with Warehouse(cfg.db_path, cfg.spool_dir) as wh:
+        for _ in range(2):
+            spool.write_batch(cfg.spool_dir, "process_samples", rows, "n1")
+            wh.ingest_spool()
+        stored = wh.db.execute("SELECT pod FROM process_samples ORDER BY pod").fetchall()
+    assert stored == [("eval-b",), ("train-a",)]
