@@ -129,6 +129,11 @@ class Daemon:
             app.cycle(wh, cfg, catalog, progress=True)  # what was queued decides the demo too
             demo_on, why = app.demo_decision(cfg, wh)
             log.info("demo fleet: %s", why)
+            if not demo_on and wh.last_sample("demo") is not None:
+                log.warning(
+                    "the warehouse still holds the demo fleet's data beside yours: "
+                    "`gpuledger demo --purge` removes it"
+                )
             if demo_on:
                 seeded = app.seed_demo(wh, cfg, catalog, progress=True)
                 if seeded:

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
     p = sub.add_parser("demo", parents=[common], help="fill the warehouse with the demo fleet")
     p.add_argument("--days", type=int, help="days of history (default: [demo] history_days)")
+    p.add_argument(
+        "--purge", action="store_true", help="delete the demo fleet's data (keep everything else)"
+    )
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("import", parents=[common], help="import GPU samples or billing files")
     isub = p.add_subparsers(dest="what", metavar="WHAT")
@@ -111,6 +114,12 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
             raise UsageError("--days must be between 1 and 90")
         cfg = replace(cfg, demo=replace(cfg.demo, history_days=args.days))
     catalog = app.catalog_for(cfg)
+    if args.purge:
+        with app.open_warehouse(cfg) as wh:
+            deleted = wh.purge_source("demo")
+            app.cycle(wh, cfg, catalog, force=True)  # the ledger and snapshot without it
+        emit_mapping({f"deleted {t}": n for t, n in deleted.items()}, args.format)
+        return EXIT_OK
     with app.open_warehouse(cfg) as wh:
         seeded = app.seed_demo(wh, cfg, catalog, progress=True)
     if seeded is None:

@@ -434,6 +434,24 @@ class Warehouse:
             "SELECT max(ts) FROM gpu_samples WHERE source = ?", [source]
         ).fetchall()[0][0]
 
+    def purge_source(self, source: str) -> dict[str, int]:
+        """Delete every row `source` wrote (the demo fleet, once real data is configured), in
+        one transaction; returns the rows deleted per table."""
+        tables = ("gpu_samples", "process_samples", "health", "billing_items", "gpu_minute")
+        con = self.db
+        deleted: dict[str, int] = {}
+        con.execute("BEGIN")
+        try:
+            for table in tables:
+                deleted[table] = con.execute(
+                    f"DELETE FROM {table} WHERE source = ?", [source]
+                ).fetchall()[0][0]
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return deleted
+
     def has_real_data(self) -> bool:
         """Whether anything but the demo fleet has written samples or bills."""
         n = self.db.execute(

@@ -278,3 +278,16 @@ def stored_path(db: Path, sql: str):
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def test_demo_purge_removes_the_demo_and_keeps_real_data(small_demo_cfg, capsys):
+    assert run_cli(small_demo_cfg, "demo", "--days", "1") == 0
+    assert run_cli(small_demo_cfg, "import", "focus", str(FOCUS)) == 0
+    capsys.readouterr()
+    assert run_cli(small_demo_cfg, "demo", "--purge", "--format", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["deleted gpu_samples"] > 0 and report["deleted billing_items"] > 0
+    assert stored(small_demo_cfg, "SELECT count(*) FROM gpu_samples") == [(0,)]
+    assert stored(small_demo_cfg, "SELECT count(*) FROM gpu_minute") == [(0,)]
+    assert stored(small_demo_cfg, "SELECT DISTINCT source FROM billing_items") == [("focus",)]
+    assert billing_totals(small_demo_cfg) == focus_totals_from_file(FOCUS)
