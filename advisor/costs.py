@@ -1,28 +1,15 @@
-"""Money helpers shared by the ledger views, the recommendations and the report: summaries of the
-daily ledger, GPU classes of the catalog, and the way figures are written in words."""
+"""Money helpers shared by the recommendations and the report: GPU classes of the catalog, and the
+way figures are written in words."""
 
 from __future__ import annotations
 
 import math
 import re
-from datetime import date
 
 import polars as pl
 
 HOURS_PER_MONTH = 730.0
 MIB_PER_GIB = 1024.0
-GROUP_BY = ("workload", "host", "gpu_model", "placement")
-
-SUMMARY_SCHEMA = {
-    "gpu_hours": pl.Float64,
-    "busy_gpu_hours": pl.Float64,
-    "idle_gpu_hours": pl.Float64,
-    "cost_usd": pl.Float64,
-    "idle_cost_usd": pl.Float64,
-    "billed_cost_usd": pl.Float64,
-    "list_cost_usd": pl.Float64,
-    "energy_kwh": pl.Float64,
-}
 
 
 def usd(value: float | None, *, cents: bool = True) -> str:
@@ -45,44 +32,6 @@ def pct(value: float | None, digits: int = 0) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value * 100:.{digits}f} %"
-
-
-def _sum_or_null(column: str) -> pl.Expr:
-    """The sum, or null where no row has a value (local rows have no bill)."""
-    return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).otherwise(None)
-
-
-def summarize_ledger(
-    ledger: pl.DataFrame, by: str = "workload", since: date | None = None, until: date | None = None
-) -> pl.DataFrame:
-    """Ledger rows added up per `by` (workload, host, gpu_model or placement) and placement, for
-    days in [since, until). `__idle__` stays its own row."""
-    if by not in GROUP_BY:
-        raise ValueError(f"--by must be one of {', '.join(GROUP_BY)}, got {by!r}")
-    frame = ledger
-    if since is not None:
-        frame = frame.filter(pl.col("day") >= since)
-    if until is not None:
-        frame = frame.filter(pl.col("day") < until)
-    for name in SUMMARY_SCHEMA:
-        if name not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, pl.Float64).alias(name))
-    keys = [by] if by == "placement" else [by, "placement"]
-    out = frame.group_by(keys).agg(
-        gpu_hours=pl.col("gpu_hours").sum(),
-        busy_gpu_hours=pl.col("busy_gpu_hours").sum(),
-        idle_gpu_hours=pl.col("idle_gpu_hours").fill_null(0.0).sum(),
-        cost_usd=pl.col("cost_usd").sum(),
-        idle_cost_usd=pl.col("idle_cost_usd").fill_null(0.0).sum(),
-        billed_cost_usd=_sum_or_null("billed_cost_usd"),
-        list_cost_usd=_sum_or_null("list_cost_usd"),
-        energy_kwh=pl.col("energy_kwh").fill_null(0.0).sum(),
-    )
-    return out.with_columns(
-        busy_fraction=pl.when(pl.col("gpu_hours") > 0)
-        .then(pl.col("busy_gpu_hours") / pl.col("gpu_hours"))
-        .otherwise(None)
-    ).sort(["cost_usd", *keys], descending=[True] + [False] * len(keys), nulls_last=True)
 
 
 # GPU classes ---------------------------------------------------------------------------------

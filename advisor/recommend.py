@@ -997,30 +997,6 @@ def recommendation_frames(
     return recs_frame, alts_frame.sort("workload", "monthly_cost_usd", "option")
 
 
-def recommendations_csv(recs: pl.DataFrame) -> str:
-    """Recommendations as CSV (money to the cent, reasons joined with ` | `)."""
-    return recs.select(
-        "workload",
-        "action",
-        "placement",
-        "gpu_model",
-        "gpus",
-        "alternative",
-        pl.col("current_monthly_cost_usd").round(2),
-        pl.col("alternative_monthly_cost_usd").round(2),
-        pl.col("monthly_savings_usd").round(2),
-        pl.col("upfront_usd").round(2),
-        pl.col("break_even_months").round(1),
-        "confidence",
-        pl.col("busy_fraction").round(4),
-        pl.col("duty_cycle").round(4),
-        pl.col("peak_memory_gib").round(2),
-        pl.col("gpu_hours_per_month").round(1),
-        "days_observed",
-        pl.col("reasons").list.join(" | "),
-    ).write_csv()
-
-
 __all__ = [
     "ACTIONS",
     "ALTERNATIVE_SCHEMA",
@@ -1039,5 +1015,4 @@ __all__ = [
     "recommend_profiles",
     "recommendation_frames",
     "recommendations",
-    "recommendations_csv",
 ]

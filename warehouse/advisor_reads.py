@@ -84,3 +84,80 @@ def workload_gpu_usage(snap: Snapshot, workload: str, since: datetime) -> pl.Dat
         " WHERE workload = $workload AND hour >= $since ORDER BY hour, host, gpu_uuid",
         {"workload": workload, "since": since},
     )
+
+
+# Summaries of the published results, shared by `gpuledger costs|recommend` and the dashboard.
+GROUP_BY = ("workload", "host", "gpu_model", "placement")
+
+SUMMARY_SCHEMA = {
+    "gpu_hours": pl.Float64,
+    "busy_gpu_hours": pl.Float64,
+    "idle_gpu_hours": pl.Float64,
+    "cost_usd": pl.Float64,
+    "idle_cost_usd": pl.Float64,
+    "billed_cost_usd": pl.Float64,
+    "list_cost_usd": pl.Float64,
+    "energy_kwh": pl.Float64,
+}
+
+
+def _sum_or_null(column: str) -> pl.Expr:
+    """The sum, or null where no row has a value (local rows have no bill)."""
+    return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).otherwise(None)
+
+
+def summarize_ledger(
+    ledger: pl.DataFrame, by: str = "workload", since: date | None = None, until: date | None = None
+) -> pl.DataFrame:
+    """Ledger rows added up per `by` (workload, host, gpu_model or placement) and placement, for
+    days in [since, until). `__idle__` stays its own row."""
+    if by not in GROUP_BY:
+        raise ValueError(f"--by must be one of {', '.join(GROUP_BY)}, got {by!r}")
+    frame = ledger
+    if since is not None:
+        frame = frame.filter(pl.col("day") >= since)
+    if until is not None:
+        frame = frame.filter(pl.col("day") < until)
+    for name in SUMMARY_SCHEMA:
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.Float64).alias(name))
+    keys = [by] if by == "placement" else [by, "placement"]
+    out = frame.group_by(keys).agg(
+        gpu_hours=pl.col("gpu_hours").sum(),
+        busy_gpu_hours=pl.col("busy_gpu_hours").sum(),
+        idle_gpu_hours=pl.col("idle_gpu_hours").fill_null(0.0).sum(),
+        cost_usd=pl.col("cost_usd").sum(),
+        idle_cost_usd=pl.col("idle_cost_usd").fill_null(0.0).sum(),
+        billed_cost_usd=_sum_or_null("billed_cost_usd"),
+        list_cost_usd=_sum_or_null("list_cost_usd"),
+        energy_kwh=pl.col("energy_kwh").fill_null(0.0).sum(),
+    )
+    return out.with_columns(
+        busy_fraction=pl.when(pl.col("gpu_hours") > 0)
+        .then(pl.col("busy_gpu_hours") / pl.col("gpu_hours"))
+        .otherwise(None)
+    ).sort(["cost_usd", *keys], descending=[True] + [False] * len(keys), nulls_last=True)
+
+
+def recommendations_csv(recs: pl.DataFrame) -> str:
+    """Recommendations as CSV (money to the cent, reasons joined with ` | `)."""
+    return recs.select(
+        "workload",
+        "action",
+        "placement",
+        "gpu_model",
+        "gpus",
+        "alternative",
+        pl.col("current_monthly_cost_usd").round(2),
+        pl.col("alternative_monthly_cost_usd").round(2),
+        pl.col("monthly_savings_usd").round(2),
+        pl.col("upfront_usd").round(2),
+        pl.col("break_even_months").round(1),
+        "confidence",
+        pl.col("busy_fraction").round(4),
+        pl.col("duty_cycle").round(4),
+        pl.col("peak_memory_gib").round(2),
+        pl.col("gpu_hours_per_month").round(1),
+        "days_observed",
+        pl.col("reasons").list.join(" | "),
+    ).write_csv()

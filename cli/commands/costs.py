@@ -14,7 +14,6 @@ import argparse
 import sys
 from datetime import UTC, date, datetime, timedelta
 
-from advisor.costs import GROUP_BY, summarize_ledger
 from cli import app
 from cli.output import emit
 from config.settings import Config
@@ -45,7 +44,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")
     p.add_argument("--until", help="day after the last, YYYY-MM-DD (default: tomorrow)")
-    p.add_argument("--by", choices=GROUP_BY, default="workload", help="group by (workload)")
+    p.add_argument(
+        "--by", choices=advisor_reads.GROUP_BY, default="workload", help="group by (workload)"
+    )
     p.set_defaults(func=cmd_costs)
 
 
@@ -104,7 +105,7 @@ def _costs(args: argparse.Namespace, cfg: Config) -> int:
         raise CommandError(f"--since {since} must be before --until {until}")
     snap = fresh_snapshot(cfg)
     try:
-        frame = summarize_ledger(advisor_reads.ledger(snap, since, until), args.by)
+        frame = advisor_reads.summarize_ledger(advisor_reads.ledger(snap, since, until), args.by)
     finally:
         snap.close()
     rows = frame.to_dicts()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from advisor.recommend import recommendations_csv
 from dashboard import data
 from warehouse import advisor_reads
+from warehouse.advisor_reads import recommendations_csv
 
 ACTION_LABELS = {
     "keep": "keep",

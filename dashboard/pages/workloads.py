@@ -9,7 +9,6 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from advisor.costs import summarize_ledger
 from dashboard import charts, data, filters
 from warehouse import advisor_reads
 
@@ -55,7 +54,7 @@ for column, values in (
     if values:
         rows = rows.filter(pl.col(column).is_in(values))
 
-summary = summarize_ledger(rows, group)
+summary = advisor_reads.summarize_ledger(rows, group)
 cloud = rows.filter(pl.col("placement") == "cloud")["cost_usd"].sum()
 local = rows.filter(pl.col("placement") == "local")["cost_usd"].sum()
 gpu_hours = rows["gpu_hours"].sum()

@@ -284,7 +284,7 @@ def test_the_csv_export_has_one_row_per_workload_with_its_reasons():
     import csv
     import io
 
-    from advisor.recommend import recommendations_csv
+    from warehouse.advisor_reads import recommendations_csv
 
     usage = usage_of(gpus("i-p5", "H100", 1, 7, notebook, watts=100.0, mem_gib=30.0))
     bills = pl.DataFrame(hourly_bill("i-p5", "notebook", 6.88, 7), schema=BILL_SCHEMA, orient="row")
