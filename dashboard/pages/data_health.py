@@ -42,26 +42,28 @@ if not snap_ok:
     st.stop()
 
 reads = data.data_health(data.published_at())
-st.subheader("GPU telemetry by host")
-if reads["hosts"].height:
-    st.dataframe(
-        reads["hosts"],
-        hide_index=True,
-        width="stretch",
-        column_config={"lag_s": st.column_config.NumberColumn("lag (s)", format="%.0f")},
-    )
-else:
-    st.info("No GPU samples yet: run `gpuledger collect` on your GPU hosts or import samples.")
-st.subheader("Billing by source")
-if reads["billing"].height:
-    st.dataframe(
-        reads["billing"],
-        hide_index=True,
-        width="stretch",
-        column_config={"lag_s": st.column_config.NumberColumn("lag (s)", format="%.0f")},
-    )
-else:
-    st.info("No bills yet: `gpuledger import focus FILE` or configure [aws] in the configuration.")
+
+
+def lag_table(title: str, frame, empty: str) -> None:
+    """A source table with its lag in seconds, or what to do when it is empty."""
+    st.subheader(title)
+    if frame.height:
+        lag = st.column_config.NumberColumn("lag (s)", format="%.0f")
+        st.dataframe(frame, hide_index=True, width="stretch", column_config={"lag_s": lag})
+    else:
+        st.info(empty)
+
+
+lag_table(
+    "GPU telemetry by host",
+    reads["hosts"],
+    "No GPU samples yet: run `gpuledger collect` on your GPU hosts or import samples.",
+)
+lag_table(
+    "Billing by source",
+    reads["billing"],
+    "No bills yet: `gpuledger import focus FILE` or configure [aws] in the configuration.",
+)
 st.subheader("Errors (last 24 h)")
 if reads["health"].height:
     st.dataframe(reads["health"], hide_index=True, width="stretch")
