@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -198,16 +197,3 @@ class Daemon:
                 except subprocess.TimeoutExpired:
                     self.dash.kill()
             log.info("stopped")
-
-
-def wait_for_port(host: str, port: int, timeout: float) -> bool:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex((host, port)) == 0:
-                return True
-        time.sleep(0.2)
-    return False

@@ -149,18 +149,6 @@ class TableReader:
         return InputError(self.path, f"not a readable {kind} file ({text})")
 
 
-def text_or_error(path: Path, frame: pl.DataFrame, column: str) -> pl.Series:
-    """A column as text; a column of a type text cannot hold (a struct, a list) is an error
-    naming the column and its type (a Parquet file with a wrong column type)."""
-    s = frame[column]
-    if s.dtype == pl.String:
-        return s
-    try:
-        return s.cast(pl.String)
-    except Exception:
-        raise InputError(path, f"has type {s.dtype}, expected text", column=column) from None
-
-
 class CurrencyGuard:
     """Remembers each billing account's currency across chunks: a second currency in one account
     cannot be right, and two currencies must never be added."""

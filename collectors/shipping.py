@@ -180,18 +180,6 @@ class Shipper:
             log.exception("shipping run failed; the next run tries again")
 
 
-def start_shipper(
-    spool_dir: Path, target: str, interval_s: float, stop: threading.Event
-) -> threading.Thread:
-    """Ship in a daemon thread beside the sampler (one line in `gpuledger collect`)."""
-    shipper = Shipper(spool_dir, target)
-    thread = threading.Thread(
-        target=shipper.run, args=(stop, interval_s), name="gpuledger-shipper", daemon=True
-    )
-    thread.start()
-    return thread
-
-
 # The central side: S3 -> local spool -----------------------------------------------------------
 @dataclass
 class PullResult:

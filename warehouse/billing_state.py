@@ -10,7 +10,7 @@ re-downloads and re-pulls, and the scope replace in the warehouse keeps every do
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -170,10 +170,3 @@ class BillingState:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-
-    def prune(self, keep_days: int = 400, now: datetime | None = None) -> None:
-        """Forget run logs older than `keep_days`."""
-        now = now or datetime.now(UTC)
-        self.db.execute(
-            "DELETE FROM ce_runs WHERE run_at < ?", [now - timedelta(days=keep_days)]
-        ).fetchall()

@@ -406,13 +406,6 @@ class Warehouse:
             params={"since": since, "until": until},
         ).pl()
 
-    def gpu_minutes_since(self, since: datetime) -> pl.DataFrame:
-        return self.db.sql(
-            "SELECT minute, host, gpu_uuid, gpu_model, workload, seconds, busy_seconds, energy_j"
-            " FROM gpu_minute WHERE minute >= $since",
-            params={"since": since},
-        ).pl()
-
     def raw_horizon(self) -> datetime | None:
         """The time before which raw samples were deleted by retention (warehouse/retention.py)."""
         rows = self.db.execute("SELECT value FROM meta WHERE key = 'raw_kept_from'").fetchall()
