@@ -254,7 +254,7 @@ def classify_minutes(
         .with_columns(
             need_mem_gib=pl.col("mem_used_max_mib")
             / MIB_PER_GIB
-            * (1 + t.memory_headroom_pct / 100),
+            * (1 + cfg.advisor.memory_headroom_pct / 100),  # one headroom, as recommend uses
             need_tp=pl.col("activity_pct").fill_null(0.0) / 100.0 * pl.col("class_tp_here"),
         )
         .with_row_index("_row")

@@ -211,9 +211,6 @@ class ThresholdsConfig:
     overpowered_min_minutes: int = field(
         default=60, metadata=_meta("minutes before over-powered", _between(1, 10080))
     )
-    memory_headroom_pct: float = field(
-        default=10.0, metadata=_meta("memory headroom for a smaller class", _between(0, 100))
-    )
     high_end_classes: tuple[str, ...] = field(
         default=("H200", "H100", "H800", "GH200", "B200", "B100", "GB200", "A100", "A800"),
         metadata=_meta("GPU classes watched for waste"),
