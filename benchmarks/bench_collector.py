@@ -142,7 +142,7 @@ def bench() -> list[Result]:
             met=pct <= CPU_GOAL_PCT,
         ),
         Result(
-            "peak RSS of the agent (`python -m cli.collect`)",
+            "peak RSS of the agent (`gpuledger collect`)",
             rss,
             "MB",
             goal=f"<= {RSS_GOAL_MB:g} MB",
