@@ -4,7 +4,8 @@ Prometheus server's history read into the spool.
 - `--source nvml|smi|prometheus|demo` samples every `[collect] interval_s` into the spool until
   SIGTERM or SIGINT, then flushes what it holds and exits 0 (docs/collectors.md).
 - `--once` prints one sample instead; `--from FILE --once` parses a saved capture (smi,
-  prometheus) and prints it in the `import samples` schema (DESIGN.md §3).
+  prometheus) and prints it in the `import samples` schema (DESIGN.md §3); `--from` repeated
+  reads the files as one capture (a `--query-gpu` CSV and its `--query-compute-apps` CSV).
 - `--source prometheus --url SERVER --since T [--until T] [--step S]` reads history through the
   server's HTTP API into the spool, then ingests it like `import` does (queued for the daemon
   when it owns the warehouse).
@@ -59,7 +60,14 @@ class Sampler:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `gpuledger collect` (cli/main.py adds them to its subcommand)."""
     p.add_argument("--source", choices=("nvml", "smi", "prometheus", "demo"), default=None)
-    p.add_argument("--from", dest="from_file", type=Path, help="parse a saved capture instead")
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        action="append",
+        help="parse a saved capture instead (repeat it for a --query-gpu CSV and the "
+        "--query-compute-apps CSV taken with it)",
+    )
     p.add_argument("--url", help="dcgm-exporter /metrics URL, or with --since a Prometheus server")
     p.add_argument("--once", action="store_true", help="one sample, then exit")
     p.add_argument("--host", help="host id to record (default: [collect] host_id or detected)")
@@ -94,18 +102,28 @@ def main(argv: list[str] | None = None) -> int:
     return run_collect(args, cfg)
 
 
-def parse_capture(source: str, path: Path, host: str | None, cfg: Config) -> Batch:
-    """A saved capture of `source` (smi: XML or query CSV; prometheus: text page or API JSON),
-    its processes named by the configured rules (by what the capture carries: no /proc)."""
+def parse_capture(source: str, paths: list[Path], host: str | None, cfg: Config) -> Batch:
+    """Saved captures of `source` (smi: XML or query CSVs, a `--query-compute-apps` CSV matched
+    to the `--query-gpu` rows of its sampling cycle; prometheus: text page or API JSON), their
+    processes named by the configured rules (by what the capture carries: no /proc)."""
     from collectors.workload_rules import ProcessAttributor
 
     if source == "smi":
-        from collectors.smi import parse_capture_file
+        from collectors.smi import parse_capture_files
+
+        batch = parse_capture_files(paths, host=host)
     elif source == "prometheus":
+        import polars as pl
+
         from collectors.prometheus import parse_capture_file
+
+        parts = [parse_capture_file(path, host=host) for path in paths]
+        batch = Batch(
+            pl.concat([b.gpu_samples for b in parts]),
+            pl.concat([b.process_samples for b in parts]),
+        )
     else:
         raise CollectUsageError(f"--from works with --source smi or prometheus, not {source}")
-    batch = parse_capture_file(path, host=host) if host else parse_capture_file(path)
     return ProcessAttributor(cfg.workloads.rules).apply(batch)
 
 
@@ -167,7 +185,7 @@ def run_collect(args: argparse.Namespace, cfg: Config) -> int:
             try:
                 batch = parse_capture(source, args.from_file, args.host, cfg)
             except (ValueError, OSError) as exc:
-                raise CollectUsageError(f"{args.from_file}: {exc}") from None
+                raise CollectUsageError(str(exc)) from None
             print_samples(batch, args.format)
             return EXIT_OK
         sampler = open_sampler(source, cfg, args.host, args.url)

@@ -11,6 +11,13 @@ MIG: a GPU in MIG mode keeps its own row (power, temperature and clocks belong t
 its utilization is null because NVML reports `[N/A]`), and each MIG device gets a row of its own
 with `parent_gpu_uuid` set to the board. Count physical GPUs with `parent_gpu_uuid IS NULL`.
 Processes on a MIG device are attributed to that device's row.
+
+Sampling cycles: a GPU row's `workload` comes from the process rows with the same (host,
+gpu_uuid, ts) (collectors/workload_rules.py). `-q -x` XML holds both in one answer, stamped once.
+`--query-gpu` and `--query-compute-apps` are two queries whose own `timestamp`s differ by the
+time between them (a few hundred ms), so `same_cycle` re-stamps each process row with the time
+of its GPU's nearest row, the row of the same sampling cycle; without that a busy GPU would find
+no process and be booked `__idle__`.
 """
 
 from __future__ import annotations
@@ -32,6 +39,9 @@ from collectors.workload_rules import ProcessAttributor, Rule
 SOURCE = "smi"
 ACTIVITY_KIND = "nvml_util"
 LIVE_TIMEOUT_S = 10
+# The most a process query may lie from its GPU query and still be of the same sampling cycle;
+# where a GPU was sampled repeatedly, half its usual interval when that is less.
+MAX_CYCLE_SKEW_S = 5.0
 
 # Values nvidia-smi prints where it has no number (besides anything in brackets, e.g. `[N/A]`).
 _MISSING_WORDS = (
@@ -412,6 +422,47 @@ def parse_query_compute_apps_csv(text: str, host: str, ts: datetime | None = Non
     return _batch([], out)
 
 
+def same_cycle(
+    gpus: pl.DataFrame, procs: pl.DataFrame, max_skew_s: float = MAX_CYCLE_SKEW_S
+) -> pl.DataFrame:
+    """`procs` with each row stamped with the `ts` of its GPU's row of the same sampling cycle.
+
+    That row is the GPU's (same host and UUID) nearest in time, if it is within `max_skew_s` and
+    within half the GPU's usual (median) interval between rows; a process row without one keeps
+    its own time. Where several rows of one process land on one cycle, the nearest is kept.
+    """
+    if gpus.is_empty() or procs.is_empty():
+        return procs
+    keys = ["host", "gpu_uuid"]
+    half_interval = (pl.col("_cycle").diff().dt.total_microseconds() / 2e6).median().over(keys)
+    cycles = (
+        gpus.select(*keys, _cycle="ts")
+        .unique()
+        .sort(*keys, "_cycle")
+        .with_columns(_reach=pl.min_horizontal(pl.lit(max_skew_s), half_interval))
+        .sort("_cycle")
+    )
+    skew = (pl.col("_cycle") - pl.col("ts")).dt.total_microseconds().abs() / 1e6
+    return (
+        procs.with_row_index("_row")
+        .sort("ts")
+        .join_asof(
+            cycles,
+            left_on="ts",
+            right_on="_cycle",
+            by=keys,
+            strategy="nearest",
+            check_sortedness=False,  # both sorted by time above
+        )
+        .with_columns(_skew=pl.when(skew <= pl.col("_reach")).then(skew))
+        .with_columns(ts=pl.when(pl.col("_skew").is_not_null()).then("_cycle").otherwise("ts"))
+        .sort(pl.col("_skew").fill_null(0.0), "_row")
+        .unique(subset=[*keys, "ts", "pid"], keep="first", maintain_order=True)
+        .sort("_row")
+        .select(procs.columns)
+    )
+
+
 # ---------------------------------------------------------------- `nvidia-smi -q` text (MIG only)
 
 
@@ -525,7 +576,8 @@ def _capture_state(
     gpus = parse_query_gpu_csv(bodies["query-gpu"], host, ts).gpu_samples
     procs = Batch().process_samples
     if "query-compute-apps" in bodies:
-        procs = parse_query_compute_apps_csv(bodies["query-compute-apps"], host, ts).process_samples
+        apps = parse_query_compute_apps_csv(bodies["query-compute-apps"], host, ts)
+        procs = same_cycle(gpus, apps.process_samples)
     if "query" in bodies:
         boards = {row["gpu_uuid"]: row for row in gpus.to_dicts()}
         migs, pid_map = _q_migs(bodies["query"], boards, parse_listing(listing or ""))
@@ -572,6 +624,22 @@ def host_from_filename(name: str) -> str:
     for suffix in ("__query-gpu", "__query-compute-apps", "__idle", "__load"):
         stem = stem.removesuffix(suffix)
     return stem
+
+
+def parse_capture_files(
+    paths: Iterable[str | Path], host: str | None = None, ts: datetime | None = None
+) -> Batch:
+    """Several saved outputs as one capture, e.g. `…__query-gpu.csv` with the
+    `…__query-compute-apps.csv` taken with it: the GPU rows of all, and their processes, each
+    stamped with its GPU row's time of the same sampling cycle (`same_cycle`)."""
+    batches = [parse_capture_file(path, host, ts) for path in paths]
+    if not batches:
+        raise ValueError("no capture file given")
+    gpus = pl.concat([b.gpu_samples for b in batches])
+    procs = pl.concat([b.process_samples for b in batches])
+    if len(batches) > 1:
+        procs = same_cycle(gpus, procs)
+    return Batch(gpus, procs, pl.concat([b.health for b in batches]))
 
 
 def parse_capture_file(

@@ -10,14 +10,15 @@ import csv
 import io
 import re
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from collectors import smi
-from collectors.schema import GPU_SAMPLE_SCHEMA, PROCESS_SAMPLE_SCHEMA
+from collectors.schema import GPU_SAMPLE_SCHEMA, PROCESS_SAMPLE_SCHEMA, Batch
+from collectors.workload_rules import ProcessAttributor
 
 REAL = Path(__file__).resolve().parent.parent / "fixtures" / "realdata"
 XML_FILES = sorted((REAL / "nvidia-smi-xml-datakit").glob("*.xml"))
@@ -371,3 +372,80 @@ def test_compute_apps_process_name_with_commas_stays_whole() -> None:
     assert procs.select("pid", "command", "used_mib").rows() == [
         (42, "C:\\Games\\Hello, World\\game.exe", 300.0)
     ]
+
+
+# ---------------------------------------------------------------- sampling cycles
+
+H100 = "linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01"
+
+
+def _raw_time(text: str) -> datetime:
+    return datetime.strptime(text.strip(), "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+def test_query_gpu_and_compute_apps_of_one_cycle_share_the_gpu_rows_time() -> None:
+    """The H100 under gpu_burn: its query-gpu row is stamped 08:12:53.353, its processes
+    08:12:53.500 (147 ms later). Taken together they are one sampling cycle: the processes get
+    the GPU row's time, so the 100 %-busy GPU carries the workload of its biggest process."""
+    gpu_csv = CSV_DIR / f"{H100}__load__query-gpu.csv"
+    apps_csv = CSV_DIR / f"{H100}__load__query-compute-apps.csv"
+    gpu_raw, apps_raw = _csv_dicts(gpu_csv.read_text()), _csv_dicts(apps_csv.read_text())
+    gpu_time = _raw_time(gpu_raw[0]["timestamp"])
+    assert {_raw_time(r["timestamp"]) for r in apps_raw} == {gpu_time + timedelta(milliseconds=147)}
+
+    batch = smi.parse_capture_files([gpu_csv, apps_csv])
+    assert batch.gpu_samples["ts"].to_list() == [gpu_time]
+    assert set(batch.process_samples["ts"]) == {gpu_time}
+    assert sorted(batch.process_samples["pid"]) == sorted(int(r["pid"]) for r in apps_raw)
+
+    rules = [{"match": "cmdline", "pattern": "gpu_burn", "workload": "burn-in"}]
+    named = ProcessAttributor(rules).apply(batch).gpu_samples
+    # gpu_burn holds 15690 MiB, the two memhogs 2566 and 1542: gpu_burn is dominant.
+    assert named.select("util_pct", "workload").rows() == [(100.0, "burn-in")]
+    # Each file alone, as before: the processes' own time matches no GPU row.
+    alone = ProcessAttributor(rules).apply(
+        Batch(
+            smi.parse_capture_file(gpu_csv).gpu_samples,
+            smi.parse_capture_file(apps_csv).process_samples,
+        )
+    )
+    assert alone.gpu_samples["workload"].to_list() == [None]
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=_ids(CAPTURES))
+def test_capture_text_stamps_processes_with_their_states_gpu_row(path: Path) -> None:
+    batch = smi.parse_capture_file(path)
+    boards = batch.gpu_samples.filter(pl.col("parent_gpu_uuid").is_null())
+    assert set(batch.process_samples["ts"]) <= set(boards["ts"])
+
+
+def _frame(schema: dict, rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema={k: schema[k] for k in ("ts", "host", "gpu_uuid")}, orient="row"
+    )
+
+
+def test_same_cycle_takes_the_nearest_gpu_row_within_half_its_interval() -> None:
+    """GPU g sampled every 4 s (at 0, 4 and 8 s): a process row may lie at most 2 s from its
+    cycle's GPU row. GPU h has a single row: the cap of MAX_CYCLE_SKEW_S (5 s) applies."""
+    t0 = datetime(2026, 7, 14, 8, 0, tzinfo=UTC)
+    at = [t0 + timedelta(seconds=s) for s in (0, 4, 8)]
+    gpus = _frame(GPU_SAMPLE_SCHEMA, [(t, "n", "g") for t in at] + [(t0, "n", "h")])
+    procs = pl.DataFrame(
+        [
+            (t0 + timedelta(seconds=0.3), "n", "g", 1),  # 0.3 s after the first row
+            (t0 + timedelta(seconds=5.9), "n", "g", 2),  # 1.9 s after the second
+            (t0 + timedelta(seconds=10.5), "n", "g", 3),  # 2.5 s after the last: no cycle
+            (t0 + timedelta(seconds=4.2), "n", "h", 4),  # 4.2 s ≤ 5 s
+            (t0 + timedelta(seconds=5.2), "n", "h", 5),  # 5.2 s > 5 s
+            (t0 + timedelta(seconds=0.1), "n", "other", 6),  # no such GPU
+            (t0 + timedelta(seconds=0.5), "n", "g", 1),  # pid 1 again in the same cycle
+        ],
+        schema={**{k: PROCESS_SAMPLE_SCHEMA[k] for k in ("ts", "host", "gpu_uuid", "pid")}},
+        orient="row",
+    )
+    out = smi.same_cycle(gpus, procs)
+    offsets = {pid: (ts - t0).total_seconds() for ts, pid in out.select("ts", "pid").iter_rows()}
+    assert offsets == {1: 0.0, 2: 4.0, 3: 10.5, 4: 0.0, 5: 5.2, 6: 0.1}
+    assert out.height == 6  # pid 1's farther row (0.5 s) is the same cycle's: dropped
+    assert out.columns == procs.columns
