@@ -1,4 +1,11 @@
-"""`gpuledger import samples`: GPU samples exported by the agent or another tool (DESIGN.md §3)."""
+"""`gpuledger import samples`: GPU samples exported by the agent or another tool (DESIGN.md §3).
+
+Every column `gpuledger collect --format csv` writes comes back as written, so the product takes
+its own output back: MIG rows (`parent_gpu_uuid`, `mig_profile`), the DCGM profiling columns,
+`activity_kind` and `source`. `util_pct` may be empty only where the row says why there is no
+utilization: a MIG instance (NVML reports none), another activity signal (`sm_active_pct`), or
+a stated `activity_kind` (the agent's own output, where the GPU did not report it).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,13 @@ from collectors.errors import InputError
 from collectors.schema import ACTIVITY_KINDS, GPU_SAMPLE_REQUIRED, conform
 from collectors.tabular import as_text, read_table, to_float, to_utc
 
-PERCENT_COLUMNS = ("util_pct", "sm_active_pct")
+PROFILING_COLUMNS = ("sm_active_pct", "sm_occupancy_pct", "tensor_active_pct", "dram_active_pct")
+PERCENT_COLUMNS = ("util_pct", *PROFILING_COLUMNS)
 NONNEGATIVE_COLUMNS = ("mem_used_mib", "mem_total_mib", "power_w")
-OPTIONAL_NUMERIC = ("sm_active_pct", "energy_mj", "sm_clock_mhz", "temperature_c")
+OPTIONAL_NUMERIC = (*PROFILING_COLUMNS, "energy_mj", "sm_clock_mhz", "temperature_c")
+OPTIONAL_TEXT = ("parent_gpu_uuid", "mig_profile", "workload")
+# What a file's `source` column may say: the collectors that write samples, and import itself.
+SOURCES = ("nvml", "smi", "prometheus", "demo", "import")
 
 
 def read_samples_file(path: str | Path) -> pl.DataFrame:
@@ -32,7 +43,6 @@ def read_samples_file(path: str | Path) -> pl.DataFrame:
     for col in ("util_pct", "mem_used_mib", "mem_total_mib", "power_w", *OPTIONAL_NUMERIC):
         if col in frame.columns:
             out[col] = to_float(path, frame, col, first)
-    _require(path, out["util_pct"], "util_pct", first)
     for col in PERCENT_COLUMNS:
         if col in out:
             _check_range(path, out[col], col, first, 0.0, 100.0)
@@ -47,23 +57,17 @@ def read_samples_file(path: str | Path) -> pl.DataFrame:
     if "gpu_index" in frame.columns:
         idx = to_float(path, frame, "gpu_index", first)
         out["gpu_index"] = idx.cast(pl.Int32, strict=False)
-    if "workload" in frame.columns:
-        out["workload"] = as_text(frame, "workload")
-    kinds = as_text(frame, "activity_kind") if "activity_kind" in frame.columns else None
-    if kinds is not None:
-        bad = kinds.is_not_null() & ~kinds.is_in(list(ACTIVITY_KINDS))
-        if bad.any():
-            i = int(bad.arg_true()[0])
-            raise InputError(
-                path,
-                f"must be one of {', '.join(ACTIVITY_KINDS)}",
-                row=i + first,
-                column="activity_kind",
-            )
+    for col in OPTIONAL_TEXT:
+        if col in frame.columns:
+            out[col] = as_text(frame, col)
+    kinds = _one_of(path, frame, "activity_kind", ACTIVITY_KINDS, first)
+    sources = _one_of(path, frame, "source", SOURCES, first)
+    _require_util(path, out, kinds, first)
     result = pl.DataFrame(out).with_columns(
         activity_kind=(kinds if kinds is not None else pl.lit(None, pl.String)),
-        source=pl.lit("import"),
+        source=(sources if sources is not None else pl.lit(None, pl.String)),
     )
+    result = result.with_columns(pl.col("source").fill_null("import"))
     # Without a stated kind, SM active in an export most often comes from DCGM.
     result = result.with_columns(
         pl.col("activity_kind").fill_null(
@@ -73,6 +77,44 @@ def read_samples_file(path: str | Path) -> pl.DataFrame:
         )
     )
     return conform(result, "gpu_samples")
+
+
+def _one_of(
+    path: Path, frame: pl.DataFrame, column: str, allowed: tuple[str, ...], first: int
+) -> pl.Series | None:
+    """An optional text column whose values must be among `allowed` (empty is allowed)."""
+    if column not in frame.columns:
+        return None
+    values = as_text(frame, column)
+    bad = values.is_not_null() & ~values.is_in(list(allowed))
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        raise InputError(path, f"must be one of {', '.join(allowed)}", row=i + first, column=column)
+    return values
+
+
+def _require_util(
+    path: Path, out: dict[str, pl.Series], kinds: pl.Series | None, first: int
+) -> None:
+    """`util_pct` is required on every row but those that say why it is missing: a MIG instance,
+    another activity signal, or a stated activity kind (see the module docstring)."""
+    util = out["util_pct"]
+    explained = pl.Series([False] * len(util))
+    for col in ("parent_gpu_uuid", "sm_active_pct"):
+        if col in out:
+            explained = explained | out[col].is_not_null()
+    if kinds is not None:
+        explained = explained | kinds.is_not_null()
+    missing = util.is_null() & ~explained
+    if missing.any():
+        i = int(missing.arg_true()[0])
+        raise InputError(
+            path,
+            "value required (may be empty only on MIG rows with parent_gpu_uuid, or with "
+            "sm_active_pct or activity_kind)",
+            row=i + first,
+            column="util_pct",
+        )
 
 
 def _require(path: Path, values: pl.Series, column: str, first: int) -> None:

@@ -152,7 +152,8 @@ def test_a_capture_printed_by_collect_imports_as_samples(cfg, tmp_path, capsys):
     exported.write_text(out)
     assert run_cli(cfg, "import", "samples", str(exported)) == 0
     rows = stored(cfg, "SELECT host, gpu_uuid, mem_total_mib, source FROM gpu_samples")
-    assert rows == [("gtx-1660-ti", "GPU-304a277d-3545-63b8-3a36-dfde3c992989", 5912.0, "import")]
+    # The agent's own output comes back as written, its source included.
+    assert rows == [("gtx-1660-ti", "GPU-304a277d-3545-63b8-3a36-dfde3c992989", 5912.0, "smi")]
 
 
 def test_collect_from_a_capture_prints_the_import_schema_as_json(cfg, capsys):

@@ -84,3 +84,52 @@ def test_a_missing_column_is_named(tmp_path):
     p.write_text("ts,host\n2026-11-27T10:00:00Z,h\n")
     with pytest.raises(InputError, match="missing required column.*gpu_uuid"):
         read_samples_file(p)
+
+
+MIG_HEADER = (
+    "ts,host,gpu_uuid,gpu_model,util_pct,mem_used_mib,mem_total_mib,power_w,parent_gpu_uuid,"
+    "mig_profile,tensor_active_pct,source\n"
+)
+
+
+def test_mig_rows_come_back_without_utilization_and_with_their_board(tmp_path):
+    p = tmp_path / "mig.csv"
+    p.write_text(
+        MIG_HEADER
+        + "2026-07-14T09:00:44+00:00,h,GPU-b,H100,40,11125,81559,433.78,,,12.5,smi\n"
+        + "2026-07-14T09:00:44+00:00,h,MIG-1,H100,,11091,40448,,GPU-b,3g.40gb,,smi\n"
+    )
+    f = read_samples_file(p)
+    assert f.select("gpu_uuid", "util_pct", "parent_gpu_uuid", "mig_profile").rows() == [
+        ("GPU-b", 40.0, None, None),
+        ("MIG-1", None, "GPU-b", "3g.40gb"),
+    ]
+    assert f["tensor_active_pct"].to_list() == [12.5, None]
+    assert f["source"].to_list() == ["smi", "smi"]  # as the agent wrote it
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        # A whole GPU with no utilization and nothing saying why: still refused.
+        ("2026-07-14T09:00:44Z,h,GPU-b,H100,,1,2,3,,,,", "row 2, column util_pct: value required"),
+        ("2026-07-14T09:00:44Z,h,GPU-b,H100,5,1,2,3,,,101,", "column tensor_active_pct: 101.0"),
+        ("2026-07-14T09:00:44Z,h,GPU-b,H100,5,1,2,3,,,,nvidia", "column source: must be one of"),
+    ],
+)
+def test_the_agents_columns_are_checked_too(tmp_path, row, expected):
+    p = tmp_path / "s.csv"
+    p.write_text(MIG_HEADER + row + "\n")
+    with pytest.raises(InputError, match=expected):
+        read_samples_file(p)
+
+
+def test_a_gpu_without_utilization_comes_back_where_the_row_states_its_activity_kind(tmp_path):
+    """The agent writes `activity_kind` on every row: a GPU whose utilization nvidia-smi read as
+    [N/A] comes back with util_pct empty (unknown), not refused and not 0."""
+    p = tmp_path / "s.csv"
+    p.write_text(
+        "ts,host,gpu_uuid,gpu_model,util_pct,mem_used_mib,mem_total_mib,power_w,activity_kind\n"
+        "2026-07-14T09:00:44Z,h,GPU-b,A100,,5,40960,55.5,nvml_util\n"
+    )
+    assert read_samples_file(p)["util_pct"].to_list() == [None]
