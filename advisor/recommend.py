@@ -50,6 +50,8 @@ FULL_NODE_GPUS = 8
 ASSUMED_WATTS = 300.0
 # Spare local GPUs may fall short of a workload's demand in an hour of the week by this much.
 SPARE_TOLERANCE_GPUS = 0.1
+# A recommendation for a workload whose memory was never measured is this much less certain.
+MEMORY_UNKNOWN_CONFIDENCE = 0.5
 
 RECOMMENDATION_SCHEMA: dict[str, pl.DataType] = {
     "computed_at": pl.Datetime("us", "UTC"),
@@ -115,6 +117,8 @@ class Params:
     pue: float = 1.4
     depreciation_years: float = 3.0
     ops_usd_per_gpu_hour: float = 0.10
+    # (host, GPUs) of every [[local.hosts]] entry: what a spare host has where telemetry saw less
+    host_gpus: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_config(cls, cfg: Config) -> Params:
@@ -133,7 +137,12 @@ class Params:
             pue=cfg.energy.pue,
             depreciation_years=cfg.local.depreciation_years,
             ops_usd_per_gpu_hour=cfg.local.ops_usd_per_gpu_hour,
+            host_gpus=tuple((h.name, h.gpu_count) for h in cfg.local.hosts),
         )
+
+    def configured_gpus(self, host: str) -> int:
+        """The GPUs [[local.hosts]] gives `host` (0 where it is not listed)."""
+        return sum(n for name, n in self.host_gpus if name == host)
 
     def energy_usd(self, watts: float, hours: float) -> float:
         return watts / 1000.0 * hours * self.pue * self.price_per_kwh
@@ -170,7 +179,7 @@ class Profile:
     gpu_hours_month: float
     busy_fraction: float
     duty_cycle: float
-    peak_memory_gib: float
+    peak_memory_gib: float | None  # None: no memory reading from its GPUs (unknown, not 0)
     avg_power_w: float | None
     current_monthly_cost: float
     marginal_monthly_cost: float  # what leaving stops paying (local: energy; cloud: the bill)
@@ -213,7 +222,10 @@ class Alternative:
 class LocalCapacity:
     """Local GPU classes per host: how much was spare, when, and who is saturated there."""
 
-    classes: pl.DataFrame  # host, gpu_class, gpus, total_s, idle_s, spare_share
+    # host, gpu_class, gpus (the most that reported in one hour), total_s, idle_s, spare_share,
+    # watts (per GPU: drawn while held where it was ever held, else over all its time; null
+    # where nothing was measured), watts_held (whether `watts` is the draw while held)
+    classes: pl.DataFrame
     spare: dict[tuple[str, str], dict[int, float]]  # (host, class) -> hour of week -> idle GPUs
     busy: pl.DataFrame  # host, gpu_class, workload, busy_fraction
 
@@ -226,6 +238,8 @@ class LocalCapacity:
                     "gpu_class": pl.String,
                     "gpus": pl.Int64,
                     "spare_share": pl.Float64,
+                    "watts": pl.Float64,
+                    "watts_held": pl.Boolean,
                 }
             ),
             {},
@@ -303,11 +317,24 @@ def local_capacity(usage: pl.DataFrame, classes: pl.DataFrame, window: Window) -
     per_class = (
         local.group_by("host", "gpu_class")
         .agg(
-            gpus=pl.col("gpu_uuid").n_unique(),
             total_s=pl.col("seconds").sum(),
             idle_s=pl.col("seconds").filter(pl.col("idle")).sum(),
+            held_s=pl.col("seconds").filter(~pl.col("idle")).sum(),
+            held_j=pl.col("energy_j").filter(~pl.col("idle")).sum(),
+            total_j=pl.col("energy_j").sum(),
         )
-        .with_columns(spare_share=pl.col("idle_s") / pl.col("total_s"))
+        .join(_host_gpus(local), on=["host", "gpu_class"], how="left", nulls_equal=True)
+        .with_columns(
+            spare_share=pl.col("idle_s") / pl.col("total_s"),
+            watts_held=(pl.col("held_s") > 0) & (pl.col("held_j") > 0),
+        )
+        .with_columns(
+            # Energy 0 is no reading (a GPU without power telemetry), not a free GPU.
+            watts=pl.when(pl.col("watts_held"))
+            .then(pl.col("held_j") / pl.col("held_s"))
+            .when(pl.col("total_j") > 0)
+            .then(pl.col("total_j") / pl.col("total_s"))
+        )
     )
     counts = window.hour_of_week_counts()
     idle = (
@@ -325,6 +352,20 @@ def local_capacity(usage: pl.DataFrame, classes: pl.DataFrame, window: Window) -
         .agg(busy_fraction=pl.col("busy_seconds").sum() / pl.col("seconds").sum())
     )
     return LocalCapacity(per_class, spare, busy)
+
+
+def _host_gpus(local: pl.DataFrame) -> pl.DataFrame:
+    """GPUs per (host, class): the most that reported in one hour (a replaced GPU's new UUID
+    is not a second GPU; a MIG board is one GPU where its instances name their parent)."""
+    board = pl.col("gpu_uuid")
+    if "parent_gpu_uuid" in local.columns:
+        board = pl.coalesce("parent_gpu_uuid", "gpu_uuid")
+    return (
+        local.group_by("host", "gpu_class", "hour")
+        .agg(n=board.n_unique())
+        .group_by("host", "gpu_class")
+        .agg(gpus=pl.col("n").max())
+    )
 
 
 def _with_class(frame: pl.DataFrame, classes: pl.DataFrame) -> pl.DataFrame:
@@ -428,7 +469,7 @@ def measured_profiles(
                     gpu_hours_month=0.0,
                     busy_fraction=0.0,
                     duty_cycle=0.0,
-                    peak_memory_gib=0.0,
+                    peak_memory_gib=None,
                     avg_power_w=None,
                     current_monthly_cost=cost_window * f,
                     marginal_monthly_cost=cost_window * f,
@@ -452,7 +493,8 @@ def measured_profiles(
             pl.col("busy") >= pl.col("held") * params.active_hour_busy_pct / 100.0
         ).height
         peak = rows.filter(~pl.col("idle"))["mem_peak_mib"].max()
-        peak_gib = float(peak or 0.0) / MIB_PER_GIB
+        peak_gib = None if peak is None else float(peak) / MIB_PER_GIB
+        certainty = 1.0 if peak_gib is not None else MEMORY_UNKNOWN_CONFIDENCE
         hosts = tuple(sorted(rows["host"].unique().to_list()))
         itypes = [instance_of[h] for h in hosts if h in instance_of]
         d = daily_hours.filter(pl.col("workload") == name)
@@ -484,7 +526,9 @@ def measured_profiles(
                 window_cost=cost_window,
                 span_hours=window.hours,
                 days_observed=float(window.days),
-                confidence=_confidence(series, window.days, params.window_days),
+                confidence=round(
+                    _confidence(series, window.days, params.window_days) * certainty, 2
+                ),
                 hosts=hosts,
                 instance_type=max(set(itypes), key=itypes.count) if itypes else None,
                 demand=demand,
@@ -526,12 +570,27 @@ def _mark_contention(
 
 
 # Alternatives -----------------------------------------------------------------------------------
-def _fit(p: Profile, mem_gib: float, rel: float | None, params: Params) -> tuple[bool, str]:
+def _memory_fit(p: Profile, mem_gib: float, params: Params) -> tuple[bool, str]:
+    """Whether the memory of one GPU of `mem_gib` holds the workload. Where its memory was never
+    measured, only a GPU with at least the memory of the one it runs on is known to."""
+    if p.peak_memory_gib is None:
+        if p.memory_gib is None:
+            return False, "memory unknown: neither its use nor its GPU's size was measured"
+        words = f"memory unknown: {mem_gib:g} GiB"
+        if mem_gib < p.memory_gib:
+            return False, f"{words} < the {p.memory_gib:g} GiB of its {p.gpu_model} it may need"
+        return True, f"{words} ≥ the {p.memory_gib:g} GiB of its {p.gpu_model}"
     need = p.peak_memory_gib * (1 + params.memory_headroom_pct / 100.0)
     mem_words = f"{p.peak_memory_gib:.1f} GiB + {params.memory_headroom_pct:g} % = {need:.1f} GiB"
     if mem_gib < need:
         return False, f"too little memory: {mem_words} > {mem_gib:g} GiB"
-    fits_mem = f"memory {mem_words} ≤ {mem_gib:g} GiB"
+    return True, f"memory {mem_words} ≤ {mem_gib:g} GiB"
+
+
+def _fit(p: Profile, mem_gib: float, rel: float | None, params: Params) -> tuple[bool, str]:
+    fits, fits_mem = _memory_fit(p, mem_gib, params)
+    if not fits:
+        return False, fits_mem
     if p.rel_throughput is None or rel is None:
         return True, fits_mem + "; throughput unknown"
     if rel >= p.rel_throughput:
@@ -660,10 +719,12 @@ def buy_alternatives(p: Profile, catalog: pl.DataFrame, params: Params) -> list[
 def spare_alternatives(
     p: Profile, capacity: LocalCapacity, catalog: pl.DataFrame, params: Params
 ) -> list[Alternative]:
+    """Spare local GPUs of each (host, class): the host's own GPU count (the most that reported
+    in one hour, or its [[local.hosts]] gpu_count where that is more) bounds the GPUs the
+    workload can have at once, and their energy is priced at the power those GPUs draw there."""
     out = []
     classes = gpu_classes(catalog)
     info = {r["gpu_model"]: r for r in classes.iter_rows(named=True)}
-    watts = p.avg_power_w if p.avg_power_w is not None else ASSUMED_WATTS
     for r in capacity.classes.sort("host", "gpu_class").iter_rows(named=True):
         host, klass = r["host"], r["gpu_class"]
         spare = capacity.spare.get((host, klass), {})
@@ -678,10 +739,12 @@ def spare_alternatives(
                 continue  # moving between local GPUs only pays by freeing a bigger one
         if mem is None:
             continue
+        host_gpus = max(int(r["gpus"] or 0), params.configured_gpus(host))
         ok, note = _fit(p, mem, rel, params)
         if ok:
-            ok, when = _spare_fits(p, spare, int(r["gpus"]))
+            ok, when = _spare_fits(p, spare, host_gpus)
             note = note if ok else when
+        watts, basis = _spare_watts(r)
         cost = p.gpus * params.energy_usd(watts, p.held_hours_month)
         out.append(
             Alternative(
@@ -694,8 +757,9 @@ def spare_alternatives(
                 feasible=ok,
                 note=note,
                 arithmetic=(
-                    f"{p.gpus} spare {klass} on {host} (idle {pct(r['spare_share'])} of its time;"
-                    f" its purchase is already paid, so only energy is added): "
+                    f"{p.gpus} of the {host_gpus} {klass} on {host} (idle "
+                    f"{pct(r['spare_share'])} of their time; their purchase is already paid, so "
+                    f"only energy is added, at the {watts:,.0f} W a GPU there draws {basis}): "
                     f"{params.energy_words(p.gpus, watts, p.held_hours_month)} a month"
                 ),
                 host=host,
@@ -704,6 +768,14 @@ def spare_alternatives(
             )
         )
     return out
+
+
+def _spare_watts(capacity_row: dict) -> tuple[float, str]:
+    """The power per GPU of a spare (host, class), and on what basis it was measured."""
+    watts = capacity_row.get("watts")
+    if watts is None or not watts > 0:
+        return ASSUMED_WATTS, "(assumed: no power measured there)"
+    return watts, "while in use" if capacity_row.get("watts_held") else "on average"
 
 
 def _spare_fits(p: Profile, spare: dict[int, float], host_gpus: int) -> tuple[bool, str]:
@@ -839,10 +911,20 @@ def _current_words(p: Profile) -> str:
 
 
 def _usage_words(p: Profile) -> str:
+    peak = "unknown" if p.peak_memory_gib is None else f"{p.peak_memory_gib:.1f} GiB per GPU"
     return (
         f"Holds {p.gpus} × {p.gpu_model} {p.held_hours_month:,.0f} h a month "
         f"({p.gpu_hours_month:,.0f} GPU-hours); busy {pct(p.busy_fraction)} of that time, active "
-        f"in {pct(p.duty_cycle)} of hours; peak memory {p.peak_memory_gib:.1f} GiB per GPU."
+        f"in {pct(p.duty_cycle)} of hours; peak memory {peak}."
+    )
+
+
+def _memory_unknown_words(p: Profile) -> str:
+    size = f"the {p.memory_gib:g} GiB of its {p.gpu_model}" if p.memory_gib else "an unknown size"
+    return (
+        "Memory unknown: its GPUs reported no memory in use (e.g. a DCGM page without "
+        f"DCGM_FI_DEV_FB_USED), so only GPUs with at least {size} count as fitting, and the "
+        f"confidence is {MEMORY_UNKNOWN_CONFIDENCE:g} × what the days observed give."
     )
 
 
@@ -853,6 +935,8 @@ def decide(p: Profile, alts: list[Alternative], params: Params) -> Recommendatio
         reasons += p.notes
         return Recommendation(p, "keep", None, alts, reasons)
     reasons.append(_usage_words(p))
+    if p.peak_memory_gib is None:
+        reasons.append(_memory_unknown_words(p))
     feasible = [a for a in alts if a.feasible]
     by_saving = sorted(feasible, key=lambda a: (-a.monthly_savings, a.monthly_cost, a.option))
     if p.sensitive and p.placement == "cloud":
@@ -862,10 +946,12 @@ def decide(p: Profile, alts: list[Alternative], params: Params) -> Recommendatio
             "it moves to local GPUs whatever the price."
         )
         if not local:
-            reasons.append(
-                "No local GPU option fits it: buy or free a GPU with "
-                f"{p.peak_memory_gib * (1 + params.memory_headroom_pct / 100):.1f} GiB."
+            need = (
+                f"{p.peak_memory_gib * (1 + params.memory_headroom_pct / 100):.1f} GiB"
+                if p.peak_memory_gib is not None
+                else f"at least the memory of its {p.gpu_model}"
             )
+            reasons.append(f"No local GPU option fits it: buy or free a GPU with {need}.")
             return Recommendation(p, "move_to_local", None, alts, reasons)
         best = local[0]
         best.action = "move_to_local"

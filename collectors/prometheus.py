@@ -390,7 +390,15 @@ def _gpu_frame(rows: list[dict]) -> pl.DataFrame:
         frame = frame.join(wide, on=_KEYS, how="left")
     missing = [c for c in _VALUE_COLUMNS if c not in frame.columns]
     frame = frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in missing)
-    used_free = pl.col("mem_used_mib") + pl.col("_fb_free") + pl.col("_fb_reserved").fill_null(0)
+    # Memory a page does not state is unknown (null), never 0: without FB_USED the used memory
+    # is FB_TOTAL − FB_FREE − FB_RESERVED where the page has those, else null; without FB_TOTAL
+    # the total is used + free + reserved, so null too when FB_USED or FB_FREE is missing.
+    reserved = pl.col("_fb_reserved").fill_null(0)
+    left = pl.col("_mem_total") - pl.col("_fb_free") - reserved
+    frame = frame.with_columns(
+        mem_used_mib=pl.coalesce("mem_used_mib", pl.when(left >= 0).then(left))
+    )
+    used_free = pl.col("mem_used_mib") + pl.col("_fb_free") + reserved
     return frame.with_columns(
         mem_total_mib=pl.coalesce("_mem_total", used_free),
         power_w=pl.coalesce("power_w", "_power_instant"),

@@ -168,7 +168,9 @@ def test_the_same_notebook_moves_to_an_idle_local_l40s_at_the_cost_of_its_energy
         usage, hourly_bill("i-p5", "notebook", 6.88, 7), [("i-p5", "p5.4xlarge")], days=7
     )
     r = recs["notebook"]
-    energy = 100 * 730 * ENERGY  # its measured 100 W for its 730 h: $15.33
+    # The lab's L40S was never held: its own average draw, 35 W, for the notebook's 730 h: $5.37
+    # (not the 100 W the notebook draws on its H100).
+    energy = 35 * 730 * ENERGY
     assert r["action"] == "move_to_local"
     assert r["alternative"] == "1 spare L40S on lab"
     assert r["alternative_monthly_cost_usd"] == pytest.approx(energy)
@@ -300,3 +302,127 @@ def test_the_csv_export_has_one_row_per_workload_with_its_reasons():
     assert row["workload"] == "notebook" and row["action"] == "downsize"
     assert row["monthly_savings_usd"] == "3663.87"
     assert row["reasons"].count(" | ") == len(recs["reasons"][0]) - 1
+
+
+def with_uuid(rows, uuid):
+    return [(*r[:2], uuid, *r[3:]) for r in rows]
+
+
+def lab_l40s(days):
+    """Three L40S on `lab`: lab-0 renders 08:00-16:00 at 250 W (90 % busy) and idles at 35 W
+    otherwise; lab-1 idles at 35 W; lab-2 idles at 35 W and is replaced after day 3 by lab-2b
+    (a new UUID in the same slot, not a fourth GPU)."""
+
+    def render(h):
+        return ("render", 0.9) if 8 <= h % 24 < 16 else None
+
+    def between(h):
+        return None if 8 <= h % 24 < 16 else (None, 0.0)
+
+    def always(h):
+        return (None, 0.0)
+
+    def old_gpu(h):
+        return (None, 0.0) if h < 72 else None
+
+    def new_gpu(h):
+        return None if h < 72 else (None, 0.0)
+
+    rows = with_uuid(
+        gpus("lab", "L40S", 1, days, render, watts=250.0, mem_gib=20, total_gib=48), "lab-0"
+    )
+    rows += with_uuid(
+        gpus("lab", "L40S", 1, days, between, watts=35.0, mem_gib=0, total_gib=48), "lab-0"
+    )
+    rows += with_uuid(
+        gpus("lab", "L40S", 1, days, always, watts=35.0, mem_gib=0, total_gib=48), "lab-1"
+    )
+    rows += with_uuid(
+        gpus("lab", "L40S", 1, days, old_gpu, watts=35.0, mem_gib=0, total_gib=48), "lab-2"
+    )
+    rows += with_uuid(
+        gpus("lab", "L40S", 1, days, new_gpu, watts=35.0, mem_gib=0, total_gib=48), "lab-2b"
+    )
+    return rows
+
+
+def cloud_notebook(n):
+    rows = []
+    for g in range(n):
+        one = gpus("i-p5", "H100", 1, 7, notebook, watts=100.0, mem_gib=30.0)
+        rows += with_uuid(one, f"i-p5-{g}")
+    return rows
+
+
+def test_spare_capacity_counts_the_hosts_own_gpus_and_prices_their_own_power():
+    """A notebook on 2 × H100 in the cloud (busy 3 %, 100 W each; $13.76/h) and the lab's
+    three L40S. Every hour at least two L40S are idle (lab-1 and lab-2/2b while lab-0 renders),
+    so the notebook fits there. The lab has 3 GPUs, not 4 UUIDs and not the notebook's 2. Its
+    L40S draw 250 W while held (lab-0 rendering), so moving there adds
+    2 × 250 W × 730 h × 1.4 PUE × $0.15/kWh = $76.65 a month (at the notebook's own 100 W it
+    would read $30.66), and saves 2 × $6.88 × 730 h − $76.65 = $10,044.80 − $76.65 = $9,968.15."""
+    usage = usage_of(cloud_notebook(2), lab_l40s(7))
+    bill = hourly_bill("i-p5", "notebook", 2 * 6.88, 7)
+    recs, alts = advise(usage, bill, [("i-p5", "p5.48xlarge")], days=7)
+    r = recs["notebook"]
+    energy = 2 * 250 * 730 * ENERGY
+    assert energy == pytest.approx(76.65)
+    assert r["gpus"] == 2
+    assert r["action"] == "move_to_local" and r["alternative"] == "2 spare L40S on lab"
+    assert r["alternative_monthly_cost_usd"] == pytest.approx(energy)
+    assert r["monthly_savings_usd"] == pytest.approx(2 * 6.88 * 730 - energy)
+    assert r["monthly_savings_usd"] == pytest.approx(9968.15)
+    words = " ".join(r["reasons"])
+    assert "2 of the 3 L40S on lab" in words
+    assert "at the 250 W a GPU there draws while in use" in words and "$76.65" in words
+
+
+def test_a_workload_needing_more_gpus_than_the_spare_host_has_does_not_fit_there():
+    """Four H100s of notebook: the lab has 3 L40S (telemetry), so the option is infeasible
+    whatever its idle hours; with [[local.hosts]] saying the lab has 4, the count passes and
+    the hours decide (at most 3 idle at once: still not spare when it runs)."""
+    usage = usage_of(cloud_notebook(4), lab_l40s(7))
+    bill = hourly_bill("i-p5", "notebook", 4 * 6.88, 7)
+
+    def spare_option(params):
+        _, alts = advise(usage, bill, [("i-p5", "p5.48xlarge")], days=7, params=params)
+        return alts.filter(pl.col("kind") == "spare").row(0, named=True)
+
+    counted = spare_option(Params())
+    assert not counted["feasible"]
+    assert counted["note"] == "needs 4 GPUs at once, the host has 3"
+    configured = spare_option(replace(Params(), host_gpus=(("lab", 4), ("other", 8))))
+    assert not configured["feasible"] and configured["note"].startswith("not spare when it runs")
+    assert Params.from_config(Config()).host_gpus == ()
+
+
+def test_unknown_memory_never_fits_a_smaller_gpu():
+    """An L40S notebook in the cloud (g6e.xlarge, $1.861/h), busy 3 %. With 10 GiB measured it
+    downsizes to a T4 (g4dn.xlarge, $0.526/h: 10 GiB + 10 % ≤ 16 GiB; 3 % × 0.58 ÷ 0.21 = 8 %
+    busy). When its GPU never reported memory in use, the peak is unknown, not 0 GiB: only GPUs
+    with at least the L40S's 48 GiB are known to fit, so no T4 (nor 24 GiB L4) is chosen, and
+    the confidence is halved."""
+    known = usage_of(gpus("i-g6e", "L40S", 1, 7, notebook, watts=60.0, mem_gib=10.0, total_gib=48))
+    unknown = known.with_columns(
+        mem_peak_mib=pl.when(pl.col("workload") == "notebook").then(None).otherwise("mem_peak_mib")
+    )
+    args = (hourly_bill("i-g6e", "notebook", 1.861, 7), [("i-g6e", "g6e.xlarge")])
+    recs, _ = advise(known, *args, days=7)
+    assert recs["notebook"]["action"] == "downsize"
+    assert recs["notebook"]["alternative"] == "1 × g4dn.xlarge (1 × T4), on-demand"
+
+    recs, alts = advise(unknown, *args, days=7)
+    r = recs["notebook"]
+    assert r["peak_memory_gib"] is None
+    assert r["action"] == "keep" and r["alternative"] is None
+    small = alts.filter(pl.col("gpu_model").is_in(["T4", "L4"]))
+    assert small.height > 0 and not small["feasible"].any()
+    assert set(small["note"]) == {
+        "memory unknown: 16 GiB < the 48 GiB of its L40S it may need",
+        "memory unknown: 24 GiB < the 48 GiB of its L40S it may need",
+    }
+    big = alts.filter(pl.col("feasible"))
+    assert big.height > 0 and (big["note"].str.starts_with("memory unknown: ")).all()
+    assert r["confidence"] == pytest.approx(round(7 / 30 * 0.5, 2))
+    words = " ".join(r["reasons"])
+    assert "peak memory unknown" in words and "Memory unknown: its GPUs reported no memory" in words

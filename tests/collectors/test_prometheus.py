@@ -70,6 +70,43 @@ def test_dcgm_page_matches_raw_text(path: Path) -> None:
         assert row["gpu_uuid"].startswith("GPU-") and row["activity_kind"] == "nvml_util"
 
 
+def _without(text: str, *metrics: str) -> str:
+    return "\n".join(
+        line for line in text.splitlines() if not line.startswith(tuple(f"{m}{{" for m in metrics))
+    )
+
+
+@pytest.mark.parametrize("path", DCGM, ids=_ids(DCGM))
+def test_dcgm_page_without_fb_used_has_unknown_memory_not_zero(path: Path) -> None:
+    """None of the real pages has DCGM_FI_DEV_FB_TOTAL: without FB_USED neither the memory in
+    use nor the total can be told, with or without FB_FREE. Null, never 0."""
+    text = path.read_text()
+    assert _last(text, "DCGM_FI_DEV_FB_USED") is not None  # the real page has it
+    for dropped in (("DCGM_FI_DEV_FB_USED",), ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE")):
+        gpus = prom.parse_exposition(_without(text, *dropped), host="h").gpu_samples
+        assert gpus.height > 0
+        assert gpus["mem_used_mib"].null_count() == gpus.height
+        assert gpus["mem_total_mib"].null_count() == gpus.height
+        assert gpus["util_pct"].to_list() == [
+            _last(text, "DCGM_FI_DEV_GPU_UTIL", str(i)) for i in gpus["gpu_index"]
+        ]
+
+
+def test_dcgm_used_memory_follows_from_total_free_and_reserved_when_fb_used_is_missing() -> None:
+    """The ericsson T4 page reads FB_USED 5120, FB_FREE 9791, FB_RESERVED 447 MiB. Given a
+    DCGM_FI_DEV_FB_TOTAL of their sum, 15358 MiB, and its FB_USED dropped, the memory in use is
+    15358 − 9791 − 447 = 5120 MiB again: what the page said."""
+    path = next(p for p in DCGM if p.name == "ericsson-ccd.prom")
+    text = path.read_text()
+    used, free = _last(text, "DCGM_FI_DEV_FB_USED"), _last(text, "DCGM_FI_DEV_FB_FREE")
+    reserved = _last(text, "DCGM_FI_DEV_FB_RESERVED")
+    assert (used, free, reserved) == (5120.0, 9791.0, 447.0)
+    labels = re.search(r"^DCGM_FI_DEV_FB_FREE(\{[^}]*\})", text, re.M).group(1)
+    page = _without(text, "DCGM_FI_DEV_FB_USED") + f"\nDCGM_FI_DEV_FB_TOTAL{labels} 15358\n"
+    row = prom.parse_exposition(page, host="h").gpu_samples.row(0, named=True)
+    assert (row["mem_used_mib"], row["mem_total_mib"]) == (5120.0, 15358.0)
+
+
 @pytest.mark.parametrize("path", EXPORTER, ids=_ids(EXPORTER))
 def test_nvidia_gpu_exporter_page_matches_raw_text(path: Path) -> None:
     text = path.read_text()
