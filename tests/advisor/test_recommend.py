@@ -417,12 +417,11 @@ def test_unknown_memory_never_fits_a_smaller_gpu():
     assert r["action"] == "keep" and r["alternative"] is None
     small = alts.filter(pl.col("gpu_model").is_in(["T4", "L4"]))
     assert small.height > 0 and not small["feasible"].any()
-    assert set(small["note"]) == {
-        "memory unknown: 16 GiB < the 48 GiB of its L40S it may need",
-        "memory unknown: 24 GiB < the 48 GiB of its L40S it may need",
-    }
+    for model, note in small.select("gpu_model", "note").iter_rows():
+        size = {"T4": 16, "L4": 24}[model]
+        assert f"memory unknown: {size} GiB < the 48 GiB of its L40S it may need" in note
     big = alts.filter(pl.col("feasible"))
-    assert big.height > 0 and (big["note"].str.starts_with("memory unknown: ")).all()
+    assert big.height > 0 and big["note"].str.contains("memory unknown: ", literal=True).all()
     assert r["confidence"] == pytest.approx(round(7 / 30 * 0.5, 2))
     words = " ".join(r["reasons"])
     assert "peak memory unknown" in words and "Memory unknown: its GPUs reported no memory" in words
