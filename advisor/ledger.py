@@ -227,8 +227,11 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
         .group_by("day", "resource_id", "workload")
         .agg(
             eff=pl.col("effective_cost").fill_null(0.0).sum(),
-            billed=pl.col("billed_cost").fill_null(0.0).sum(),
-            listed=pl.col("list_cost").fill_null(0.0).sum(),
+            # A basis no line of the group gives (Cost Explorer has no ListCost) stays unknown.
+            billed=pl.when(pl.col("billed_cost").is_not_null().any()).then(
+                pl.col("billed_cost").sum()
+            ),
+            listed=pl.when(pl.col("list_cost").is_not_null().any()).then(pl.col("list_cost").sum()),
         )
         .select(
             "day",

@@ -15,6 +15,14 @@ switched off so none goes uncounted):
   compute for those days, so no dollar is in both;
 - `LimitExceededException`, throttling and 5xx answers are retried with exponential backoff.
 
+Every answer is checked against its request before anything is kept (`check_page`): each period
+must lie in the requested window and be one unit of the requested granularity (a month-long
+period answering a DAILY request is refused: a month's total never lands on its first day), the
+group definitions and every group's keys must be the requested GroupBy (a tag key `workload$...`
+for a TAG group), and a group must carry at least one requested cost metric. An answer that does
+not match raises `CeAnswerError` naming the account, the window and what did not match; the
+account's pull then stores nothing. A metric the answer does not give stays null, never 0.
+
 Rows are scoped per (account, day): a re-pulled day replaces its earlier rows.
 """
 
@@ -242,32 +250,125 @@ def _tag_value(key: str) -> str | None:
 
 def _amount(metrics: dict[str, Any], name: str) -> tuple[float | None, str | None]:
     m = metrics.get(name)
-    if not m or m.get("Amount") in (None, ""):
+    if not isinstance(m, dict) or m.get("Amount") in (None, ""):
         return None, None
     return float(m["Amount"]), m.get("Unit")
 
 
-def group_rows(
-    pages: list[dict[str, Any]], group_by: list[dict[str, str]] | None = None
-) -> tuple[list[dict[str, Any]], dict[date, bool]]:
-    """Flat rows (day, end, keys by group key name, metrics) and each day's Estimated flag.
+# Checking an answer against its request --------------------------------------------------------
+class CeAnswerError(ValueError):
+    """A Cost Explorer answer that does not match its request: refused, nothing is stored."""
 
-    A group's keys are named by the page's GroupDefinitions, else by the request's `group_by`;
-    a tag group is named `TAG`.
-    """
+
+def _period(value: Any) -> tuple[date, date] | None:
+    try:
+        return date.fromisoformat(value["Start"][:10]), date.fromisoformat(value["End"][:10])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _next_month(d: date) -> date:
+    return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _period_problem(p0: date, p1: date, start: date, end: date, granularity: str) -> str | None:
+    """Why the period [p0, p1) cannot answer a `granularity` request for [start, end), or None."""
+    if p0 >= p1 or p0 < start or p1 > end:
+        return "lies outside the requested window"
+    if granularity == "DAILY" and p1 - p0 != timedelta(days=1):
+        return (
+            "is not one day, as the DAILY request asked (a longer period's total is never booked "
+            "on its first day)"
+        )
+    if granularity == "MONTHLY" and (
+        (p0 != start and p0.day != 1) or p1 != min(end, _next_month(p0))
+    ):
+        return "is not one calendar month of the window, as the MONTHLY request asked"
+    return None
+
+
+def _describe(group_by: list[dict[str, str]]) -> str:
+    return ", ".join(f"{g['Type']} {g['Key']}" for g in group_by) or "no grouping"
+
+
+def _keys_problem(keys: Any, group_by: list[dict[str, str]]) -> str | None:
+    """Why a group's Keys do not have the requested shape; None: they do."""
+    if not isinstance(keys, list) or len(keys) != len(group_by):
+        return f"has {len(keys) if isinstance(keys, list) else 'no'} key(s)"
+    for g, key in zip(group_by, keys, strict=True):
+        if not isinstance(key, str):
+            return f"has a key that is not text ({key!r})"
+        if g["Type"] in ("TAG", "COST_CATEGORY") and not key.startswith(f"{g['Key']}$"):
+            return f"has {key!r} where the {g['Type']} {g['Key']!r} ('{g['Key']}$value') belongs"
+    return None
+
+
+def check_page(
+    page: dict[str, Any], request: dict[str, Any], *, account: str, operation: str
+) -> None:
+    """Raise CeAnswerError unless `page` answers `request` (see the module docstring)."""
+    window = request["TimePeriod"]
+    start, end = date.fromisoformat(window["Start"]), date.fromisoformat(window["End"])
+    granularity = request.get("Granularity", "DAILY")
+    group_by = request.get("GroupBy", [])
+    cost_metrics = [m for m in request.get("Metrics", []) if m.endswith("Cost")]
+
+    def refuse(what: str) -> CeAnswerError:
+        return CeAnswerError(
+            f"Cost Explorer {operation} for account {account}, {start}..{end - timedelta(days=1)} "
+            f"({granularity}, grouped by {_describe(group_by)}): the answer {what}; nothing was "
+            "stored for this account"
+        )
+
+    definitions = page.get("GroupDefinitions")
+    if definitions:
+        got = [{"Type": d.get("Type"), "Key": d.get("Key")} for d in definitions]
+        if got != [{"Type": g["Type"], "Key": g["Key"]} for g in group_by]:
+            raise refuse(f"is grouped by {_describe(got)}")
+    for result in page.get("ResultsByTime", []):
+        period = _period(result.get("TimePeriod"))
+        if period is None:
+            raise refuse(f"has a period that is not two dates: {result.get('TimePeriod')!r}")
+        p0, p1 = period
+        problem = _period_problem(p0, p1, start, end, granularity)
+        if problem:
+            raise refuse(f"has the period {p0}..{p1 - timedelta(days=1)}, which {problem}")
+        for group in result.get("Groups", []):
+            keys = group.get("Keys")
+            problem = _keys_problem(keys, group_by)
+            if problem:
+                raise refuse(f"has a group on {p0} with keys {keys!r} that {problem}")
+            metrics = group.get("Metrics") or {}
+            if cost_metrics and all(_amount(metrics, m)[0] is None for m in cost_metrics):
+                raise refuse(
+                    f"has a group on {p0} ({keys!r}) without any of the requested cost metrics "
+                    f"({', '.join(cost_metrics)})"
+                )
+
+
+def group_rows(
+    pages: list[dict[str, Any]],
+    request: dict[str, Any],
+    *,
+    account: str,
+    operation: str = "GetCostAndUsage",
+) -> tuple[list[dict[str, Any]], dict[date, bool]]:
+    """Flat rows (day, end, keys by group key name, metrics) and each period's Estimated flag,
+    from pages checked against `request` (`check_page`). A group's keys are named by the
+    request's GroupBy; a tag group is named `TAG`. A metric an answer does not give is None."""
+    for page in pages:
+        check_page(page, request, account=account, operation=operation)
+    names = [g["Key"] if g["Type"] != "TAG" else "TAG" for g in request.get("GroupBy", [])]
     rows: list[dict[str, Any]] = []
     estimated: dict[date, bool] = {}
     for page in pages:
-        definitions = page.get("GroupDefinitions") or group_by or []
-        names = [g["Key"] if g["Type"] != "TAG" else "TAG" for g in definitions]
         for result in page.get("ResultsByTime", []):
-            day = date.fromisoformat(result["TimePeriod"]["Start"])
-            end = date.fromisoformat(result["TimePeriod"]["End"])
+            day, end = _period(result["TimePeriod"])  # type: ignore[misc]  # checked above
             estimated[day] = estimated.get(day, False) or bool(result.get("Estimated", False))
             for group in result.get("Groups", []):
-                keys = dict(zip(names, group.get("Keys", []), strict=False))
+                keys = dict(zip(names, group["Keys"], strict=True))
                 row: dict[str, Any] = {"day": day, "end": end, **keys}
-                metrics = group.get("Metrics", {})
+                metrics = group.get("Metrics") or {}
                 for metric in METRICS:
                     row[metric], unit = _amount(metrics, metric)
                     row[f"{metric}_unit"] = unit
@@ -294,7 +395,7 @@ def billing_rows(
         )
         quantity = r["UsageQuantity"]
         if not billed and not effective and not quantity:
-            continue  # Cost Explorer lists zero groups; they carry nothing
+            continue  # Cost Explorer lists zero groups; they carry nothing (None: not given)
         currency = next((r[f"{m}_unit"] for m in METRICS[:4] if r[f"{m}_unit"] is not None), None)
         resource = r.get("RESOURCE_ID")
         resource = None if resource in NO_RESOURCE else resource
@@ -310,8 +411,8 @@ def billing_rows(
                 "usage_type": r.get("USAGE_TYPE"),
                 "resource": resource,
                 "workload": workload,
-                "billed": billed or 0.0,
-                "effective": effective if effective is not None else 0.0,
+                "billed": billed,  # a metric the answer did not give stays null, never 0
+                "effective": effective,
                 "quantity": quantity,
                 "unit": r["UsageQuantity_unit"],
                 "currency": currency or "USD",
@@ -385,7 +486,10 @@ def pull_account(
     days: dict[date, bool] = {}
 
     def fetch(operation: str, request: dict[str, Any]) -> list[dict[str, Any]]:
-        rows, est = group_rows(list(ce.pages(operation, request)), request["GroupBy"])
+        name = "".join(part.title() for part in operation.split("_"))
+        rows, est = group_rows(
+            list(ce.pages(operation, request)), request, account=label, operation=name
+        )
         for d, e in est.items():
             days[d] = days.get(d, False) or e
         return rows

@@ -229,6 +229,10 @@ def _pull_ce_account(
         requests = ce.requests if ce else 0
         log.error("Cost Explorer pull for %s failed: %s", label, describe_error(exc))
         return PullLine("cost_explorer", label, "", 0, requests, f"error: {describe_error(exc)}")
+    except aws_ce.CeAnswerError as exc:  # nothing spooled, the state untouched: asked again
+        log.error("%s", exc)
+        requests = ce.requests if ce else 0
+        return PullLine("cost_explorer", label, "", 0, requests, f"refused: {exc}")
     last_day = window.end - timedelta(days=1)  # the window is end-exclusive; show the last day
     period = f"{window.start}..{last_day}" + (
         f" (resources from {window.resources_from})" if window.resources_from else ""

@@ -198,6 +198,19 @@ def test_an_instances_bill_is_split_by_gpu_seconds_and_its_idle_time_stays_with_
     assert set(out["placement"]) == {"cloud"}
 
 
+def test_a_list_cost_the_bill_does_not_give_stays_unknown_not_zero():
+    # Cost Explorer gives no ListCost: the day's $12 (billed $15) of i-1, train for the whole
+    # hour, has list cost null in the ledger, not $0 (which would read as a $12 discount).
+    usage = instance_minutes("i-1", [("train", 60)])
+    out = ledger_of(usage, bill((date(2026, 11, 20), "train", "i-1", "USD", 12.0, 15.0, None)))
+    train = by_workload(out)["train"]
+    assert (train["cost_usd"], train["billed_cost_usd"]) == pytest.approx((12.0, 15.0))
+    assert train["list_cost_usd"] is None
+    # A bill without telemetry (an instance no agent runs on) keeps it unknown as well.
+    out = ledger_of(usage, bill((date(2026, 11, 20), "eval", "i-2", "USD", 3.0, 3.0, None)))
+    assert by_workload(out)["eval"]["list_cost_usd"] is None
+
+
 def test_an_untagged_instances_idle_time_goes_to_untagged():
     usage = instance_minutes("i-2", [("notebook", 20), (None, 40)])
     out = ledger_of(usage, bill((date(2026, 11, 20), None, "i-2", "USD", 6.0, 6.0, 6.0)))

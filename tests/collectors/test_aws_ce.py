@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 
 from collectors import aws_ce
 from collectors.aws_ce import (
+    CeAnswerError,
     CeWindow,
     CostExplorer,
     billing_rows,
@@ -36,9 +37,10 @@ def _client():
     return SESSION.client("ce", region_name="us-east-1")
 
 
-def _page(results, token=None):
+def _page(results, token=None, group_by=None):
     page = {
-        "GroupDefinitions": [
+        "GroupDefinitions": group_by
+        or [
             {"Type": "TAG", "Key": "workload"},
             {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
         ],
@@ -319,13 +321,171 @@ def _m(cost: float) -> dict:
     }
 
 
+# Answers checked against the request ---------------------------------------------------------
+WINDOW = CeWindow(date(2026, 11, 20), date(2026, 11, 23))  # 20-22 November, DAILY
+GPU = "USE1-BoxUsage:p4d.24xlarge"
+
+
+def _monthly(end: str) -> dict:
+    """November's total up to `end` as one period starting on the 1st (what a MONTHLY request
+    gets): stored, it would land on 1 November."""
+    result = ce_result("2026-11-01", [("llm", GPU, 22 * 527.04)])
+    result["TimePeriod"] = {"Start": "2026-11-01", "End": end}
+    return result
+
+
+def _keys(*keys: str) -> dict:
+    result = ce_result("2026-11-21", [("llm", GPU, 527.04)])
+    result["Groups"][0]["Keys"] = list(keys)
+    return result
+
+
+def _no_cost(day: str) -> dict:
+    result = ce_result(day, [("llm", GPU, 527.04)])
+    result["Groups"][0]["Metrics"] = {"UsageQuantity": {"Amount": "24", "Unit": "Hrs"}}
+    return result
+
+
+@pytest.mark.parametrize(
+    ("page", "why"),
+    [
+        (_page([_monthly("2026-12-01")]), "the period 2026-11-01..2026-11-30, which lies outside"),
+        (
+            _page([ce_result("2026-11-19", [("llm", GPU, 1.0)])]),
+            "the period 2026-11-19..2026-11-19, which lies outside the requested window",
+        ),
+        (
+            _page(
+                [
+                    {
+                        **ce_result("2026-11-20", []),
+                        "TimePeriod": {"Start": "2026-11-20", "End": "2026-11-22"},
+                    }
+                ]
+            ),
+            "the period 2026-11-20..2026-11-21, which is not one day",
+        ),
+        (
+            _page([_keys("llm", GPU)]),
+            "keys ['llm', 'USE1-BoxUsage:p4d.24xlarge'] that has 'llm' where the TAG 'workload'",
+        ),
+        (_page([_keys("workload$llm")]), "keys ['workload$llm'] that has 1 key(s)"),
+        (_page([_keys("team$llm", GPU)]), "has 'team$llm' where the TAG 'workload'"),
+        (
+            _page([], group_by=[{"Type": "DIMENSION", "Key": "SERVICE"}]),
+            "the answer is grouped by DIMENSION SERVICE",
+        ),
+        (_page([_no_cost("2026-11-21")]), "without any of the requested cost metrics"),
+    ],
+    ids=[
+        "month",
+        "before-window",
+        "two-days",
+        "bare-tag",
+        "one-key",
+        "other-tag",
+        "grouping",
+        "no-cost",
+    ],
+)
+def test_an_answer_that_does_not_match_the_request_is_refused(page, why):
+    client = _client()
+    req = usage_request(WINDOW.start, WINDOW.end, "workload", "222222222222")
+    good = ce_result("2026-11-20", [("llm", GPU, 527.04)])
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", _page([good], token="t1"), req)
+        stub.add_response("get_cost_and_usage", page, {**req, "NextPageToken": "t1"})
+        ce = _ce(client)
+        with pytest.raises(CeAnswerError) as refused:
+            pull_account(ce, "222222222222", WINDOW, "workload", label="222222222222")
+    message = str(refused.value)
+    assert message.startswith(
+        "Cost Explorer GetCostAndUsage for account 222222222222, 2026-11-20..2026-11-22 (DAILY, "
+        "grouped by TAG workload, DIMENSION USAGE_TYPE): the answer "
+    )
+    assert why in message
+    assert ce.requests == 2  # both pages were asked (and paid for) before the refusal
+
+
+def test_a_metric_the_answer_does_not_give_stays_null():
+    """Three groups of one day: all metrics; only the amortized cost; only the unblended cost.
+    BilledCost is NetUnblendedCost else UnblendedCost, EffectiveCost NetAmortizedCost else
+    AmortizedCost else the billed cost; what no metric gives is null (never 0): the billed cost of
+    the second group, the quantity of the last two, and every ListCost (Cost Explorer has none)."""
+    result = ce_result("2026-11-21", [("a", GPU, 10.0), ("b", GPU, 20.0), ("c", GPU, 30.0)])
+    full, amortized_only, unblended_only = (g["Metrics"] for g in result["Groups"])
+    full["NetAmortizedCost"] = {"Amount": "8.0", "Unit": "USD"}
+    del amortized_only["UnblendedCost"], amortized_only["UsageQuantity"]
+    del unblended_only["AmortizedCost"], unblended_only["UsageQuantity"]
+    request = usage_request(WINDOW.start, WINDOW.end, "workload", None)
+    rows, _ = group_rows([_page([result])], request, account="222222222222")
+    f = billing_rows(rows, account="222222222222", tag_key="workload").sort("workload")
+    assert f["BilledCost"].to_list() == [10.0, None, 30.0]
+    assert f["EffectiveCost"].to_list() == [8.0, 20.0, 30.0]
+    assert f["PricingQuantity"].to_list() == [1.0, None, None]
+    assert f["ListCost"].to_list() == [None, None, None]
+
+
+def test_a_refused_answer_stores_nothing_for_its_account_and_the_others_are_pulled(tmp_path):
+    """pull_aws over two accounts: the first answers a DAILY request with the month's total in
+    one period (refused: no spool batch, no pulled days in the state, so the next run asks
+    again); the second answers properly and is spooled."""
+    from collectors.billing_aws import AwsPullOptions, pull_aws
+    from warehouse.billing_state import BillingState
+
+    client = _client()
+
+    class Session:
+        region_name = "us-east-1"
+
+        def client(self, name, **_kw):
+            return client
+
+    opts = AwsPullOptions(accounts=(("111111111111", "a", ""), ("222222222222", "b", "")))
+    good = ce_result("2026-11-22", [("llm", "USE1-BoxUsage:p5.4xlarge", 165.12)])
+    with Stubber(client) as stub, BillingState(tmp_path / "state.duckdb") as state:
+        stub.add_response("get_cost_and_usage", _page([_monthly("2026-11-24")]))  # month to date
+        stub.add_response("get_cost_and_usage", _page([good]))
+        report = pull_aws(
+            opts, state, tmp_path / "spool", tmp_path / "w", now=NOW, session=Session()
+        )
+        assert state.ce_days("111111111111") == {}
+        assert date(2026, 11, 22) in state.ce_days("222222222222")
+    refused, pulled = report.lines
+    assert refused.status.startswith(
+        "refused: Cost Explorer GetCostAndUsage for account 111111111111, 2026-11-01..2026-11-23"
+    )
+    assert "the period 2026-11-01..2026-11-23, which is not one day" in refused.status
+    assert (refused.rows, refused.ce_requests) == (0, 1)
+    assert pulled.status.startswith("pulled") and pulled.rows == 1
+    assert report.failed and len(report.batches) == 1
+    assert pl.read_parquet(report.batches[0])["BillingAccountId"].unique().to_list() == [
+        "222222222222"
+    ]
+
+
 # Real responses ------------------------------------------------------------------------------
-def test_real_responses_parse_with_their_totals():
-    usages = json.loads((REAL / "sample_chunk_monthly_usages_per_account.json").read_text())
+def _real(name: str) -> dict:
+    return json.loads((REAL / f"sample_chunk_{name}.json").read_text())
+
+
+def _request(start: str, end: str, granularity: str, *group_keys: str) -> dict:
+    """The request a real answer (captured by its authors) came from: UnblendedCost only."""
+    return {
+        "TimePeriod": {"Start": start, "End": end},
+        "Granularity": granularity,
+        "Metrics": ["UnblendedCost"],
+        "GroupBy": [{"Type": "DIMENSION", "Key": k} for k in group_keys],
+    }
+
+
+def test_real_responses_parse_with_their_totals_against_their_requests():
+    usages = _real("monthly_usages_per_account")
     want = sum(
         float(g["Metrics"]["UnblendedCost"]["Amount"]) for g in usages["ResultsByTime"][0]["Groups"]
     )
-    rows, estimated = group_rows([usages])
+    request = _request("2023-04-01", "2023-05-01", "MONTHLY", "LINKED_ACCOUNT", "USAGE_TYPE")
+    rows, estimated = group_rows([usages], request, account="123456789012")
     f = billing_rows(rows, account="123456789012", tag_key="workload")
     assert f["BilledCost"].sum() == pytest.approx(want)
     assert estimated == {date(2023, 4, 1): True}
@@ -333,19 +493,55 @@ def test_real_responses_parse_with_their_totals():
     assert types["EU-BoxUsage:r6a.2xlarge"] == "r6a.2xlarge"
     assert types["EUW3-BoxUsage:m5.xlarge"] == "m5.xlarge"
     assert types["EUC1-VpcEndpoint-Hours"] is None
-    assert f["ChargePeriodEnd"][0] == datetime(2023, 5, 1, tzinfo=UTC)  # a monthly answer
+    assert f["ChargePeriodEnd"][0] == datetime(2023, 5, 1, tzinfo=UTC)  # a monthly request's
+    # Only UnblendedCost was asked: no usage quantity, no list price (null, never 0); the
+    # effective cost falls back to the billed one (docs/aws.md).
+    assert f["PricingQuantity"].null_count() == f["ListCost"].null_count() == f.height
+    assert f["EffectiveCost"].to_list() == f["BilledCost"].to_list()
     # Discounts are negative and stay negative.
-    charges = json.loads((REAL / "sample_chunk_monthly_charges_per_account.json").read_text())
+    charges = _real("monthly_charges_per_account")
     amounts = [
         float(g["Metrics"]["UnblendedCost"]["Amount"])
         for g in charges["ResultsByTime"][0]["Groups"]
     ]
-    f = billing_rows(group_rows([charges])[0], account="x", tag_key="workload")
+    request = _request("2023-03-01", "2023-04-01", "MONTHLY", "LINKED_ACCOUNT", "RECORD_TYPE")
+    f = billing_rows(group_rows([charges], request, account="x")[0], account="x", tag_key="w")
     assert f["BilledCost"].sum() == pytest.approx(sum(amounts))
     assert (f["BilledCost"] < 0).sum() == sum(a < 0 for a in amounts) == 4
-    daily = json.loads((REAL / "sample_chunk_daily_costs_per_account.json").read_text())
-    rows, estimated = group_rows([daily])
+    daily = _real("daily_costs_per_account")
+    request = _request("2023-04-07", "2023-04-08", "DAILY", "LINKED_ACCOUNT")
+    rows, estimated = group_rows([daily], request, account="123456789012")
     assert estimated == {date(2023, 4, 7): True} and rows[0]["LINKED_ACCOUNT"] == "123456789012"
+    assert (rows[0]["day"], rows[0]["end"]) == (date(2023, 4, 7), date(2023, 4, 8))
+
+
+@pytest.mark.parametrize(
+    ("name", "window", "period"),
+    [
+        # Month to date (1-7 April) in one period: 12.28 USD that must not land on 1 April.
+        ("monthly_costs_for_account", ("2023-04-01", "2023-04-08"), "2023-04-01..2023-04-07"),
+        ("monthly_usages_per_account", ("2023-04-01", "2023-05-01"), "2023-04-01..2023-04-30"),
+    ],
+)
+def test_a_real_monthly_answer_to_a_daily_request_is_refused(name, window, period):
+    answer = _real(name)
+    keys = [g["Key"] for g in answer["GroupDefinitions"]]
+    request = _request(*window, "DAILY", *keys)  # the same window and grouping, asked DAILY
+    last = (date.fromisoformat(window[1]) - timedelta(days=1)).isoformat()
+    with pytest.raises(CeAnswerError) as refused:
+        group_rows([answer], request, account="123456789012")
+    message = str(refused.value)
+    assert f"account 123456789012, {window[0]}..{last} (DAILY" in message
+    assert f"the period {period}, which is not one day" in message
+    assert "nothing was stored" in message
+
+
+def test_a_real_answer_grouped_otherwise_than_asked_is_refused():
+    answer = _real("monthly_costs_for_account")  # grouped by SERVICE
+    request = usage_request(date(2023, 4, 1), date(2023, 4, 8), "workload", "123456789012")
+    request["Granularity"] = "MONTHLY"
+    with pytest.raises(CeAnswerError, match="the answer is grouped by DIMENSION SERVICE"):
+        group_rows([answer], request, account="123456789012")
 
 
 # What a daily run costs ----------------------------------------------------------------------
@@ -363,8 +559,13 @@ def _daily_run_requests(accounts: list[str], with_resources: bool, *, rebuild: b
         with Stubber(client) as stub:
             stub.add_response("get_cost_and_usage", _page([]))
             if with_resources:
-                for _ in range(2):
-                    stub.add_response("get_cost_and_usage_with_resources", _page([]))
+                by_resource = {"Type": "DIMENSION", "Key": "RESOURCE_ID"}
+                for second in (
+                    {"Type": "TAG", "Key": "workload"},
+                    {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
+                ):
+                    page = _page([], group_by=[by_resource, second])
+                    stub.add_response("get_cost_and_usage_with_resources", page)
             pull = pull_account(_ce(client), account, window, "workload", label=account)
             stub.assert_no_pending_responses()
         total += pull.requests
