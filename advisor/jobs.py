@@ -1,31 +1,58 @@
 """The periodic advisor jobs: read through warehouse/, compute with the pure functions, store.
 
-`refresh_ledger` runs in every cycle that ingested something (cli/app.py `cycle`): attribution of
-GPU time per workload and hour, the daily ledger, and the recommendations, stored together in
-one transaction so the next snapshot shows figures from the same data.
+`refresh_ledger` runs in every cycle (cli/app.py `cycle`). The ledger covers every day the
+warehouse holds data for, and an ingest re-costs only the days it touched (DESIGN.md §2):
+
+- ingest marks the days it changed in `ledger_dirty` (warehouse/store.py): `usage` for days whose
+  minute rollups or process samples changed, `cost` for days whose bills changed (new rows and
+  the rows a restated scope replaced);
+- this job adds marks for what changes past days without touching them: a host whose placement or
+  owner (from the bills over all time) differs from the one its days were costed with (all its
+  days), a change of the prices or of the code and tables behind the figures (every day; the
+  inputs' fingerprints are kept in `ledger_state`), and `recompute=True` (every day, from the
+  rollups);
+- it then recomputes the marked days a chunk of at most CHUNK_DAYS days at a time, so a year of
+  history never loads at once: `usage` days are attributed again from their rollups and process
+  samples, `cost` days re-placed and re-priced from their stored hourly attribution (which keeps
+  the shared-GPU split after retention has deleted the raw process samples). Each chunk replaces
+  its days' rows in results_usage_hourly and results_daily_ledger and clears their marks in one
+  transaction;
+- last, the recommendations are computed from the stored hourly attribution and ledger over the
+  advisor window.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from advisor.attribution import hourly_usage, minute_shares
+from advisor.attribution import IDLE, hourly_usage, minute_shares
 from advisor.ledger import daily_ledger, held_usage, host_placements, local_rates
 from advisor.recommend import Params, recommendations
 from config.settings import Config
+from warehouse import results
 from warehouse.results import (
     advisor_minutes,
     instance_types,
     process_shares,
-    store_advisor_results,
 )
 from warehouse.store import Warehouse
 
 log = logging.getLogger(__name__)
+
+# Days recomputed per transaction: bounds the memory a long history needs.
+CHUNK_DAYS = 31
+# Bump when the attribution (hourly usage) or the ledger's arithmetic changes: every stored day is
+# then attributed again (USAGE_VERSION) or re-costed (COST_VERSION) at the next run.
+USAGE_VERSION = "1"
+COST_VERSION = "1"
+USAGE_KEY, COST_KEY = "usage_inputs", "cost_inputs"
 
 
 @dataclass
@@ -44,6 +71,22 @@ class AdvisorResults:
         }
 
 
+@dataclass
+class LedgerRefresh:
+    """What one `refresh_ledger` did."""
+
+    usage_days: list[date] = field(default_factory=list)  # attributed again from rollups
+    cost_days: list[date] = field(default_factory=list)  # re-costed from stored attribution
+    chunks: int = 0
+    ledger_rows: int = 0  # ledger rows written for those days
+    recommendations: int = 0
+    reasons: list[str] = field(default_factory=list)  # why past days were marked
+
+    @property
+    def days(self) -> int:
+        return len(self.usage_days) + len(self.cost_days)
+
+
 def compute_advisor(
     minutes: pl.DataFrame,
     process_minutes: pl.DataFrame,
@@ -54,7 +97,8 @@ def compute_advisor(
     *,
     now: datetime,
 ) -> AdvisorResults:
-    """All advisor results from the warehouse's frames (pure: no I/O)."""
+    """All advisor results from one window's frames, in memory (pure: no I/O). The job stores the
+    same figures day by day (`refresh_ledger`); this whole-window form serves tests and checks."""
     local_hosts = [h.name for h in cfg.local.hosts]
     usage = hourly_usage(minutes, minute_shares(process_minutes))
     placements = host_placements(usage["host"], bills, local_hosts)
@@ -84,6 +128,7 @@ def compute_advisor(
 def load_and_compute(
     wh: Warehouse, cfg: Config, catalog: pl.DataFrame, *, days: int, now: datetime
 ) -> AdvisorResults:
+    """`compute_advisor` over the last `days` days (at least the advisor window), read at once."""
     since = (now - timedelta(days=max(days, cfg.advisor.window_days + 1))).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
@@ -99,21 +144,196 @@ def load_and_compute(
     )
 
 
-def refresh_ledger(
-    wh: Warehouse, cfg: Config, catalog: pl.DataFrame, *, days: int, now: datetime | None = None
-) -> int:
-    """Recompute attribution, the daily ledger (last `days` days) and the recommendations;
-    returns the ledger rows stored."""
-    now = now or datetime.now(UTC)
-    results = load_and_compute(wh, cfg, catalog, days=days, now=now)
-    store_advisor_results(wh, results.tables())
-    log.debug(
-        "advisor: %d usage rows, %d ledger rows, %d recommendations",
-        results.usage.height,
-        results.ledger.height,
-        results.recommendations.height,
+# What the stored days were computed with ---------------------------------------------------
+def _digest(*parts: object) -> str:
+    text = json.dumps(parts, default=str, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def input_fingerprints(wh: Warehouse, cfg: Config, catalog: pl.DataFrame) -> dict[str, str]:
+    """Fingerprints of what the stored figures depend on beyond the marked data: the code
+    versions and table columns (migrations add columns), the prices ([local], [[local.hosts]],
+    [energy]) and the catalog."""
+    return {
+        USAGE_KEY: _digest(
+            USAGE_VERSION,
+            results.table_columns(wh, "gpu_minute"),
+            results.table_columns(wh, "results_usage_hourly"),
+        ),
+        COST_KEY: _digest(
+            COST_VERSION,
+            results.table_columns(wh, "results_daily_ledger"),
+            repr(cfg.local),
+            repr(cfg.energy),
+            catalog.to_dicts(),
+        ),
+    }
+
+
+def mark_changed_inputs(
+    wh: Warehouse, cfg: Config, catalog: pl.DataFrame, *, recompute: bool = False
+) -> list[str]:
+    """Mark every day dirty where the inputs' fingerprints changed (the first run on a warehouse
+    included: it has none) or `recompute` is asked; returns why, in words."""
+    now = input_fingerprints(wh, cfg, catalog)
+    before = results.ledger_state(wh)
+    reasons = []
+    kind = None
+    if recompute:
+        kind, reasons = "usage", ["a recompute was asked for"]
+    elif before.get(USAGE_KEY) != now[USAGE_KEY]:
+        kind = "usage"
+        reasons = [
+            "first run of the incremental ledger"
+            if USAGE_KEY not in before
+            else "the attribution's code or tables changed"
+        ]
+    elif before.get(COST_KEY) != now[COST_KEY]:
+        kind, reasons = "cost", ["the prices, the catalog or the ledger's code changed"]
+    if kind is not None:  # the marks and the new fingerprints in one transaction
+        results.mark_days(wh, {kind: results.known_days(wh)}, state=now)
+    return reasons
+
+
+def mark_moved_hosts(wh: Warehouse, resources: pl.DataFrame, local_hosts: list[str]) -> list[str]:
+    """Mark every day of each host whose placement or owner, decided from the bills over all time,
+    is no longer the one its days were costed with; returns the hosts."""
+    before = results.ledger_hosts(wh)
+    if before.height == 0:
+        return []
+    now = host_placements(before["host"], resources, local_hosts)
+    moved = (
+        before.join(now, on="host", how="inner", suffix="_now")
+        .filter(
+            pl.col("placement").ne_missing(pl.col("placement_now"))
+            | pl.col("owner").ne_missing(pl.col("owner_now"))
+        )
+        .select("host", placement="placement_now", owner="owner_now")
     )
-    return results.ledger.height
+    if moved.height == 0:
+        return []
+    hosts = moved["host"].to_list()
+    results.mark_days(wh, {"cost": results.host_days(wh, hosts)}, hosts=moved)
+    log.info("ledger: placement or owner of %s changed; re-costing their days", ", ".join(hosts))
+    return hosts
+
+
+def day_chunks(dirty: pl.DataFrame, size: int = CHUNK_DAYS) -> Iterator[pl.DataFrame]:
+    """The dirty days (day, usage) in chunks spanning at most `size` calendar days."""
+    if dirty.height == 0:
+        return
+    first = dirty["day"].min()
+    chunk_no = ((pl.col("day") - pl.lit(first)).dt.total_days() // size).alias("_chunk")
+    for _, part in dirty.sort("day").with_columns(chunk_no).group_by("_chunk", maintain_order=True):
+        yield part.drop("_chunk")
+
+
+# Recomputing days --------------------------------------------------------------------------
+def unheld_usage(stored: pl.DataFrame) -> pl.DataFrame:
+    """Stored hourly attribution back to `hourly_usage`'s shape (unallocated time `__idle__`, no
+    placement), to be placed again with `held_usage`."""
+    if "idle" not in stored.columns:
+        return stored
+    return stored.with_columns(
+        workload=pl.when(pl.col("idle")).then(pl.lit(IDLE)).otherwise(pl.col("workload"))
+    ).drop("placement", "idle")
+
+
+def chunk_results(
+    wh: Warehouse,
+    cfg: Config,
+    catalog: pl.DataFrame,
+    chunk: pl.DataFrame,
+    resources: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(hourly attribution, ledger rows, host placements) of the chunk's days."""
+    local_hosts = [h.name for h in cfg.local.hosts]
+    usage_days = chunk.filter("usage")["day"].to_list()
+    cost_days = chunk.filter(~pl.col("usage"))["day"].to_list()
+    parts = []
+    if usage_days:
+        shares = minute_shares(results.process_shares_on_days(wh, usage_days))
+        parts.append(hourly_usage(results.minutes_on_days(wh, usage_days), shares))
+    if cost_days:
+        parts.append(unheld_usage(results.usage_on_days(wh, cost_days)))
+    usage = pl.concat(parts, how="diagonal_relaxed")
+    placements = host_placements(usage["host"], resources, local_hosts)
+    usage = held_usage(usage, placements)
+    rates = local_rates(usage.select("host", "gpu_model").unique(), cfg, catalog)
+    ledger = daily_ledger(
+        usage,
+        results.billing_on_days(wh, chunk["day"].to_list()),
+        rates,
+        price_per_kwh=cfg.energy.price_per_kwh,
+        pue=cfg.energy.pue,
+        local_hosts=local_hosts,
+        placements=placements,
+    )
+    return usage, ledger, placements
+
+
+def window_recommendations(
+    wh: Warehouse, cfg: Config, catalog: pl.DataFrame, *, now: datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Recommendations and alternatives from the stored hourly attribution and ledger over the
+    advisor window before `now`."""
+    today = now.astimezone(UTC).date()
+    first = today - timedelta(days=cfg.advisor.window_days + 1)
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    until = since + timedelta(days=cfg.advisor.window_days + 3)
+    return recommendations(
+        results.usage_between(wh, since, until),
+        results.ledger_between(wh, first, until.date()),
+        instance_types(wh, since),
+        catalog,
+        Params.from_config(cfg),
+        set(cfg.workloads.sensitive),
+        end=now,
+        now=now,
+    )
+
+
+def refresh_ledger(
+    wh: Warehouse,
+    cfg: Config,
+    catalog: pl.DataFrame,
+    *,
+    now: datetime | None = None,
+    recompute: bool = False,
+) -> LedgerRefresh:
+    """Recompute the ledger of the days that need it (see the module docstring), then the
+    recommendations; `recompute` attributes and re-costs every day from the rollups."""
+    now = now or datetime.now(UTC)
+    done = LedgerRefresh()
+    done.reasons = mark_changed_inputs(wh, cfg, catalog, recompute=recompute)
+    resources = results.billed_resources(wh)
+    moved = mark_moved_hosts(wh, resources, [h.name for h in cfg.local.hosts])
+    if moved:
+        done.reasons.append(f"placement or owner changed: {', '.join(moved)}")
+    for chunk in day_chunks(results.dirty_days(wh)):
+        usage, ledger, placements = chunk_results(wh, cfg, catalog, chunk, resources)
+        results.store_ledger_days(wh, chunk["day"].to_list(), usage, ledger, placements)
+        done.usage_days += chunk.filter("usage")["day"].to_list()
+        done.cost_days += chunk.filter(~pl.col("usage"))["day"].to_list()
+        done.ledger_rows += ledger.height
+        done.chunks += 1
+    recs, alts = window_recommendations(wh, cfg, catalog, now=now)
+    results.store_advisor_results(
+        wh, {"results_recommendations": recs, "results_alternatives": alts}
+    )
+    done.recommendations = recs.height
+    if done.reasons:
+        log.info("ledger: %s; recomputed %d day(s)", "; ".join(done.reasons), done.days)
+    log.debug(
+        "advisor: %d day(s) attributed, %d re-costed in %d chunk(s), %d ledger rows,"
+        " %d recommendations",
+        len(done.usage_days),
+        len(done.cost_days),
+        done.chunks,
+        done.ledger_rows,
+        done.recommendations,
+    )
+    return done
 
 
 def weekly_report_tick(

@@ -320,6 +320,7 @@ def daily_ledger(
     price_per_kwh: float,
     pue: float,
     local_hosts: Iterable[str] = (),
+    placements: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per (day, placement, workload, host), LEDGER_SCHEMA.
 
@@ -333,7 +334,8 @@ def daily_ledger(
         if name not in bills.columns:
             bills = bills.with_columns(pl.col("effective_cost").alias(name))
     u = _usage_with_days(usage, bills, local_hosts)
-    placements = host_placements(u["host"], bills, local_hosts)
+    if placements is None:  # else `host_placements` over all bills (the ledger job's days)
+        placements = host_placements(u["host"], bills, local_hosts)
     rows = pl.concat(
         [
             _local_rows(u, rates, price_per_kwh, pue),

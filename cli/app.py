@@ -37,8 +37,10 @@ def cycle(
     *,
     progress: bool = False,
     force: bool = False,
+    recompute: bool = False,
 ) -> IngestResult:
-    """Ingest the spool; when anything arrived (or `force`), refresh the ledger and publish."""
+    """Ingest the spool; when anything arrived (or `force`), refresh the ledger (the days the
+    ingest touched; every day with `recompute`) and publish."""
     bar: Progress | None = None
 
     def report(kind: str, done: int, total: int) -> None:
@@ -53,8 +55,8 @@ def cycle(
             bar = None
 
     result = wh.ingest_spool(progress=report)
-    if result.files or force:
-        refresh_ledger(wh, cfg, catalog, days=cfg.warehouse.snapshot_days)
+    if result.files or force or recompute:
+        refresh_ledger(wh, cfg, catalog, recompute=recompute)
         publish(wh, cfg.snapshot_path, days=cfg.warehouse.snapshot_days)
     return result
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-DAY_CHOICES = (1, 7, 14, 30)
+DAY_CHOICES = (1, 7, 14, 30, 90, 365)  # the ledger covers all history (DESIGN.md §2)
 PLACEMENTS = ("cloud", "local")
 
 

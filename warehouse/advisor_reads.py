@@ -71,8 +71,20 @@ def instances(snap: Snapshot) -> pl.DataFrame:
 
 
 def data_span(snap: Snapshot) -> tuple[datetime | None, datetime | None]:
-    """First and last minute of the rollups the snapshot holds."""
-    row = snap.query("SELECT min(minute) AS lo, max(minute) AS hi FROM gpu_minute").row(0)
+    """First and last hour of GPU data the snapshot knows: the hourly attribution covers every
+    day of the warehouse, the minute rollups only the last `snapshot_days` (but the newest
+    minute)."""
+    row = snap.query(
+        "SELECT least((SELECT min(hour) FROM usage_hourly), (SELECT min(minute) FROM gpu_minute))"
+        " AS lo, greatest((SELECT max(hour) FROM usage_hourly),"
+        " (SELECT max(minute) FROM gpu_minute)) AS hi"
+    ).row(0)
+    return row[0], row[1]
+
+
+def ledger_span(snap: Snapshot) -> tuple[date | None, date | None]:
+    """First and last day of the daily ledger (None, None when it is empty)."""
+    row = snap.query("SELECT min(day) AS lo, max(day) AS hi FROM daily_ledger").row(0)
     return row[0], row[1]
 
 

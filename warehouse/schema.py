@@ -103,10 +103,22 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             " price_basis VARCHAR, util_pct DOUBLE, power_w DOUBLE)",
         ],
     ),
+    (
+        6,
+        "ledger bookkeeping: days an ingest touched, placements and inputs the ledger used",
+        [
+            # kind 'usage': the day's rollups or process samples changed (attribute it again);
+            # 'cost': its bills, a host's placement or the prices changed (re-cost it).
+            "CREATE TABLE ledger_dirty (day DATE, kind VARCHAR)",
+            "CREATE TABLE ledger_hosts (host VARCHAR, placement VARCHAR, owner VARCHAR)",
+            "CREATE TABLE ledger_state (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        ],
+    ),
 ]
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,
-# 3: advisor results, 4: alerts), so parallel work never renumbers another's migration.
+# 3: advisor results, 4: alerts, 6: ledger bookkeeping), so parallel work never renumbers
+# another's migration.
 SCHEMA_VERSION = max(version for version, _title, _statements in MIGRATIONS)
 
 

@@ -20,15 +20,18 @@ from warehouse.results import INSTANCE_TYPES_SQL
 from warehouse.schema import SCHEMA_VERSION
 from warehouse.store import BILLING_DAILY_SQL, Warehouse, connect
 
-# What the snapshot holds: table -> SELECT over the warehouse (`$since` = first day kept).
+# What the snapshot holds: table -> SELECT over the warehouse (`$since` = first day kept). The
+# minute rollups (and so the Live and Overview charts drawn from them) stop at `snapshot_days`;
+# the results (hourly attribution, the daily ledger) and the daily bills are small and cover every
+# day the warehouse holds data for (DESIGN.md §2, ledger).
 SNAPSHOT_TABLES = {
     "gpu_minute": "SELECT * FROM gpu_minute WHERE minute >= $since",
     "gpu_latest": """
         SELECT * FROM gpu_samples
         WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 10 MINUTE
         QUALIFY row_number() OVER (PARTITION BY host, gpu_uuid ORDER BY ts DESC) = 1""",
-    "billing_daily": BILLING_DAILY_SQL + " HAVING day >= CAST($since AS DATE)",
-    "daily_ledger": "SELECT * FROM results_daily_ledger WHERE day >= CAST($since AS DATE)",
+    "billing_daily": BILLING_DAILY_SQL,
+    "daily_ledger": "SELECT * FROM results_daily_ledger",
     "hosts": """
         WITH recent AS (  -- exact last sample; raw rows of the last day only, never a full scan
             SELECT host, max(ts) AS last_sample FROM gpu_samples
@@ -53,7 +56,7 @@ SNAPSHOT_TABLES = {
     "alerts": "SELECT * FROM alerts",
     "gpu_cost_rates": "SELECT * FROM results_gpu_cost_rates",
     # The advisor's results (migration 3); reads in warehouse/advisor_reads.py.
-    "usage_hourly": "SELECT * FROM results_usage_hourly WHERE hour >= $since",
+    "usage_hourly": "SELECT * FROM results_usage_hourly",
     "recommendations": "SELECT * FROM results_recommendations",
     "alternatives": "SELECT * FROM results_alternatives",
     "instances": INSTANCE_TYPES_SQL,

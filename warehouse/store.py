@@ -62,14 +62,62 @@ ROLLUP_COLUMNS = (
 
 
 # Billing per day, workload and resource; every money basis kept (DESIGN.md §2).
-BILLING_DAILY_SQL = """
+# BILLING_DAILY_FROM takes a WHERE clause before its GROUP BY (warehouse/results.py).
+BILLING_DAILY_FROM = """
     SELECT CAST(ChargePeriodStart AS DATE) AS day, ProviderName AS provider,
            coalesce(workload, 'untagged') AS workload, ResourceId AS resource_id,
            InstanceType AS instance_type, BillingCurrency AS currency, source,
            sum(EffectiveCost) AS effective_cost, sum(BilledCost) AS billed_cost,
            sum(ListCost) AS list_cost, count(*) AS line_items
-    FROM billing_items
-    GROUP BY ALL"""
+    FROM billing_items"""
+BILLING_DAILY_SQL = BILLING_DAILY_FROM + " GROUP BY ALL"
+# The day of a bill line, as billing_daily has it (the session time zone is UTC).
+BILL_DAY = "CAST(ChargePeriodStart AS DATE)"
+# Kinds of ledger_dirty marks (migration 6; advisor/jobs.py reads them): 'usage' = a day's rollups
+# or process samples changed, so its attribution is recomputed; 'cost' = its bills changed, so it
+# is re-costed from the stored attribution.
+DIRTY_KINDS = ("usage", "cost")
+
+
+def mark_dirty(
+    con: duckdb.DuckDBPyConnection, kind: str, days_sql: str, params: dict | None = None
+) -> None:
+    """Record the days `days_sql` selects (one DATE column, `day`) as needing the ledger job,
+    inside the caller's transaction; days already marked with `kind` are not added again."""
+    if kind not in DIRTY_KINDS:
+        raise ValueError(f"not a ledger_dirty kind: {kind!r}")
+    con.execute(
+        f"""
+        INSERT INTO ledger_dirty
+        SELECT DISTINCT t.day, $kind FROM ({days_sql}) t
+        WHERE t.day IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM ledger_dirty d WHERE d.day = t.day AND d.kind = $kind)""",
+        {**(params or {}), "kind": kind},
+    ).fetchall()
+
+
+def mark_dirty_frame(con: duckdb.DuckDBPyConnection, kind: str, days: pl.Series) -> None:
+    """`mark_dirty` for a Series of dates."""
+    if days.len() == 0:
+        return
+    con.register("touched_days", pl.DataFrame({"day": days.cast(pl.Date)}))
+    try:
+        mark_dirty(con, kind, "SELECT day FROM touched_days")
+    finally:
+        con.unregister("touched_days")
+
+
+def span_days(spans: pl.DataFrame) -> pl.Series:
+    """The UTC days the time spans [lo, hi) of `spans` cover."""
+    if spans.height == 0:
+        return pl.Series("day", [], pl.Date)
+    last = pl.col("hi") - pl.duration(microseconds=1)
+    return (
+        spans.filter(pl.col("lo") < pl.col("hi"))
+        .select(day=pl.date_ranges(pl.col("lo").dt.date(), last.dt.date()))
+        .explode("day")
+        .unique()["day"]
+    )
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -295,6 +343,7 @@ class Warehouse:
                     inserting.result()
             if rollup:
                 self._refresh_minutes()
+            self._mark_touched_days(kind, batch)
             con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger").fetchall()
             con.execute("COMMIT")
         except BaseException:
@@ -305,6 +354,16 @@ class Warehouse:
             con.unregister("new_rows")
             con.unregister("new_ledger")
         return batch.rows.height
+
+    def _mark_touched_days(self, kind: str, batch: _Batch) -> None:
+        """Mark the days whose attribution this chunk changed (the ledger job recomputes them):
+        for GPU samples the days of the minutes the rollups rewrote, for process samples the
+        days of the new rows. Health records change no figure of the ledger."""
+        if kind == "gpu_samples" and self._minutes is not None:
+            mark_dirty_frame(self.db, "usage", span_days(self._minutes[1]))
+        elif kind == "process_samples" and batch.rows.height:
+            days = batch.rows.filter(pl.col("ts").is_not_null())["ts"].dt.date().unique()
+            mark_dirty_frame(self.db, "usage", days)
 
     def _insert_new_rows(self, kind: str) -> None:
         self.db.execute(f"INSERT INTO {kind} SELECT * FROM new_rows").fetchall()
@@ -371,9 +430,14 @@ class Warehouse:
         try:
             con.register("new_bill", new)
             con.register("new_ledger", ledger)
-            con.execute(
-                "DELETE FROM billing_items WHERE scope IN (SELECT DISTINCT scope FROM new_bill)"
+            # The days of the rows a restated scope replaces, and of the new rows, are re-costed.
+            replaced = "FROM billing_items WHERE scope IN (SELECT DISTINCT scope FROM new_bill)"
+            mark_dirty(
+                con,
+                "cost",
+                f"SELECT {BILL_DAY} AS day {replaced} UNION SELECT {BILL_DAY} AS day FROM new_bill",
             )
+            con.execute(f"DELETE {replaced}")
             con.execute("INSERT INTO billing_items SELECT * FROM new_bill")
             con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger")
             con.execute("COMMIT")
@@ -435,6 +499,19 @@ class Warehouse:
         deleted: dict[str, int] = {}
         con.execute("BEGIN")
         try:
+            # The days whose rollups or bills go are attributed or re-costed again.
+            mark_dirty(
+                con,
+                "usage",
+                "SELECT DISTINCT CAST(minute AS DATE) AS day FROM gpu_minute WHERE source = $s",
+                {"s": source},
+            )
+            mark_dirty(
+                con,
+                "cost",
+                f"SELECT DISTINCT {BILL_DAY} AS day FROM billing_items WHERE source = $s",
+                {"s": source},
+            )
             for table in tables:
                 deleted[table] = con.execute(
                     f"DELETE FROM {table} WHERE source = ?", [source]

@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--by", choices=advisor_reads.GROUP_BY, default="workload", help="group by (workload)"
     )
+    p.add_argument(
+        "--recompute",
+        action="store_true",
+        help="attribute and re-cost every day from the stored data first (normally only the days"
+        " an ingest touched are; needs the warehouse, so not while `gpuledger run` runs)",
+    )
     p.set_defaults(func=cmd_costs)
 
 
@@ -63,13 +69,20 @@ def parse_day(value: str | None, flag: str) -> date | None:
         raise CommandError(f"{flag} must be a date like 2026-11-23, got {value!r}") from None
 
 
-def fresh_snapshot(cfg: Config) -> Snapshot:
+def fresh_snapshot(cfg: Config, *, recompute: bool = False) -> Snapshot:
     """The snapshot; where no daemon owns the warehouse, first ingest, recompute and publish
-    (the figures then reflect the newest data and today's window)."""
+    (the figures then reflect the newest data and today's window). `recompute` re-costs every
+    day, which needs the warehouse."""
     snap = Snapshot(cfg.snapshot_path)
     try:
         wh = app.open_warehouse(cfg)
     except LockHeld:
+        if recompute:
+            raise CommandError(
+                "--recompute needs the warehouse, which another process (`gpuledger run`?)"
+                " holds: stop it, or restart it to re-cost what a changed configuration affects",
+                EXIT_FAIL,
+            ) from None
         if not snap.exists():
             raise CommandError(
                 f"no snapshot at {cfg.snapshot_path} yet; the running daemon publishes one"
@@ -78,7 +91,7 @@ def fresh_snapshot(cfg: Config) -> Snapshot:
             ) from None
         return snap
     try:
-        app.cycle(wh, cfg, app.catalog_for(cfg), force=True)
+        app.cycle(wh, cfg, app.catalog_for(cfg), force=True, recompute=recompute)
     finally:
         wh.close()
     return snap
@@ -103,9 +116,11 @@ def _costs(args: argparse.Namespace, cfg: Config) -> int:
     until = parse_day(args.until, "--until") or today + timedelta(days=1)
     if since >= until:
         raise CommandError(f"--since {since} must be before --until {until}")
-    snap = fresh_snapshot(cfg)
+    snap = fresh_snapshot(cfg, recompute=args.recompute)
     try:
         frame = advisor_reads.summarize_ledger(advisor_reads.ledger(snap, since, until), args.by)
+        if frame.height == 0:
+            print(f"gpuledger costs: {why_empty(snap, since, until)}", file=sys.stderr)
     finally:
         snap.close()
     rows = frame.to_dicts()
@@ -113,6 +128,17 @@ def _costs(args: argparse.Namespace, cfg: Config) -> int:
         rows = [_table_row(r, args.by) for r in rows]
     emit(rows, args.format)
     return EXIT_OK
+
+
+def why_empty(snap: Snapshot, since: date, until: date) -> str:
+    """Why [since, until) has no ledger rows, in words."""
+    first, last = advisor_reads.ledger_span(snap)
+    if first is None:
+        return "the warehouse is empty: import samples or bills first (`gpuledger import`)"
+    return (
+        f"no ledger rows between {since} and {until - timedelta(days=1)}: the warehouse holds"
+        f" data from {first} to {last}"
+    )
 
 
 def _table_row(r: dict, by: str) -> dict:
