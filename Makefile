@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum 
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint format bench screenshots clean
+.PHONY: run test test-dates lint format bench screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
+
+# The date-sensitive tests at several pinned dates and in Europe/Berlin (tests/clock.py CHECK_DATES).
+test-dates: $(DEV_STAMP)
+	$(BIN)/python -m pytest -m date_sensitive --pinned-dates -q
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

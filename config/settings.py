@@ -382,6 +382,14 @@ class Config:
         return self.db_path.parent / "dashboard.duckdb"
 
     @property
+    def billing_state_path(self) -> Path:
+        """The AWS pull state: `billing_state.duckdb` beside the warehouse, or named after it
+        where its spool is (a `--db` warehouse: `with_db`)."""
+        if self.spool_dir == beside_db(self.db_path, ".spool"):
+            return beside_db(self.db_path, ".billing_state.duckdb")
+        return self.db_path.parent / "billing_state.duckdb"
+
+    @property
     def catalog_path(self) -> Path:
         return self.resolve(self.catalog.path)
 
@@ -551,12 +559,33 @@ def _warn_if_exposed(path: Path, raw: dict) -> None:
         logging.getLogger("gpuledger.config").warning(warning)
 
 
+def beside_db(db: Path, suffix: str) -> Path:
+    """A file or folder named after the warehouse `db`: `beside_db(a.duckdb, ".spool")` is
+    `a.spool` in the same folder."""
+    return db.parent / f"{db.stem}{suffix}"
+
+
 def with_db(cfg: Config, db: str | Path) -> Config:
-    """The same configuration with another warehouse file (spool and snapshot follow it
-    unless they were set explicitly)."""
+    """The configuration with the warehouse `db` (the CLI's `--db`).
+
+    Another file than the configured warehouse is a warehouse of its own: its spool
+    (`<name>.spool/`), snapshot (`<name>.snapshot.duckdb`) and AWS pull state
+    (`<name>.billing_state.duckdb`) sit beside it, named after it, whatever `[warehouse]`
+    spool_dir and snapshot_path say, so two warehouses in one folder never take each other's
+    files. The configured warehouse itself keeps the configured layout.
+    """
     from dataclasses import replace
 
-    return replace(cfg, warehouse=replace(cfg.warehouse, path=str(Path(db).resolve())))
+    path = Path(db).expanduser().resolve()
+    if path == cfg.db_path:
+        return cfg
+    warehouse = replace(
+        cfg.warehouse,
+        path=str(path),
+        spool_dir=str(beside_db(path, ".spool")),
+        snapshot_path=str(beside_db(path, ".snapshot.duckdb")),
+    )
+    return replace(cfg, warehouse=warehouse)
 
 
 def as_dict(obj: Any) -> Any:

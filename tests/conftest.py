@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Config, load_config
+from tests.clock import CHECK_DATES, ENV_NOW, ENV_TZ, parse_instant, pinned_clock, pinned_now
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -45,6 +47,79 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="browser tests save full-page screenshots of the dashboard pages into DIR",
     )
+    parser.addoption(
+        "--pinned-now",
+        metavar="INSTANT",
+        default=None,
+        help=f"the instant pinned tests run at, e.g. 2028-02-29T12:00:00Z (or ${ENV_NOW}; "
+        "default: tests/clock.py DEFAULT_NOW)",
+    )
+    parser.addoption(
+        "--pinned-tz",
+        metavar="ZONE",
+        default=None,
+        help=f"the time zone pinned tests run in (or ${ENV_TZ}; default Europe/Berlin)",
+    )
+    parser.addoption(
+        "--pinned-dates",
+        action="store_true",
+        help="run every date_sensitive test at each of tests/clock.py CHECK_DATES",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "date_sensitive: reads the date; runs at the pinned instant (tests/clock.py), and "
+        "`make test-dates` runs it at several (--pinned-dates)",
+    )
+    now, tz = config.getoption("pinned_now"), config.getoption("pinned_tz")
+    if now:
+        try:
+            parse_instant(now)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--pinned-now: {exc}") from None
+        os.environ[ENV_NOW] = now
+    if tz:
+        os.environ[ENV_TZ] = tz
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With --pinned-dates, each date_sensitive test runs once per check date; fixtures that
+    depend on `pinned_instant` (module-wide warehouses) are built again for each date."""
+    if not metafunc.config.getoption("pinned_dates"):
+        return
+    if metafunc.definition.get_closest_marker("date_sensitive") is None:
+        return
+    metafunc.parametrize(
+        "pinned_instant",
+        list(CHECK_DATES.values()),
+        ids=list(CHECK_DATES),
+        indirect=True,
+        scope="session",
+    )
+
+
+@pytest.fixture(scope="session")
+def pinned_instant(request: pytest.FixtureRequest) -> datetime:
+    """The instant pinned tests (and the module-wide fixtures they use) run at."""
+    return getattr(request, "param", None) or pinned_now()
+
+
+@pytest.fixture
+def clock(pinned_instant: datetime) -> Iterator[datetime]:
+    """The clock pinned at `pinned_instant` (ticking from there) for this test; the instant."""
+    with pinned_clock(pinned_instant) as at:
+        yield at
+
+
+@pytest.fixture(autouse=True)
+def _pin_date_sensitive(request: pytest.FixtureRequest, pinned_instant: datetime) -> Iterator[None]:
+    if request.node.get_closest_marker("date_sensitive") is None:
+        yield
+        return
+    with pinned_clock(pinned_instant):
+        yield
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from collectors.cur import read_cur_chunks
 from collectors.errors import InputError
 from collectors.focus import read_focus_chunks
 from config.settings import Config, ConfigError
-from warehouse.billing_state import BillingState, state_path
+from warehouse.billing_state import BillingState
 from warehouse.lock import LockHeld
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def run_pull(
 ) -> PullReport:
     """One pull under the state lock (raises LockHeld while another pull runs)."""
     kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-    with BillingState(state_path(cfg.db_path)) as state:
+    with BillingState(cfg.billing_state_path) as state:
         report = pull_aws(
             opts,
             state,
@@ -236,7 +236,7 @@ def aws_pull_job(
 
     def due() -> tuple[bool, bool]:
         now = datetime.now(UTC)
-        with BillingState(state_path(cfg.db_path)) as state:
+        with BillingState(cfg.billing_state_path) as state:
             last, last_ce = state.marked("last_pull_at"), state.marked("last_ce_pull_at")
         pull = last is None or now - last >= timedelta(hours=cfg.aws.pull_interval_h)
         ce = last_ce is None or now - last_ce >= timedelta(hours=cfg.aws.ce_interval_h)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from cli import app
 from cli.jobs import periodic_jobs
 from cli.main import main
 from collectors import spool
+from config.settings import load_config
 from tests.advisor.receivers import http_receiver, smtp_receiver
 from tests.advisor.waste_samples import H100_HOST, notebook, p5_bill, samples
 from warehouse import alerts as store
@@ -71,13 +72,15 @@ def spool_scenario(spool_dir: Path, now: datetime) -> None:
 
 
 @pytest.fixture
-def now() -> datetime:
-    return datetime.now(UTC).replace(second=0, microsecond=0)
+def now(clock: datetime) -> datetime:
+    """The pinned clock (tests/clock.py), on a whole minute: the scenario ends there."""
+    return clock.replace(second=0, microsecond=0)
 
 
+@pytest.mark.date_sensitive
 def test_check_then_list_prints_the_json_contract(tmp_path, now, capsys):
     conf, db = write_config(tmp_path)
-    spool_scenario(db.parent / "spool", now)
+    spool_scenario(load_config(conf, db=db).spool_dir, now)
 
     assert run_cli(conf, db, "alerts", "--check", "--format", "json") == 0
     out, err = capsys.readouterr()
@@ -134,7 +137,7 @@ def test_check_delivers_to_the_webhook_and_by_email_with_secrets_from_the_enviro
             'email_to = ["gpu-team@test.example"]\nlog = false\n',
         )
         monkeypatch.setenv("TEST_GPULEDGER_HOOK", hook.url)
-        spool_scenario(db.parent / "spool", now)
+        spool_scenario(load_config(conf, db=db).spool_dir, now)
         assert run_cli(conf, db, "alerts", "--check", "--format", "json") == 0
         alerts = json.loads(capsys.readouterr().out)
         mails = box.wait_for(2)
@@ -150,7 +153,7 @@ def test_check_delivers_to_the_webhook_and_by_email_with_secrets_from_the_enviro
 
 def test_a_channel_whose_variable_is_unset_is_named_and_left_out(tmp_path, now, capsys):
     conf, db = write_config(tmp_path, 'slack_webhook_url_env = "TEST_GPULEDGER_UNSET"\n')
-    spool_scenario(db.parent / "spool", now)
+    spool_scenario(load_config(conf, db=db).spool_dir, now)
     assert run_cli(conf, db, "alerts", "--check") == 0
     err = capsys.readouterr().err
     assert "slack_webhook_url_env names $TEST_GPULEDGER_UNSET, which is not set" in err

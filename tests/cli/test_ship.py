@@ -12,15 +12,17 @@ import pytest
 
 from cli.main import main
 from collectors import spool
-from config.settings import Config
+from config.settings import Config, load_config
 from tests.collectors.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
 
 
 def batch(cfg: Config, host: str = "gpu-a") -> Path:
+    """A spool batch of one sample, now (the clock is pinned: its date partition too)."""
     frame = pl.DataFrame({"ts": [datetime.now(UTC)], "host": [host], "gpu_uuid": ["GPU-1"]})
     return spool.write_batch(cfg.spool_dir, "gpu_samples", frame, host)
 
 
+@pytest.mark.date_sensitive
 def test_ship_once_to_a_directory(
     cfg: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -46,6 +48,7 @@ def test_ship_without_a_target_is_a_usage_error(
     assert main(["ship", "--pull", "--once", "--db", str(cfg.db_path)]) == 2
 
 
+@pytest.mark.date_sensitive  # the puller lists the date partitions of the last days
 def test_ship_to_s3_then_pull(
     aws: MotoAws,  # noqa: F811
     cfg: Config,
@@ -62,4 +65,4 @@ def test_ship_to_s3_then_pull(
     pull = ["ship", "--pull", "--once", "--target", "s3://ship-cli/fleet", "--db", str(central)]
     assert main([*pull, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["pulled"] == 1
-    assert (central.parent / "spool" / rel).is_file()
+    assert (load_config(db=central).spool_dir / rel).is_file()

@@ -108,6 +108,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "data"
 
 
+SPOOL = "warehouse.spool"  # `--db data/warehouse.duckdb` is a warehouse of its own (README)
+
+
 def state(data: Path) -> dict:
     """Everything an import could change: each table's rows (hashed), the spool's files."""
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
@@ -119,7 +122,7 @@ def state(data: Path) -> dict:
             digest[t] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
     finally:
         con.close()
-    spool = sorted(str(p.relative_to(data)) for p in (data / "spool").rglob("*") if p.is_file())
+    spool = sorted(str(p.relative_to(data)) for p in (data / SPOOL).rglob("*") if p.is_file())
     return {"tables": digest, "spool": spool}
 
 
@@ -175,8 +178,8 @@ def test_corpus_file(
     after = state(data)
     assert set(after["tables"]) == set(before["tables"])  # no table dropped or added
     new_spool = sorted(set(after["spool"]) - set(before["spool"]))
-    assert len(new_spool) == 1 and new_spool[0].startswith("spool/kind=")
-    assert (data / new_spool[0]).resolve().is_relative_to((data / "spool").resolve())
+    assert len(new_spool) == 1 and new_spool[0].startswith(f"{SPOOL}/kind=")
+    assert (data / new_spool[0]).resolve().is_relative_to((data / SPOOL).resolve())
     if folder == "samples":
         got = stored_rows(
             data,
