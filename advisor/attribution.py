@@ -6,6 +6,10 @@ else the most memory). Where several workloads shared a GPU in a minute, the per
 say how much each had: the minute is split by their SM share where NVML reported one, else by
 their memory share, else evenly. GPU time with no process is `__idle__` here; the ledger decides
 who pays for it (local: `__idle__` itself; cloud: the instance's owner).
+
+A MIG instance is attributed like a GPU: its minute rows are already its share of the board
+(warehouse/mig.py). `activity_seconds` are the seconds with an activity signal: busy fraction =
+busy_seconds / activity_seconds, unknown where that is 0.
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ HOURLY_SCHEMA: dict[str, pl.DataType] = {
     "energy_j": pl.Float64(),
     "mem_peak_mib": pl.Float64(),
     "mem_total_mib": pl.Float64(),
+    "activity_seconds": pl.Float64(),  # of `seconds`, those with an activity signal
+    "parent_gpu_uuid": pl.String(),  # a MIG instance's board (warehouse/mig.py)
+    "mig_profile": pl.String(),
+}
+# Columns hourly_usage takes from minute rows when they have them (older frames lack them).
+_OPTIONAL: dict[str, pl.DataType] = {
+    "mem_used_max_mib": pl.Float64(),
+    "mem_total_mib": pl.Float64(),
+    "energy_j": pl.Float64(),
+    "parent_gpu_uuid": pl.String(),
+    "mig_profile": pl.String(),
 }
 
 
@@ -68,6 +83,17 @@ def minute_shares(process_minutes: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _with_optional(minutes: pl.DataFrame) -> pl.DataFrame:
+    """`minutes` with the optional columns it lacks: nulls, and `activity_seconds` = `seconds`
+    (frames from before it existed had a signal in every second)."""
+    for name, dtype in _OPTIONAL.items():
+        if name not in minutes.columns:
+            minutes = minutes.with_columns(pl.lit(None, dtype).alias(name))
+    if "activity_seconds" not in minutes.columns:
+        minutes = minutes.with_columns(activity_seconds=pl.col("seconds"))
+    return minutes
+
+
 def split_shared_minutes(minutes: pl.DataFrame, shares: pl.DataFrame) -> pl.DataFrame:
     """Minute rows with every shared GPU-minute's allocated time split across its workloads.
 
@@ -76,6 +102,7 @@ def split_shared_minutes(minutes: pl.DataFrame, shares: pl.DataFrame) -> pl.Data
     """
     if shares.height == 0 or minutes.height == 0:
         return minutes
+    minutes = _with_optional(minutes)
     allocated = pl.col("workload").is_not_null()
     keys = shares.select(GPU_MINUTE).unique()
     shared = minutes.filter(allocated).join(keys, on=GPU_MINUTE, how="semi")
@@ -93,14 +120,18 @@ def split_shared_minutes(minutes: pl.DataFrame, shares: pl.DataFrame) -> pl.Data
             gpu_model=pl.col("gpu_model").first(),
             seconds=pl.col("seconds").sum(),
             busy_seconds=pl.col("busy_seconds").sum(),
+            activity_seconds=pl.col("activity_seconds").fill_null(pl.col("seconds")).sum(),
             energy_j=pl.col("energy_j").sum(),
             mem_used_max_mib=pl.col("mem_used_max_mib").max(),
             mem_total_mib=pl.col("mem_total_mib").max(),
+            parent_gpu_uuid=pl.col("parent_gpu_uuid").first(),
+            mig_profile=pl.col("mig_profile").first(),
         )
         .join(shares, on=GPU_MINUTE, how="inner")
         .with_columns(
             seconds=pl.col("seconds") * pl.col("share"),
             busy_seconds=pl.col("busy_seconds") * pl.col("share"),
+            activity_seconds=pl.col("activity_seconds") * pl.col("share"),
             energy_j=pl.col("energy_j") * pl.col("share"),
             mem_used_max_mib=pl.coalesce("mem_mib", pl.col("mem_used_max_mib") * pl.col("share")),
         )
@@ -113,13 +144,14 @@ def hourly_usage(minutes: pl.DataFrame, shares: pl.DataFrame | None = None) -> p
     """Allocated and busy GPU-seconds per hour, GPU and workload (`__idle__`: no process).
 
     `minutes`: gpu_minute rows (minute, host, gpu_uuid, gpu_model, workload, seconds,
-    busy_seconds, energy_j, mem_used_max_mib, mem_total_mib); `shares`: `minute_shares` output.
+    busy_seconds, activity_seconds, energy_j, mem_used_max_mib, mem_total_mib, parent_gpu_uuid,
+    mig_profile); `shares`: `minute_shares` output. A MIG instance's rows are already its share
+    of the board (warehouse/mig.py): it is attributed like a GPU. Rows without
+    `activity_seconds` (frames from before it existed) had a signal in every second.
     """
     if minutes.height == 0:
         return pl.DataFrame(schema=HOURLY_SCHEMA)
-    for name in ("mem_used_max_mib", "mem_total_mib", "energy_j"):
-        if name not in minutes.columns:
-            minutes = minutes.with_columns(pl.lit(None, pl.Float64).alias(name))
+    minutes = _with_optional(minutes)
     split = split_shared_minutes(minutes, shares) if shares is not None else minutes
     return (
         split.with_columns(
@@ -134,6 +166,10 @@ def hourly_usage(minutes: pl.DataFrame, shares: pl.DataFrame | None = None) -> p
             energy_j=pl.col("energy_j").fill_null(0.0).sum(),
             mem_peak_mib=pl.col("mem_used_max_mib").max(),
             mem_total_mib=pl.col("mem_total_mib").max(),
+            # Unknown on old rows (null): the busy seconds were counted over all of them.
+            activity_seconds=pl.col("activity_seconds").fill_null(pl.col("seconds")).sum(),
+            parent_gpu_uuid=pl.col("parent_gpu_uuid").drop_nulls().first(),
+            mig_profile=pl.col("mig_profile").drop_nulls().first(),
         )
         .filter(pl.col("seconds") > 0)
         .select(list(HOURLY_SCHEMA))

@@ -91,7 +91,9 @@ class LegacyWarehouse(Warehouse):
             AND m.gpu_uuid = a.gpu_uuid AND m.minute >= a.lo AND m.minute < a.hi"""
         ).fetchall()
         con.execute(
-            f"""INSERT INTO gpu_minute
+            f"""INSERT INTO gpu_minute (minute, host, gpu_uuid, gpu_model, workload, samples,
+                seconds, busy_seconds, util_avg, sm_active_avg, activity_kind, mem_used_max_mib,
+                mem_total_mib, power_avg_w, energy_j, source)
             WITH s AS (
                 SELECT g.*, a.hi, epoch(lead(g.ts) OVER (PARTITION BY g.host, g.gpu_uuid
                        ORDER BY g.ts)) - epoch(g.ts) AS gap

@@ -35,7 +35,7 @@ ADVISOR_TABLES = (
 
 MINUTE_COLUMNS = (
     "minute, host, gpu_uuid, gpu_model, workload, seconds, busy_seconds, energy_j,"
-    " mem_used_max_mib, mem_total_mib"
+    " mem_used_max_mib, mem_total_mib, activity_seconds, parent_gpu_uuid, mig_profile"
 )
 
 # Per workload on one GPU in one minute, only where more than one workload shared the GPU that

@@ -104,6 +104,28 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        5,
+        "MIG boards as one GPU, seconds with a known activity signal",
+        [
+            # Minutes rolled up before this migration: a minute with an average utilization or
+            # SM active had its signal (busy was counted over all its seconds), one without had
+            # none. MIG columns stay null there: those minutes counted every instance as a GPU.
+            "ALTER TABLE gpu_minute ADD COLUMN activity_seconds DOUBLE",
+            "UPDATE gpu_minute SET activity_seconds = CASE WHEN coalesce(sm_active_avg,"
+            " util_avg) IS NULL THEN 0.0 ELSE seconds END",
+            "ALTER TABLE gpu_minute ADD COLUMN parent_gpu_uuid VARCHAR",
+            "ALTER TABLE gpu_minute ADD COLUMN mig_profile VARCHAR",
+            "ALTER TABLE gpu_minute ADD COLUMN board_share DOUBLE DEFAULT 1.0",
+            # Results from before: busy was counted over every second (the next run recomputes).
+            "ALTER TABLE results_usage_hourly ADD COLUMN activity_seconds DOUBLE",
+            "UPDATE results_usage_hourly SET activity_seconds = seconds",
+            "ALTER TABLE results_usage_hourly ADD COLUMN parent_gpu_uuid VARCHAR",
+            "ALTER TABLE results_usage_hourly ADD COLUMN mig_profile VARCHAR",
+            "ALTER TABLE results_daily_ledger ADD COLUMN activity_gpu_hours DOUBLE",
+            "UPDATE results_daily_ledger SET activity_gpu_hours = gpu_hours",
+        ],
+    ),
+    (
         6,
         "ledger bookkeeping: days an ingest touched, placements and inputs the ledger used",
         [

@@ -37,7 +37,8 @@ SNAPSHOT_TABLES = {
             SELECT host, max(ts) AS last_sample FROM gpu_samples
             WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 1 DAY GROUP BY host
         )
-        SELECT m.host, count(DISTINCT m.gpu_uuid) AS gpus, min(m.minute) AS first_sample,
+        SELECT m.host, count(DISTINCT coalesce(m.parent_gpu_uuid, m.gpu_uuid)) AS gpus,
+               min(m.minute) AS first_sample,
                coalesce(any_value(r.last_sample), max(m.minute)) AS last_sample,
                any_value(m.source) AS source
         FROM gpu_minute m LEFT JOIN recent r USING (host) GROUP BY m.host""",

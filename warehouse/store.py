@@ -23,6 +23,7 @@ import polars as pl
 from collectors import spool
 from collectors.schema import SCHEMAS, conform
 from warehouse.lock import LockHeld, WriterLock
+from warehouse.mig import board_members, board_spans, split_boards, widen_to_boards
 from warehouse.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ ROLLUP_COLUMNS = (
     "power_w",
     "energy_mj",
     "source",
+    "parent_gpu_uuid",
+    "mig_profile",
 )
 
 
@@ -375,26 +378,44 @@ class Warehouse:
         if batch.spans.height == 0:
             return batch.rows.head(0)
         spans = batch.spans
+        boards = spans.head(0)
         if kind == "gpu_samples":
             lookback = pl.duration(seconds=int(ROLLUP_LOOKBACK.total_seconds()))
-            spans = rollup_spans(spans, self.raw_horizon()).with_columns(hi=pl.col("hi") + lookback)
+            horizon = self.raw_horizon()
+
+            def reach(frame: pl.DataFrame) -> pl.DataFrame:
+                return rollup_spans(frame, horizon).with_columns(hi=pl.col("hi") + lookback)
+
+            # A MIG board's minutes are recomputed together: the board's own rows and every
+            # instance of it (also one without new samples), over the whole board's span.
+            boards = board_spans(spans, batch.rows).rename({"board": "gpu_uuid"})
+            plain = spans.join(board_members(batch.rows), on=["host", "gpu_uuid"], how="anti")
+            spans = reach(pl.concat([plain, boards.select(plain.columns)]))
+            boards = reach(boards)
             cols = ", ".join(f"e.{c}" for c in ROLLUP_COLUMNS)
         else:
             spans = spans.with_columns(hi=pl.col("hi") + pl.duration(microseconds=1))
             cols = ", ".join(f"e.{c}" for c in DEDUP_KEYS[kind])
         con = self.db
         con.register("chunk_spans", spans.select("host", "gpu_uuid", "lo", "hi"))
+        con.register("board_spans", boards.select("host", "gpu_uuid", "lo", "hi"))
+        # The constant bounds let DuckDB skip row groups by their ts zone maps.
+        sql = f"""
+            SELECT {cols} FROM {kind} e JOIN chunk_spans s
+              ON e.host = s.host AND e.gpu_uuid = s.gpu_uuid AND e.ts >= s.lo AND e.ts < s.hi
+            WHERE e.ts >= $lo AND e.ts < $hi"""
+        if boards.height:
+            sql += f"""
+            UNION ALL
+            SELECT {cols} FROM {kind} e JOIN board_spans s
+              ON e.host = s.host AND e.parent_gpu_uuid = s.gpu_uuid
+              AND e.ts >= s.lo AND e.ts < s.hi
+            WHERE e.ts >= $lo AND e.ts < $hi"""
         try:
-            # The constant bounds let DuckDB skip row groups by their ts zone maps.
-            return con.sql(
-                f"""
-                SELECT {cols} FROM {kind} e JOIN chunk_spans s
-                  ON e.host = s.host AND e.gpu_uuid = s.gpu_uuid AND e.ts >= s.lo AND e.ts < s.hi
-                WHERE e.ts >= $lo AND e.ts < $hi""",
-                params={"lo": spans["lo"].min(), "hi": spans["hi"].max()},
-            ).pl()
+            return con.sql(sql, params={"lo": spans["lo"].min(), "hi": spans["hi"].max()}).pl()
         finally:
             con.unregister("chunk_spans")
+            con.unregister("board_spans")
 
     def _refresh_minutes(self) -> None:
         """Replace the minute rollups of the GPUs and minutes the chunk being ingested touches
@@ -413,7 +434,7 @@ class Warehouse:
                   AND m.minute >= $lo AND m.minute < $hi""",
                 {"lo": spans["lo"].min(), "hi": spans["hi"].max()},
             ).fetchall()
-            con.execute("INSERT INTO gpu_minute SELECT * FROM new_minutes").fetchall()
+            con.execute("INSERT INTO gpu_minute BY NAME SELECT * FROM new_minutes").fetchall()
         finally:
             con.unregister("new_minutes")
             con.unregister("minute_spans")
@@ -664,12 +685,18 @@ def minute_rollups(
     time until its GPU's next sample, capped at GAP_CAP times the GPU's usual (median) interval
     in that window, so gaps in telemetry never count as usage; a sample with no successor yet
     stands for the usual interval.
+
+    Activity: a sample with neither SM active nor utilization has unknown activity; its seconds
+    count in `seconds` but not in `activity_seconds`, and add nothing to `busy_seconds`, so busy
+    fraction = busy_seconds / activity_seconds, unknown where no second had a signal.
+    MIG: a board's instances and its own row become one GPU split by compute slices
+    (warehouse.mig.split_boards); `window` then holds every instance of the board.
     """
-    replaced = rollup_spans(spans, horizon)
     cols = list(ROLLUP_COLUMNS)
     both = pl.concat([window.select(cols), rows.select(cols)], how="vertical_relaxed").filter(
         pl.col("ts").is_not_null() & pl.col("host").is_not_null() & pl.col("gpu_uuid").is_not_null()
     )
+    replaced = rollup_spans(widen_to_boards(spans, both), horizon)
     # One cast over both frames: categorical ids are only consistent within one cast.
     ids = _gpu_ids(
         pl.concat([both.select("host", "gpu_uuid"), replaced.select("host", "gpu_uuid")])
@@ -718,6 +745,7 @@ def minute_rollups(
             samples=pl.len().cast(pl.Int32),
             seconds=pl.col("seconds").sum(),
             busy_seconds=(pl.col("seconds") * pl.col("activity").fill_null(0.0)).sum(),
+            activity_seconds=pl.col("seconds").filter(pl.col("activity").is_not_null()).sum(),
             util_avg=pl.col("util_pct").mean(),
             sm_active_avg=pl.col("sm_active_pct").mean(),
             activity_kind=pl.col("activity_kind").first(),
@@ -726,10 +754,12 @@ def minute_rollups(
             power_avg_w=pl.col("power_w").mean(),
             energy_j=pl.col("sample_j").sum(),
             source=pl.col("source").first(),
+            parent_gpu_uuid=pl.col("parent_gpu_uuid").drop_nulls().first(),
+            mig_profile=pl.col("mig_profile").drop_nulls().first(),
         )
-        .select(MINUTE_COLUMNS)
+        .select([c for c in MINUTE_COLUMNS if c != "board_share"])
     )
-    return minutes, replaced
+    return split_boards(minutes).select(MINUTE_COLUMNS), replaced
 
 
 MINUTE_COLUMNS = (
@@ -749,6 +779,11 @@ MINUTE_COLUMNS = (
     "power_avg_w",
     "energy_j",
     "source",
+    # Migration 5: seconds with an activity signal, and MIG (warehouse/mig.py).
+    "activity_seconds",
+    "parent_gpu_uuid",
+    "mig_profile",
+    "board_share",
 )
 
 
