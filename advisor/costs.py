@@ -1,10 +1,9 @@
 """Money helpers shared by the recommendations and the report: GPU classes of the catalog, and the
-way figures are written in words."""
+way figures are written in words. Reported model names resolve to classes in config/gpu_class.py."""
 
 from __future__ import annotations
 
 import math
-import re
 
 import polars as pl
 
@@ -36,40 +35,21 @@ def pct(value: float | None, digits: int = 0) -> str:
 
 # GPU classes ---------------------------------------------------------------------------------
 def gpu_classes(catalog: pl.DataFrame) -> pl.DataFrame:
-    """One row per GPU class: gpu_model, memory, relative throughput, purchase price."""
-    return catalog.filter(pl.col("kind") == "gpu").select(
+    """One row per GPU class: gpu_model, memory, relative throughput, high-end, purchase price
+    and whether it is for sale (config/gpu_class.py resolves reported names to these)."""
+    classes = catalog.filter(pl.col("kind") == "gpu")
+    for name, dtype in (("for_sale", pl.Boolean), ("aliases", pl.String)):
+        if name not in classes.columns:
+            classes = classes.with_columns(pl.lit(None, dtype).alias(name))
+    return classes.select(
         "gpu_model",
         "gpu_memory_gib",
         "relative_throughput",
         "high_end",
         "purchase_usd_per_gpu",
+        "for_sale",
+        "aliases",
     )
-
-
-def match_class(
-    model: str | None, mem_total_gib: float | None, classes: pl.DataFrame
-) -> str | None:
-    """The catalog class of a reported GPU model: the exact name, else the classes whose name (or
-    its part before `-`, "A100" of "A100-80GB") the model names as a whole word, the one whose
-    memory is nearest the GPU's ("NVIDIA A100-SXM4-40GB" with 40 GiB -> A100-40GB)."""
-    if not model:
-        return None
-    names = classes["gpu_model"].to_list()
-    by_upper = {n.upper(): n for n in names}
-    if model.upper() in by_upper:
-        return by_upper[model.upper()]
-    memory = dict(classes.select("gpu_model", "gpu_memory_gib").iter_rows())
-    found = []
-    for name in names:
-        for token in {name, name.split("-")[0]}:
-            if re.search(rf"(?i)(^|[^a-z0-9]){re.escape(token)}([^a-z0-9]|$)", model):
-                found.append(name)
-                break
-    if not found:
-        return None
-    if mem_total_gib is None or len(found) == 1:
-        return max(found, key=len)
-    return min(found, key=lambda n: (abs((memory.get(n) or 0) - mem_total_gib), -len(n)))
 
 
 def cloud_price_per_gpu(catalog: pl.DataFrame, gpu_model: str) -> tuple[float, str] | None:

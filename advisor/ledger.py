@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from advisor.attribution import IDLE
+from config.gpu_class import GpuClasses
 from config.settings import Config
 
 HOURS_PER_YEAR = 8760.0
@@ -43,12 +44,16 @@ LEDGER_SCHEMA: dict[str, pl.DataType] = {
     "billed_cost_usd": pl.Float64(),
     "list_cost_usd": pl.Float64(),
     "energy_kwh": pl.Float64(),
+    # Local GPU-hours whose model has no purchase price (no catalog class, or a class without
+    # one): their cost holds operations and energy only, and every money view warns about them.
+    "unpriced_gpu_hours": pl.Float64(),
 }
 
 __all__ = [
     "HOURS_PER_YEAR",
     "IDLE",
     "LEDGER_SCHEMA",
+    "RATE_SCHEMA",
     "UNTAGGED",
     "cloud_hosts",
     "daily_ledger",
@@ -58,42 +63,81 @@ __all__ = [
 ]
 
 
-def local_rates(gpus: pl.DataFrame, cfg: Config, catalog: pl.DataFrame) -> pl.DataFrame:
-    """Capital and operations USD per GPU-hour for each (host, gpu_model) in `gpus`.
+RATE_SCHEMA: dict[str, pl.DataType] = {
+    "host": pl.String(),
+    "gpu_model": pl.String(),
+    "gpu_class": pl.String(),
+    "purchase_usd_per_gpu": pl.Float64(),
+    "capital_usd_per_gpu_hour": pl.Float64(),
+    "ops_usd_per_gpu_hour": pl.Float64(),
+    "priced": pl.Boolean(),
+}
 
-    A host configured in [[local.hosts]] uses its own price and years; any other host the
-    catalog purchase price of the model it reports and the [local] defaults.
+
+def local_rates(gpus: pl.DataFrame, cfg: Config, catalog: pl.DataFrame) -> pl.DataFrame:
+    """Capital and operations USD per GPU-hour for each (host, gpu_model) in `gpus` (RATE_SCHEMA),
+    with the GPU class the reported model resolves to (config/gpu_class.py, using the largest
+    `mem_total_mib` seen where `gpus` has it) and whether a purchase price was found.
+
+    A host in [[local.hosts]] uses its own purchase_usd (÷ gpu_count), years and operations;
+    without purchase_usd it takes the catalog price of the class of the model it reports, else of
+    its configured gpu_model. Any other host takes the catalog price of its class and the [local]
+    defaults. No class or no price: `priced` is false and capital 0, so the ledger counts those
+    GPU-hours as unpriced instead of making them silently cheap.
     """
-    configured = {h.name: h for h in cfg.local.hosts}
-    prices = dict(
-        catalog.filter(pl.col("kind") == "gpu")
-        .select("gpu_model", "purchase_usd_per_gpu")
-        .iter_rows()
+    memory = (
+        pl.col("mem_total_mib").max() if "mem_total_mib" in gpus.columns else pl.lit(None)
+    ).cast(pl.Float64)
+    pairs = gpus.group_by("host", "gpu_model").agg(mem_total_mib=memory)
+    classes = GpuClasses(catalog)
+    prices = classes.table.select(
+        gpu_class="gpu_model", class_usd=pl.col("purchase_usd_per_gpu").cast(pl.Float64)
     )
-    rows = []
-    for host, model in gpus.select("host", "gpu_model").unique().iter_rows():
-        h = configured.get(host)
-        years = cfg.local.depreciation_years
-        ops = cfg.local.ops_usd_per_gpu_hour
-        per_gpu = prices.get(model)
-        if h is not None:
-            years = h.depreciation_years if not math.isnan(h.depreciation_years) else years
-            ops = h.ops_usd_per_gpu_hour if not math.isnan(h.ops_usd_per_gpu_hour) else ops
-            if not math.isnan(h.purchase_usd):
-                per_gpu = h.purchase_usd / h.gpu_count
-        capital = (per_gpu or 0.0) / (years * HOURS_PER_YEAR)
-        rows.append((host, model, capital, ops, per_gpu is not None))
-    return pl.DataFrame(
-        rows,
+    hosts = pl.DataFrame(
+        [
+            (
+                h.name,
+                None if math.isnan(h.purchase_usd) else h.purchase_usd / h.gpu_count,
+                None if math.isnan(h.depreciation_years) else h.depreciation_years,
+                None if math.isnan(h.ops_usd_per_gpu_hour) else h.ops_usd_per_gpu_hour,
+                classes.resolve(h.gpu_model),
+            )
+            for h in cfg.local.hosts
+        ],
         schema={
             "host": pl.String,
-            "gpu_model": pl.String,
-            "capital_usd_per_gpu_hour": pl.Float64,
-            "ops_usd_per_gpu_hour": pl.Float64,
-            "priced": pl.Boolean,
+            "host_usd": pl.Float64,
+            "host_years": pl.Float64,
+            "host_ops": pl.Float64,
+            "host_class": pl.String,
         },
         orient="row",
     )
+    frame = (
+        classes.resolve_frame(pairs, "gpu_model", "mem_total_mib", "gpu_class")
+        .join(hosts, on="host", how="left")
+        .join(prices, on="gpu_class", how="left")
+        .join(
+            prices.rename({"gpu_class": "host_class", "class_usd": "host_class_usd"}),
+            on="host_class",
+            how="left",
+        )
+        .with_columns(
+            gpu_class=pl.coalesce("gpu_class", "host_class"),
+            purchase_usd_per_gpu=pl.coalesce("host_usd", "class_usd", "host_class_usd"),
+            years=pl.col("host_years").fill_null(cfg.local.depreciation_years),
+        )
+    )
+    return frame.select(
+        "host",
+        "gpu_model",
+        "gpu_class",
+        "purchase_usd_per_gpu",
+        capital_usd_per_gpu_hour=pl.col("purchase_usd_per_gpu").fill_null(0.0)
+        / (pl.col("years") * HOURS_PER_YEAR),
+        ops_usd_per_gpu_hour=pl.col("host_ops").fill_null(cfg.local.ops_usd_per_gpu_hour),
+        priced=pl.col("purchase_usd_per_gpu").is_not_null(),
+    ).cast(RATE_SCHEMA)
 
 
 def cloud_hosts(billing_daily: pl.DataFrame) -> pl.DataFrame:
@@ -172,6 +216,8 @@ def _usage_with_days(
 
 def _local_rows(u: pl.DataFrame, rates: pl.DataFrame, price_per_kwh: float, pue: float):
     kwh = pl.col("energy_j") / 3.6e6
+    if "priced" not in rates.columns:  # rates given without the flag: all have their price
+        rates = rates.with_columns(priced=pl.lit(True))
     return (
         u.filter(pl.col("placement") == "local")
         .join(rates, on=["host", "gpu_model"], how="left")
@@ -192,6 +238,8 @@ def _local_rows(u: pl.DataFrame, rates: pl.DataFrame, price_per_kwh: float, pue:
             busy_gpu_hours=pl.col("busy_seconds").sum() / 3600.0,
             cost_usd=pl.col("cost_usd").sum(),
             energy_kwh=pl.col("energy_kwh").sum(),
+            unpriced_gpu_hours=pl.col("seconds").filter(~pl.col("priced").fill_null(False)).sum()
+            / 3600.0,
         )
         .with_columns(
             placement=pl.lit("local"),
@@ -361,6 +409,7 @@ def daily_ledger(
             .then(pl.col("list_cost_usd").sum())
             .otherwise(None),
             energy_kwh=pl.col("energy_kwh").sum(),
+            unpriced_gpu_hours=pl.col("unpriced_gpu_hours").fill_null(0.0).sum(),
         )
         .with_columns(currency=pl.lit("USD"))
         .select(list(LEDGER_SCHEMA))

@@ -35,12 +35,12 @@ from advisor.costs import (
     MIB_PER_GIB,
     cloud_price_per_gpu,
     gpu_classes,
-    match_class,
     pct,
     rate,
     usd,
 )
 from advisor.ledger import HOURS_PER_YEAR, UNTAGGED
+from config.gpu_class import GpuClasses
 from config.settings import Config
 
 ACTIONS = ("keep", "move_to_local", "buy_local", "move_to_cloud", "downsize")
@@ -48,6 +48,9 @@ ACTIONS = ("keep", "move_to_local", "buy_local", "move_to_cloud", "downsize")
 FULL_NODE_GPUS = 8
 # Watts assumed per GPU where nothing was measured (a what-if on a class the team never ran).
 ASSUMED_WATTS = 300.0
+# Spot capacity can be taken back at two minutes' notice: its price is shown beside the others,
+# never chosen for a workload on its own (nothing here knows whether the job can be interrupted).
+SPOT_NOTE = "spot: can be interrupted at two minutes' notice, shown for comparison, never proposed"
 # Spare local GPUs may fall short of a workload's demand in an hour of the week by this much.
 SPARE_TOLERANCE_GPUS = 0.1
 # A recommendation for a workload whose memory was never measured is this much less certain.
@@ -369,18 +372,13 @@ def _host_gpus(local: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_class(frame: pl.DataFrame, classes: pl.DataFrame) -> pl.DataFrame:
-    pairs = frame.group_by("gpu_model").agg(mem=pl.col("mem_total_mib").max() / MIB_PER_GIB)
-    mapping = pl.DataFrame(
-        {
-            "gpu_model": pairs["gpu_model"],
-            "gpu_class": [
-                match_class(m, g, classes) or m
-                for m, g in zip(pairs["gpu_model"], pairs["mem"], strict=True)
-            ],
-        },
-        schema={"gpu_model": pl.String, "gpu_class": pl.String},
+    """`frame` with `gpu_class`: the catalog class of each row's reported model and memory
+    (config/gpu_class.py), else the reported name itself (an unknown model stays its own class)."""
+    return (
+        GpuClasses(classes)
+        .resolve_frame(frame, "gpu_model", "mem_total_mib", "gpu_class")
+        .with_columns(pl.coalesce("gpu_class", "gpu_model").alias("gpu_class"))
     )
-    return frame.join(mapping, on="gpu_model", how="left")
 
 
 def _confidence(daily: list[float], days: int, window_days: int) -> float:
@@ -637,6 +635,7 @@ def cloud_alternatives(p: Profile, catalog: pl.DataFrame, params: Params) -> lis
                 continue
             cost = k * price * p.held_hours_month
             basis = "on-demand" if kind == "cloud" else "spot"
+            spot = kind == "cloud_spot"
             out.append(
                 Alternative(
                     option=f"{k} × {r['name']} ({g} × {r['gpu_model']}), {basis}",
@@ -645,8 +644,8 @@ def cloud_alternatives(p: Profile, catalog: pl.DataFrame, params: Params) -> lis
                     gpu_model=r["gpu_model"],
                     gpus=k * g,
                     monthly_cost=cost,
-                    feasible=ok,
-                    note=note,
+                    feasible=ok and not spot,
+                    note=f"{SPOT_NOTE} ({note})" if spot and ok else note,
                     arithmetic=(
                         f"{k} × {r['name']} at {rate(price)}/h × {p.held_hours_month:,.0f} h "
                         f"a month = {usd(cost)}"
@@ -665,8 +664,8 @@ def buy_alternatives(p: Profile, catalog: pl.DataFrame, params: Params) -> list[
     steady = p.duty_cycle * 100.0 >= params.buy_min_duty_pct
     for r in gpu_classes(catalog).sort("gpu_model").iter_rows(named=True):
         price = r["purchase_usd_per_gpu"]
-        if price is None:
-            continue
+        if price is None or r["for_sale"] is False:
+            continue  # not for sale: its price only values the cards a team already owns
         n = p.gpus
         upfront = n * price
         capital = upfront / (params.depreciation_years * HOURS_PER_YEAR) * HOURS_PER_MONTH

@@ -25,10 +25,11 @@ import altair as alt
 import polars as pl
 
 from advisor.attribution import IDLE
-from advisor.costs import gpu_classes, match_class, pct, usd
+from advisor.costs import pct, usd
 from advisor.ledger import cloud_hosts
 from advisor.recommend import Params, recommendations
 from config.catalog import catalog_as_of
+from config.gpu_class import GpuClasses, unpriced_warnings
 from config.settings import Config
 from warehouse import advisor_reads
 from warehouse.snapshot import Snapshot
@@ -167,12 +168,8 @@ def idle_high_end_hours(
 ) -> pl.DataFrame:
     """Fallback for advisor/waste.py: hours in which a workload held a high-end GPU that was busy
     under `threshold_pct`, valued at that workload's ledger cost per GPU-hour on the host."""
-    classes = gpu_classes(catalog)
-    high = set(classes.filter(pl.col("high_end"))["gpu_model"].to_list())
-    models = usage.select("gpu_model", "mem_total_mib").unique("gpu_model")
-    klass = {
-        m: match_class(m, (g or 0) / 1024, classes) for m, g in models.iter_rows() if m is not None
-    }
+    resolver = GpuClasses(catalog)
+    usage = resolver.resolve_frame(usage, "gpu_model", "mem_total_mib", "_class")
     rate = (
         ledger.group_by("workload", "host")
         .agg(r=pl.col("cost_usd").sum() / pl.col("gpu_hours").sum())
@@ -180,7 +177,7 @@ def idle_high_end_hours(
     )
     wasted = (
         usage.filter(
-            pl.col("gpu_model").replace_strict(klass, default=None).is_in(list(high))
+            pl.col("_class").is_in(list(resolver.high_end))
             & (pl.col("workload") != IDLE)
             & (pl.col("busy_seconds") < pl.col("seconds") * threshold_pct / 100.0)
         )
@@ -264,6 +261,8 @@ class Report:
     spare_high_end: pl.DataFrame
     catalog_as_of: date | None
     changes: list[str] = field(default_factory=list)
+    # one warning per local GPU model the week's ledger could not price (no purchase price)
+    unpriced: list[str] = field(default_factory=list)
 
     def covered_hours(self, start: datetime, end: datetime) -> float:
         """Hours of [start, end) the snapshot's data covers."""
@@ -352,16 +351,10 @@ def build_report(
         cfg,
         now=start,
     )
-    classes = gpu_classes(catalog)
-    high = set(classes.filter(pl.col("high_end"))["gpu_model"].to_list())
+    resolver = GpuClasses(catalog)
     spare = (
-        week_ledger.filter(pl.col("workload") == IDLE)
-        .with_columns(
-            klass=pl.col("gpu_model").map_elements(
-                lambda m: match_class(m, None, classes), return_dtype=pl.String
-            )
-        )
-        .filter(pl.col("klass").is_in(list(high)))
+        resolver.resolve_frame(week_ledger.filter(pl.col("workload") == IDLE), memory=None)
+        .filter(pl.col("gpu_class").is_in(list(resolver.high_end)))
         .group_by("host", "gpu_model")
         .agg(hours=pl.col("gpu_hours").sum(), usd=pl.col("cost_usd").sum())
         .sort("usd", descending=True)
@@ -384,6 +377,7 @@ def build_report(
         catalog_as_of=catalog_as_of(catalog) if catalog.height else None,
     )
     rep.changes = what_changed(rep)
+    rep.unpriced = unpriced_warnings(advisor_reads.unpriced_models(week_ledger), catalog)
     return rep
 
 
@@ -671,6 +665,10 @@ def render_markdown(rep: Report, images: dict[str, str]) -> str:
         "Local cost is amortized purchase + operations + measured energy; cloud cost is the"
         " bill's EffectiveCost. `__idle__` is local GPU time with no process.",
         "",
+    ]
+    if rep.unpriced:
+        md += ["## Unpriced GPUs", "", *(f"- {line}" for line in rep.unpriced), ""]
+    md += [
         "## Wasted high-end GPU time",
         "",
     ]
@@ -789,6 +787,11 @@ def render_html(rep: Report, images: dict[str, str]) -> str:
         else "<p>None this week.</p>"
     )
     spare = "".join(f"<p class='note'>{e(x)}</p>" for x in _spare_lines(rep) if x)
+    unpriced = (
+        "<h2>Unpriced GPUs</h2><ul>" + "".join(f"<li>{e(x)}</li>" for x in rep.unpriced) + "</ul>"
+        if rep.unpriced
+        else ""
+    )
     body = f"""<main>
 <h1>GPU spend and use, week {e(rep.week)}</h1>
 <div class="period">{e(_period(rep))}</div>
@@ -801,6 +804,7 @@ def render_html(rep: Report, images: dict[str, str]) -> str:
 {table(TABLE_HEAD, _table_rows(rep), total=True)}
 <p class="note">Local cost is amortized purchase + operations + measured energy; cloud cost is the
 bill's EffectiveCost. <code>__idle__</code> is local GPU time with no process.</p>
+{unpriced}
 <h2>Wasted high-end GPU time</h2>
 {waste}{spare}
 <p class="note">Source: {e(rep.waste_source)}.</p>

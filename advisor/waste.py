@@ -19,12 +19,12 @@ per GPU of the GPU class.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from advisor.ledger import IDLE, UNTAGGED, host_placements, local_rates
+from config.gpu_class import GpuClasses
 from config.settings import Config
 
 KINDS = ("allocated_idle", "inefficient_busy", "over_powered")
@@ -64,30 +64,6 @@ RUN_SCHEMA = {
 }
 
 
-def high_end_pattern(classes: tuple[str, ...] | list[str]) -> str:
-    """A regex matching a GPU model that names one of `classes` as a whole word."""
-    names = "|".join(re.escape(c) for c in sorted(classes, key=len, reverse=True))
-    return rf"(?i)(^|[^a-z0-9])({names})([^0-9]|$)" if names else r"$^"
-
-
-def is_high_end(column: str, classes: tuple[str, ...] | list[str]) -> pl.Expr:
-    return pl.col(column).fill_null("").str.contains(high_end_pattern(classes))
-
-
-def catalog_class(model: str | None, classes: list[str]) -> str | None:
-    """The catalog GPU class a reported model is: the exact name, else the longest class name the
-    model names as a whole word ("NVIDIA H100 80GB HBM3" -> "H100")."""
-    if not model:
-        return None
-    upper = {c.upper(): c for c in classes}
-    if model.upper() in upper:
-        return upper[model.upper()]
-    for name in sorted(classes, key=len, reverse=True):
-        if re.search(high_end_pattern([name]), model):
-            return name
-    return None
-
-
 def _cloud_class_prices(catalog: pl.DataFrame) -> pl.DataFrame:
     """The cheapest on-demand price per GPU of each GPU class among the catalog's instances."""
     return (
@@ -120,28 +96,31 @@ def gpu_rates(
     pairs = gpus.select("host", "gpu_model").unique()
     if pairs.height == 0:
         return pl.DataFrame(schema=RATE_SCHEMA)
-    classes = catalog.filter(pl.col("kind") == "gpu")["gpu_model"].to_list()
     instances = catalog.filter(pl.col("kind") == "instance").select(
         instance_type="name",
         instance_usd=pl.col("on_demand_usd_per_hour") / pl.col("gpu_count"),
         instance_gpus="gpu_count",
         instance_price="on_demand_usd_per_hour",
     )
-    local = local_rates(pairs, cfg, catalog)
+    # one computation of the local rate (capital + operations of the resolved class), shared
+    # with the ledger; it resolves every reported model to its class on the way
+    local = local_rates(
+        gpus.select(
+            "host", "gpu_model", *(["mem_total_mib"] if "mem_total_mib" in gpus.columns else [])
+        ),
+        cfg,
+        catalog,
+    )
     frame = (
         pairs.join(placements(pairs["host"], cloud, cfg).drop("owner"), on="host", how="left")
-        .with_columns(
-            klass=pl.col("gpu_model").map_elements(
-                lambda m: catalog_class(m, classes), return_dtype=pl.String
-            ),
-        )
+        .join(local, on=["host", "gpu_model"], how="left")
+        .rename({"gpu_class": "klass"})
         .join(instances, on="instance_type", how="left")
         .join(
             _cloud_class_prices(catalog).rename({"usd_per_hour": "class_usd"}),
             on="klass",
             how="left",
         )
-        .join(local, on=["host", "gpu_model"], how="left")
     )
     cloud_rate = pl.coalesce("instance_usd", "class_usd")
     cloud_basis = (
@@ -162,7 +141,12 @@ def gpu_rates(
     local_basis = (
         pl.when(pl.col("priced"))
         .then(pl.lit("local capital + operations"))
-        .otherwise(pl.lit("local operations only: no purchase price"))
+        .otherwise(
+            pl.format(
+                "unpriced: {} has no catalog purchase price, local operations only",
+                pl.col("gpu_model").fill_null("an unnamed GPU"),
+            )
+        )
     )
     return frame.select(
         "host",
@@ -180,19 +164,24 @@ def gpu_rates(
 
 def smaller_classes(catalog: pl.DataFrame, cfg: Config) -> pl.DataFrame:
     """GPU classes that are not high-end, with memory, relative throughput and their price on
-    each placement basis (cloud: cheapest on-demand per GPU; local: purchase-based rate)."""
+    each placement basis (cloud: cheapest on-demand per GPU; local: purchase-based rate of the
+    classes for sale: one no longer sold is no class to move to)."""
     gpus = catalog.filter(
         (pl.col("kind") == "gpu")
-        & ~is_high_end("gpu_model", cfg.thresholds.high_end_classes)
+        & ~pl.col("high_end").fill_null(False)
         & pl.col("gpu_memory_gib").is_not_null()
         & pl.col("relative_throughput").is_not_null()
     ).select(klass="gpu_model", class_mem_gib="gpu_memory_gib", class_tp="relative_throughput")
     cloud = gpus.join(_cloud_class_prices(catalog), on="klass", how="inner").with_columns(
         placement=pl.lit("cloud")
     )
+    for_sale = catalog.filter(
+        (pl.col("kind") == "gpu")
+        & (pl.col("for_sale").fill_null(True) if "for_sale" in catalog.columns else pl.lit(True))
+    )["gpu_model"]
     local = local_rates(
         gpus.select(host=pl.lit("(catalog)"), gpu_model="klass"), cfg, catalog
-    ).filter(pl.col("priced"))
+    ).filter(pl.col("priced") & pl.col("gpu_model").is_in(for_sale.implode()))
     local = gpus.join(
         local.select(
             klass="gpu_model",
@@ -235,11 +224,12 @@ def classify_minutes(
 ) -> pl.DataFrame:
     """Allocated high-end minutes with `kind` (null when the minute wastes nothing)."""
     t = cfg.thresholds
-    classes = catalog.filter(pl.col("kind") == "gpu")
-    names = classes["gpu_model"].to_list()
-    tp = dict(classes.select("gpu_model", "relative_throughput").iter_rows())
+    classes = GpuClasses(catalog)
+    tp = classes.table.select(_class="gpu_model", class_tp_here="relative_throughput")
     frame = (
-        minutes.filter(is_high_end("gpu_model", t.high_end_classes))
+        classes.resolve_frame(minutes, "gpu_model", "mem_total_mib", "_class")
+        .filter(pl.col("_class").is_in(list(classes.high_end)))
+        .join(tp, on="_class", how="left")
         .join(
             rates.select("host", "gpu_model", "placement", "usd_per_hour"),
             on=["host", "gpu_model"],
@@ -247,9 +237,6 @@ def classify_minutes(
         )
         .with_columns(
             activity_pct=pl.coalesce("sm_active_avg", "util_avg"),
-            class_tp_here=pl.col("gpu_model").map_elements(
-                lambda m: tp.get(catalog_class(m, names)), return_dtype=pl.Float64
-            ),
         )
         .with_columns(
             need_mem_gib=pl.col("mem_used_max_mib")
@@ -286,7 +273,7 @@ def classify_minutes(
         .when(pl.col("fits_smaller"))
         .then(pl.lit("over_powered"))
         .otherwise(None)
-    ).drop("_row")
+    ).drop("_row", "_class")
 
 
 def _span_s() -> pl.Expr:

@@ -19,7 +19,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from advisor.costs import HOURS_PER_MONTH, gpu_classes, match_class, rate, usd
+from advisor.costs import HOURS_PER_MONTH, gpu_classes, rate, usd
 from advisor.ledger import HOURS_PER_YEAR
 from advisor.recommend import (
     ASSUMED_WATTS,
@@ -34,6 +34,7 @@ from advisor.recommend import (
     local_capacity,
     observed_window,
 )
+from config.gpu_class import GpuClasses
 
 
 class WhatIfError(ValueError):
@@ -121,8 +122,14 @@ def described_profile(
 ) -> Profile:
     q.check()
     classes = gpu_classes(catalog)
-    klass = match_class(q.gpu, None, classes)
+    resolver = GpuClasses(classes)
+    klass = resolver.resolve(q.gpu)
     if klass is None:
+        several = resolver.candidates(q.gpu)
+        if len(several) > 1:
+            raise WhatIfError(
+                f"--gpu {q.gpu!r} names several GPU classes ({', '.join(several)}): say which"
+            )
         known = ", ".join(classes["gpu_model"].to_list())
         raise WhatIfError(f"--gpu {q.gpu!r} is not a GPU class of the catalog ({known})")
     info = classes.filter(pl.col("gpu_model") == klass).row(0, named=True)

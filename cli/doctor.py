@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import math
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import polars as pl
 
 from cli import app
 from collectors.aws_accounts import credential_source
 from config.catalog import catalog_as_of
+from config.gpu_class import GpuClasses, unpriced_advice, unpriced_warnings
 from config.settings import Config
+from warehouse import advisor_reads
 from warehouse.snapshot import Snapshot, SnapshotMissing
 
 
@@ -26,6 +31,7 @@ def diagnose(cfg: Config) -> dict[str, Any]:
         "spool": str(cfg.spool_dir),
         "snapshot": str(cfg.snapshot_path),
     }
+    catalog = None
     try:
         catalog = app.catalog_for(cfg)
         as_of = catalog_as_of(catalog)
@@ -34,11 +40,18 @@ def diagnose(cfg: Config) -> dict[str, Any]:
         out["catalog"] = (
             f"{cfg.catalog_path}: {catalog.height} rows, as of {as_of}, {age} days old{stale}"
         )
+        out.update(local_host_classes(cfg, catalog))
     except Exception as exc:
         out["catalog"] = f"error: {exc}"
     snap = Snapshot(cfg.snapshot_path)
     try:
         meta = snap.meta()
+        if catalog is not None and advisor_reads.has_advisor_tables(snap):
+            since = date.today() - timedelta(days=cfg.advisor.window_days + 1)
+            unpriced = advisor_reads.unpriced_models(advisor_reads.ledger(snap, since))
+            out["unpriced_gpus"] = unpriced_warnings(unpriced, catalog) or (
+                "none: every local GPU of the last window has a purchase price"
+            )
         out["snapshot_age_s"] = round(snap.age_seconds(), 1)
         out["data_as_of"] = meta.get("data_as_of") or "no samples yet"
         for host in snap.hosts().iter_rows(named=True):
@@ -55,4 +68,22 @@ def diagnose(cfg: Config) -> dict[str, Any]:
         out["snapshot_age_s"] = str(exc)
     finally:
         snap.close()
+    return out
+
+
+def local_host_classes(cfg: Config, catalog: pl.DataFrame) -> dict[str, str]:
+    """For each [[local.hosts]] entry: the catalog class its gpu_model resolves to and where
+    its purchase price comes from, or what to add when it has none."""
+    classes = GpuClasses(catalog)
+    out = {}
+    for h in cfg.local.hosts:
+        klass = classes.resolve(h.gpu_model)
+        info = classes.info(klass) or {}
+        if not math.isnan(h.purchase_usd):
+            price = f"purchase_usd {h.purchase_usd:,.0f} for {h.gpu_count} GPU(s)"
+        elif info.get("purchase_usd_per_gpu") is not None:
+            price = f"catalog purchase price {info['purchase_usd_per_gpu']:,.0f} per GPU"
+        else:
+            price = "unpriced: " + unpriced_advice(h.gpu_model, klass)
+        out[f"local host {h.name}"] = f"{h.gpu_model} -> class {klass or 'none'}; {price}"
     return out

@@ -1,6 +1,9 @@
 """The price catalog (`config/catalog.csv`): GPU classes and cloud instance types.
 
 Prices are data: read offline, validated at start, dated by their `as_of` column (docs/catalog.md).
+The optional `aliases` column names the reported GPU models a class answers to besides its own
+name (config/gpu_class.py resolves every reported name through it); the optional `for_sale` column
+says whether recommendations may propose buying the class.
 """
 
 from __future__ import annotations
@@ -23,11 +26,15 @@ CATALOG_SCHEMA = {
     "on_demand_usd_per_hour": pl.Float64,
     "spot_usd_per_hour": pl.Float64,
     "purchase_usd_per_gpu": pl.Float64,
+    "for_sale": pl.Boolean,
     "source": pl.String,
     "as_of": pl.Date,
     "notes": pl.String,
+    "aliases": pl.String,
 }
 REQUIRED = ("kind", "name", "gpu_model", "gpu_count", "gpu_memory_gib", "source", "as_of")
+# Columns a catalog may leave out (older catalogs): they read as empty.
+OPTIONAL = ("for_sale", "aliases")
 
 
 class CatalogError(ValueError):
@@ -43,9 +50,12 @@ def load_catalog(path: str | Path) -> pl.DataFrame:
         raise CatalogError(f"{path}: catalog file not found") from None
     except Exception as exc:
         raise CatalogError(f"{path}: not a readable CSV: {exc}") from None
-    missing = [c for c in CATALOG_SCHEMA if c not in raw.columns]
+    missing = [c for c in CATALOG_SCHEMA if c not in raw.columns and c not in OPTIONAL]
     if missing:
         raise CatalogError(f"{path}: missing column(s) {', '.join(missing)}")
+    raw = raw.with_columns(
+        pl.lit(None, pl.String).alias(c) for c in OPTIONAL if c not in raw.columns
+    )
     out = {}
     for col, dtype in CATALOG_SCHEMA.items():
         values = raw[col].str.strip_chars().replace("", None)
@@ -66,7 +76,35 @@ def load_catalog(path: str | Path) -> pl.DataFrame:
     if bad_kind.any():
         row = int(bad_kind.arg_true()[0])
         raise CatalogError(f"{path}: row {row + 2}, column kind: must be gpu or instance")
+    _check_classes(frame, path)
     return frame
+
+
+def _check_classes(frame: pl.DataFrame, path: Path) -> None:
+    """Aliases belong to GPU classes, instances name a GPU class, and no reported name can
+    resolve to two classes (config/gpu_class.py)."""
+    from config.gpu_class import check_class_names  # the resolver's own rules
+
+    frame = frame.with_row_index("_row")
+    for col in ("aliases", "for_sale"):
+        misplaced = frame.filter((pl.col("kind") == "instance") & pl.col(col).is_not_null())
+        if misplaced.height:
+            row = int(misplaced["_row"][0])
+            raise CatalogError(
+                f"{path}: row {row + 2}, column {col}: only gpu rows (GPU classes) take {col}"
+            )
+    classes = set(frame.filter(pl.col("kind") == "gpu")["gpu_model"].to_list())
+    orphans = frame.filter((pl.col("kind") == "instance") & ~pl.col("gpu_model").is_in(classes))
+    if orphans.height:
+        row, model = int(orphans["_row"][0]), orphans["gpu_model"][0]
+        raise CatalogError(
+            f"{path}: row {row + 2}, column gpu_model: {model!r} is not a GPU class of the"
+            " catalog (add a gpu row for it)"
+        )
+    problem = check_class_names(frame.filter(pl.col("kind") == "gpu"))
+    if problem is not None:
+        row, col, message = problem
+        raise CatalogError(f"{path}: row {row + 2}, column {col}: {message}")
 
 
 def _convert(values: pl.Series, dtype) -> pl.Series:

@@ -211,10 +211,6 @@ class ThresholdsConfig:
     overpowered_min_minutes: int = field(
         default=60, metadata=_meta("minutes before over-powered", _between(1, 10080))
     )
-    high_end_classes: tuple[str, ...] = field(
-        default=("H200", "H100", "H800", "GH200", "B200", "B100", "GB200", "A100", "A800"),
-        metadata=_meta("GPU classes watched for waste"),
-    )
 
 
 @dataclass(frozen=True)
@@ -439,10 +435,23 @@ def _coerce(where: str, f, value: Any) -> Any:
     return value
 
 
+# Keys that moved elsewhere: a configuration that still sets one is told where it went.
+RETIRED_KEYS: dict[str, dict[str, str]] = {
+    "ThresholdsConfig": {
+        "high_end_classes": "is no longer read: the high-end GPU classes now live in the"
+        " catalog's high_end column (config/catalog.csv, docs/catalog.md); remove the key",
+    },
+}
+
+
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table, got {data!r}")
     known = {f.name: f for f in fields(cls)}
+    retired = RETIRED_KEYS.get(cls.__name__, {})
+    moved = sorted(set(data) & set(retired))
+    if moved:
+        raise ConfigError(f"{where} {moved[0]} {retired[moved[0]]}")
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ConfigError(f"{where} has unknown key {unknown[0]!r} (known: {', '.join(known)})")
@@ -472,7 +481,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
             if not isinstance(value, list):
                 raise ConfigError(f"{key_where} must be an array of tables ([[aws.accounts]])")
             kwargs[name] = tuple(_build_account(item, i) for i, item in enumerate(value))
-        elif name in ("high_end_classes", "email_to"):
+        elif name == "email_to":
             if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
                 raise ConfigError(f"{key_where} must be a list of strings")
             kwargs[name] = tuple(value)

@@ -110,6 +110,7 @@ SUMMARY_SCHEMA = {
     "billed_cost_usd": pl.Float64,
     "list_cost_usd": pl.Float64,
     "energy_kwh": pl.Float64,
+    "unpriced_gpu_hours": pl.Float64,
 }
 
 
@@ -143,6 +144,7 @@ def summarize_ledger(
         billed_cost_usd=_sum_or_null("billed_cost_usd"),
         list_cost_usd=_sum_or_null("list_cost_usd"),
         energy_kwh=pl.col("energy_kwh").fill_null(0.0).sum(),
+        unpriced_gpu_hours=pl.col("unpriced_gpu_hours").fill_null(0.0).sum(),
     )
     return out.with_columns(
         busy_fraction=pl.when(pl.col("gpu_hours") > 0)
@@ -173,3 +175,33 @@ def recommendations_csv(recs: pl.DataFrame) -> str:
         "days_observed",
         pl.col("reasons").list.join(" | "),
     ).write_csv()
+
+
+UNPRICED_SCHEMA = {
+    "gpu_model": pl.String,
+    "hosts": pl.String,
+    "unpriced_gpu_hours": pl.Float64,
+    "first_day": pl.Date,
+    "last_day": pl.Date,
+}
+
+
+def unpriced_models(ledger: pl.DataFrame) -> pl.DataFrame:
+    """The local GPU models the published ledger could not price (no catalog class, or a class
+    without a purchase price): per model its hosts, unpriced GPU-hours and days. The one list
+    that `gpuledger costs|recommend|doctor`, the weekly report and Data health all warn from."""
+    if ledger.height == 0 or "unpriced_gpu_hours" not in ledger.columns:
+        return pl.DataFrame(schema=UNPRICED_SCHEMA)
+    return (
+        ledger.filter(pl.col("unpriced_gpu_hours").fill_null(0.0) > 0)
+        .group_by(pl.col("gpu_model").fill_null("(no model reported)"))
+        .agg(
+            hosts=pl.col("host").drop_nulls().unique().sort().str.join(", "),
+            unpriced_gpu_hours=pl.col("unpriced_gpu_hours").sum(),
+            first_day=pl.col("day").min(),
+            last_day=pl.col("day").max(),
+        )
+        .sort(["unpriced_gpu_hours", "gpu_model"], descending=[True, False])
+        .select(list(UNPRICED_SCHEMA))
+        .cast(UNPRICED_SCHEMA)
+    )

@@ -136,11 +136,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE TABLE ledger_state (key VARCHAR PRIMARY KEY, value VARCHAR)",
         ],
     ),
+    (
+        7,
+        "ledger: local GPU-hours whose model has no purchase price (unpriced)",
+        ["ALTER TABLE results_daily_ledger ADD COLUMN unpriced_gpu_hours DOUBLE"],
+    ),
 ]
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,
-# 3: advisor results, 4: alerts, 6: ledger bookkeeping), so parallel work never renumbers
-# another's migration.
+# 3: advisor results, 4: alerts, 6: ledger bookkeeping, 7: unpriced GPU-hours), so parallel
+# work never renumbers another's migration.
 SCHEMA_VERSION = max(version for version, _title, _statements in MIGRATIONS)
 
 

@@ -14,8 +14,11 @@ import argparse
 import sys
 from datetime import UTC, date, datetime, timedelta
 
+import polars as pl
+
 from cli import app
 from cli.output import emit
+from config.gpu_class import unpriced_warnings
 from config.settings import Config
 from warehouse import advisor_reads
 from warehouse.lock import LockHeld
@@ -118,7 +121,8 @@ def _costs(args: argparse.Namespace, cfg: Config) -> int:
         raise CommandError(f"--since {since} must be before --until {until}")
     snap = fresh_snapshot(cfg, recompute=args.recompute)
     try:
-        frame = advisor_reads.summarize_ledger(advisor_reads.ledger(snap, since, until), args.by)
+        ledger = advisor_reads.ledger(snap, since, until)
+        frame = advisor_reads.summarize_ledger(ledger, args.by)
         if frame.height == 0:
             print(f"gpuledger costs: {why_empty(snap, since, until)}", file=sys.stderr)
     finally:
@@ -127,7 +131,18 @@ def _costs(args: argparse.Namespace, cfg: Config) -> int:
     if args.format == "table":
         rows = [_table_row(r, args.by) for r in rows]
     emit(rows, args.format)
+    warn_unpriced("costs", ledger, cfg)
     return EXIT_OK
+
+
+def warn_unpriced(command: str, ledger: pl.DataFrame, cfg: Config) -> None:
+    """Name on stderr each local GPU model whose hours `ledger` could not price, and the
+    catalog row that would price them (stdout stays the data)."""
+    unpriced = advisor_reads.unpriced_models(ledger)
+    if unpriced.height == 0:
+        return
+    for line in unpriced_warnings(unpriced, app.catalog_for(cfg)):
+        print(f"gpuledger {command}: warning: {line}", file=sys.stderr)
 
 
 def why_empty(snap: Snapshot, since: date, until: date) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from cli.commands.costs import EXIT_OK, CommandError, fresh_snapshot, run
+from cli.commands.costs import EXIT_OK, CommandError, fresh_snapshot, run, warn_unpriced
 from cli.output import emit
 from config.settings import Config
 from warehouse import advisor_reads
@@ -99,8 +100,18 @@ def _recommend(args: argparse.Namespace, cfg: Config) -> int:
     try:
         recs = advisor_reads.recommendations(snap)
         alts = advisor_reads.alternatives(snap) if args.alternatives else None
+        since = datetime.now(UTC).date() - timedelta(days=cfg.advisor.window_days + 1)
+        ledger = advisor_reads.ledger(snap, since)
     finally:
         snap.close()
+    code = _emit_recommendations(args, recs, alts)
+    warn_unpriced("recommend", ledger, cfg)
+    return code
+
+
+def _emit_recommendations(
+    args: argparse.Namespace, recs: pl.DataFrame, alts: pl.DataFrame | None
+) -> int:
     if args.workload:
         unknown = sorted(set(args.workload) - set(recs["workload"].to_list()))
         if unknown:

@@ -3,12 +3,15 @@ snapshot's age."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import streamlit as st
 
 from config.catalog import catalog_as_of, load_catalog
+from config.gpu_class import unpriced_warnings
 from dashboard import data
+from dashboard.text import escape_markdown
+from warehouse import advisor_reads
 
 st.title("Data health")
 
@@ -20,7 +23,7 @@ try:
     as_of = catalog_as_of(catalog)
     catalog_age = (date.today() - as_of).days
 except Exception as exc:  # a broken catalog is exactly what this page must show
-    as_of, catalog_age = None, None
+    catalog, as_of, catalog_age = None, None, None
     st.error(f"The price catalog cannot be read: {exc}")
 
 c1, c2, c3 = st.columns(3)
@@ -42,6 +45,15 @@ if not snap_ok:
     st.stop()
 
 reads = data.data_health(data.published_at())
+
+if catalog is not None and advisor_reads.has_advisor_tables(data.snapshot()):
+    since = date.today() - timedelta(days=cfg.advisor.window_days + 1)
+    unpriced = advisor_reads.unpriced_models(advisor_reads.ledger(data.snapshot(), since))
+    if unpriced.height:
+        st.subheader("Unpriced GPUs")
+        for line in unpriced_warnings(unpriced, catalog):
+            st.warning(escape_markdown(line))
+        st.dataframe(unpriced, hide_index=True, width="stretch")
 
 
 def lag_table(title: str, frame, empty: str) -> None:

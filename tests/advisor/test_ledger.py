@@ -273,3 +273,67 @@ def test_an_ec2_host_without_a_bill_yet_is_cloud_and_untagged():
     out = ledger_of(usage, NO_BILLS)
     row = out.row(0, named=True)
     assert (row["placement"], row["workload"], row["cost_usd"]) == ("cloud", UNTAGGED, 0.0)
+
+
+def test_local_rates_price_each_reported_name_at_its_class():
+    """Real names resolve to their class (config/gpu_class.py); the reported memory splits the
+    V100s; a configured host's own purchase_usd wins; a configured host reporting a name no
+    class knows falls back to the class of its configured gpu_model; an unknown model on an
+    unconfigured host is unpriced (capital 0, `priced` false)."""
+    gpus = pl.DataFrame(
+        {
+            "host": ["a", "b", "b", "c", "d", "e"],
+            "gpu_model": [
+                "NVIDIA H100 80GB HBM3",
+                "Tesla V100-PCIE",
+                "Tesla V100-PCIE",
+                "NVIDIA L40S",
+                "Graphics Device",
+                "Graphics Device",
+            ],
+            "mem_total_mib": [81559.0, 32510.0, 32510.0, 46068.0, 5912.0, 5912.0],
+        }
+    )
+    cfg = replace(
+        Config(),
+        local=replace(
+            Config().local,
+            hosts=(
+                LocalHost(name="c", gpu_model="L40S", gpu_count=4, purchase_usd=28_000.0),
+                LocalHost(name="d", gpu_model="RTX 4090", depreciation_years=4.0),
+            ),
+        ),
+    )
+    rates = {r["host"]: r for r in local_rates(gpus, cfg, CATALOG).iter_rows(named=True)}
+    assert {h: r["gpu_class"] for h, r in rates.items()} == {
+        "a": "H100", "b": "V100-32GB", "c": "L40S", "d": "RTX 4090", "e": None,
+    }  # fmt: skip
+    three_years = 3 * 8760
+    assert rates["a"]["capital_usd_per_gpu_hour"] == pytest.approx(30_000 / three_years)
+    assert rates["b"]["capital_usd_per_gpu_hour"] == pytest.approx(1_500 / three_years)
+    # host c: its own $28,000 for 4 GPUs = $7,000 each, not the catalog's $8,000
+    assert rates["c"]["capital_usd_per_gpu_hour"] == pytest.approx(7_000 / three_years)
+    # host d: "Graphics Device" is no class; its configured RTX 4090 ($1,599) over 4 years
+    assert rates["d"]["capital_usd_per_gpu_hour"] == pytest.approx(1_599 / (4 * 8760))
+    assert (rates["e"]["capital_usd_per_gpu_hour"], rates["e"]["priced"]) == (0.0, False)
+    assert all(rates[h]["priced"] for h in "abcd")
+    assert {r["ops_usd_per_gpu_hour"] for r in rates.values()} == {0.10}
+
+
+def test_unpriced_local_hours_are_counted_in_the_ledger():
+    """2 hours of an unknown model at 100 W: $0.10 operations + 0.1 kW x 1.4 x $0.15 = $0.121 an
+    hour, $0.242, and all 2 GPU-hours unpriced; the H100 beside it is priced."""
+    m = pl.concat(
+        [
+            minutes("e", "Graphics Device", "job", 120, watts=100.0, util=0.5),
+            minutes("a", "NVIDIA H100 80GB HBM3", "job", 120, watts=700.0, util=0.5),
+        ]
+    )
+    rates = local_rates(m.select("host", "gpu_model").unique(), Config(), CATALOG)
+    out = daily_ledger(m, NO_BILLS, rates, price_per_kwh=0.15, pue=1.4)
+    rows = {r["host"]: r for r in out.iter_rows(named=True)}
+    assert rows["e"]["cost_usd"] == pytest.approx(0.242)
+    assert rows["e"]["unpriced_gpu_hours"] == pytest.approx(2.0)
+    # 30,000 / 26,280 + 0.10 + 0.7 x 0.21 = 1.388553 an hour: $2.777105 for 2 hours
+    assert rows["a"]["cost_usd"] == pytest.approx(2.777105, abs=1e-6)
+    assert rows["a"]["unpriced_gpu_hours"] == 0.0

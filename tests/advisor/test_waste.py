@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 import polars as pl
 import pytest
 
-from advisor.waste import cost_rates_now, gpu_rates, is_high_end, wasted_runs
+from advisor.waste import cost_rates_now, gpu_rates, wasted_runs
 from config.catalog import load_catalog
+from config.gpu_class import GpuClasses
 from tests.advisor.waste_samples import H100_HOST, H100_UUID, T0, ingest, notebook, p5_bill
 from warehouse import alerts as store
 
@@ -85,10 +86,11 @@ NO_CLOUD = cloud()
         ("Tesla T4", False),
     ],
 )
-def test_high_end_classes_match_whole_words(cfg, model, high_end):
-    frame = pl.DataFrame({"gpu_model": [model]})
-    got = frame.select(is_high_end("gpu_model", cfg.thresholds.high_end_classes))
-    assert got.item() is high_end
+def test_high_end_is_the_catalog_class_flag(catalog, model, high_end):
+    """A GPU is high-end when the class its reported name resolves to has high_end = true in
+    the catalog; "RTX A1000" resolves to no class (A1000 is not the A100)."""
+    classes = GpuClasses(catalog)
+    assert classes.is_high_end(classes.resolve(model, 80 * 1024)) is high_end
 
 
 def test_an_h100_idle_45_minutes_is_one_run_worth_5_16(cfg, catalog):
@@ -144,6 +146,36 @@ def test_a_local_gpu_is_valued_at_capital_plus_operations(cfg, catalog):
     assert run["placement"] == "local"
     assert run["usd_per_hour"] == pytest.approx(0.556621, abs=1e-6)
     assert run["wasted_usd"] == pytest.approx(A100_LOCAL * 1.0)
+
+
+def test_a_local_gpu_reported_by_its_real_name_is_valued_at_its_class(cfg, catalog):
+    """NVML names the board "NVIDIA H100 80GB HBM3": it is the catalog's H100, so idle time is
+    worth $30,000 / (3 y x 8,760 h) = $1.141553 + $0.10 operations = $1.241553 per GPU-hour (not
+    the $0.10 of operations alone); 45 idle minutes waste 0.75 h x $1.241553 = $0.931164. The
+    current cost rate (results_gpu_cost_rates) is the same computation: $1.241553/h plus the
+    measured energy, 0.1 kW x 1.4 x $0.15 = $0.021/h."""
+    frame = minutes("gpu-box-1", "NVIDIA H100 80GB HBM3", T0, 45, util=1.0, sm=0.5)
+    run = wasted_runs(frame, NO_CLOUD, catalog, cfg, now=T0).row(0, named=True)
+    assert (run["kind"], run["placement"]) == ("allocated_idle", "local")
+    assert run["usd_per_hour"] == pytest.approx(1.241553, abs=1e-6)
+    assert run["wasted_usd"] == pytest.approx(0.931164, abs=1e-6)
+    now = cost_rates_now(frame, NO_CLOUD, catalog, cfg, now=T0 + timedelta(minutes=45))
+    assert now.select("usd_per_hour", "energy_usd_per_hour").row(0) == pytest.approx(
+        (1.241553, 0.021), abs=1e-6
+    )
+
+
+def test_an_unknown_local_model_is_valued_at_operations_and_says_unpriced(cfg, catalog):
+    rates = gpu_rates(
+        pl.DataFrame({"host": ["ws-1660"], "gpu_model": ["Graphics Device"]}),
+        NO_CLOUD,
+        cfg,
+        catalog,
+    ).row(0, named=True)
+    assert rates["usd_per_hour"] == pytest.approx(0.10)
+    assert rates["price_basis"].startswith(
+        "unpriced: Graphics Device has no catalog purchase price"
+    )
 
 
 def test_a_cloud_gpu_without_a_known_instance_type_takes_its_class_price(cfg, catalog):

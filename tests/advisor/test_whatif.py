@@ -77,3 +77,38 @@ def test_a_question_that_cannot_be_priced_says_which_input(question, message):
     with pytest.raises(WhatIfError, match=None) as err:
         what_if(question, CATALOG, Params())
     assert message in str(err.value)
+
+
+H200 = dict(gpu="NVIDIA H200", count=1, hours_per_day=24, busy=0.5, memory_gib=100)
+
+
+def test_an_h200_in_the_cloud_is_priced_on_p5en():
+    """The catalog's only H200 instance with an on-demand price: p5en.48xlarge, $63.296/h for 8
+    GPUs, the whole instance for a 1-GPU workload: 63.296 x 730 h = $46,206.08 a month."""
+    rec = what_if(Question(**H200, current="cloud"), CATALOG, Params())
+    assert rec.profile.gpu_model == "H200" and rec.profile.instance_type == "p5en.48xlarge"
+    assert (
+        rec.profile.current_monthly_cost == pytest.approx(63.296 * 730) == pytest.approx(46206.08)
+    )
+    # buying one H200 ($35,000): 35,000 / 26,280 x 730 = 972.22 capital + 73 operations
+    # + 0.3 kW x 730 h x 0.21 = 45.99 energy = $1,091.21 a month
+    buy = {a.option: a for a in rec.alternatives}["buy 1 × H200 ($35,000)"]
+    assert buy.monthly_cost == pytest.approx(35000 / 26280 * 730 + 73 + 300 * 730 * ENERGY)
+    assert buy.monthly_cost == pytest.approx(1091.21, abs=0.01)
+
+
+def test_an_owned_h200_is_priced_at_its_purchase():
+    rec = what_if(Question(**H200, current="local"), CATALOG, Params())
+    capital, ops, energy = 35000 / 26280 * 730, 730 * 0.10, 300 * 730 * ENERGY
+    assert rec.profile.current_monthly_cost == pytest.approx(capital + ops + energy)
+    assert rec.profile.current_monthly_cost == pytest.approx(1091.21, abs=0.01)
+    assert rec.action == "keep"  # the cloud only adds cost to an owned GPU
+
+
+def test_a_name_of_two_classes_asks_which():
+    with pytest.raises(WhatIfError) as err:
+        what_if(Question(gpu="A100"), CATALOG, Params())
+    assert "--gpu 'A100' names several GPU classes (A100-40GB, A100-80GB): say which" in str(
+        err.value
+    )
+    assert what_if(Question(gpu="A100-80GB"), CATALOG, Params()).profile.gpu_model == "A100-80GB"

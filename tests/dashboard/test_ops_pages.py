@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -10,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from cli.daemon import dashboard_env
 from collectors import spool
 from collectors.demo import LiveDemo
+from config.catalog import catalog_as_of, load_catalog
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -51,13 +53,16 @@ def test_data_health_shows_lag_per_host_and_the_catalog_age(demo_warehouse, monk
     at = _page(demo_warehouse, "dashboard/pages/data_health.py", monkeypatch)
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Catalog as of"] == "2025-08-15"
+    as_of = catalog_as_of(load_catalog(demo_warehouse.catalog_path))  # the newest as_of row
+    assert labels["Catalog as of"] == str(as_of)
+    assert labels["Catalog age"] == f"{(date.today() - as_of).days} days"
     assert labels["Snapshot age"].endswith(" s")
     hosts = at.dataframe[0].value
     assert {"dgx-a100", "ws-4090"} <= set(hosts["host"])
     billing = at.dataframe[1].value
     assert set(billing["source"]) == {"demo"}
-    assert any("older" in w.value or "days old" in w.value for w in at.warning)  # catalog > 180 d
+    stale = (date.today() - as_of).days > demo_warehouse.catalog.max_age_days
+    assert any("days old" in w.value for w in at.warning) is stale
 
 
 def test_data_health_without_a_snapshot(cfg, monkeypatch):
