@@ -128,6 +128,10 @@ def _merge(old: str, new_lines: list[str]) -> list[str]:
     _, old_parts = sections(old.splitlines())
     head, new_parts = sections(new_lines)
     merged = {**old_parts, **new_parts}
+    for lines in merged.values():  # one blank line after each section, also the old last one
+        while lines and not lines[-1].strip():
+            lines.pop()
+        lines.append("")
     head = [
         *head,
         "Sections re-measured in this run: "
