@@ -163,7 +163,9 @@ class GpuClasses:
         return klass in self.high_end
 
     def info(self, klass: str | None) -> dict | None:
-        """The catalog row of a class, as a dict."""
+        """The catalog row of a class, as a dict (None for no class)."""
+        if klass is None:
+            return None
         rows = self.table.filter(pl.col("gpu_model") == klass)
         return rows.row(0, named=True) if rows.height else None
 

@@ -252,3 +252,27 @@ def test_whatif_h200_works_from_the_cloud_and_from_local(
     result = json.loads(out)
     assert result["current_monthly_cost_usd"] == pytest.approx(monthly, abs=0.01)
     assert option in {a["option"] for a in result["alternatives"]}
+
+
+def test_doctor_says_how_each_configured_host_is_priced(tmp_path):
+    """[[local.hosts]]: a real name resolves to its class and takes its catalog price; a host's
+    own purchase_usd wins; a model no class knows, without purchase_usd, is unpriced with the
+    catalog line to add."""
+    from cli.doctor import local_host_classes
+
+    conf = tmp_path / "gpuledger.toml"
+    conf.write_text(
+        f'[catalog]\npath = "{ROOT}/config/catalog.csv"\n'
+        '[[local.hosts]]\nname = "dgx"\ngpu_model = "NVIDIA A100-SXM4-80GB"\ngpu_count = 8\n'
+        '[[local.hosts]]\nname = "ws"\ngpu_model = "RTX 4090"\npurchase_usd = 3000.0\n'
+        "gpu_count = 2\n"
+        '[[local.hosts]]\nname = "old"\ngpu_model = "Graphics Device"\n'
+    )
+    cfg = load_config(conf)
+    lines = local_host_classes(cfg, app.catalog_for(cfg))
+    assert lines["local host dgx"] == (
+        "NVIDIA A100-SXM4-80GB -> class A100-80GB; catalog purchase price 12,000 per GPU"
+    )
+    assert lines["local host ws"] == "RTX 4090 -> class RTX 4090; purchase_usd 3,000 for 2 GPU(s)"
+    assert lines["local host old"].startswith("Graphics Device -> class none; unpriced: ")
+    assert "gpu,GRAPHICS DEVICE," in lines["local host old"]
