@@ -208,6 +208,7 @@ def costs(conf: Path, capsys, since: date, until: date, *extra: str) -> tuple[di
     return {(r["workload"], r["placement"]): r for r in json.loads(out)}, err
 
 
+@pytest.mark.slow  # eight CLI commands, each a cycle and a publish: about 3 s
 def test_bills_and_samples_400_days_old_appear_in_costs_for_their_dates(tmp_path, capsys):
     conf = write_config(tmp_path)
     sample_csv = tmp_path / "old-capture.csv"
