@@ -64,15 +64,17 @@ SNAPSHOT_TABLES = {
 }
 
 
-def publish(wh: Warehouse, path: Path, *, days: int) -> Path:
-    """Write the snapshot atomically: build `.<name>.tmp-<pid>`, then rename over `path`."""
+def publish(wh: Warehouse, path: Path, *, days: int, now: datetime | None = None) -> Path:
+    """Write the snapshot atomically: build `.<name>.tmp-<pid>`, then rename over `path`. The
+    minute rollups of the last `days` days before `now` go in (the results: every day)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     for leftover in (tmp, Path(f"{tmp}.wal")):
         leftover.unlink(missing_ok=True)
     con = wh.db
-    since = datetime.now(UTC) - timedelta(days=days)
+    now = now or datetime.now(UTC)
+    since = now - timedelta(days=days)
     lo, hi = wh.sample_span()
     quoted = str(tmp).replace("'", "''")
     con.execute(f"ATTACH '{quoted}' AS snap")
@@ -81,7 +83,7 @@ def publish(wh: Warehouse, path: Path, *, days: int) -> Path:
             params = {"since": since} if "$since" in select else None
             con.execute(f"CREATE TABLE snap.{table} AS {select}", params or {})
         meta = {
-            "published_at": datetime.now(UTC).isoformat(),
+            "published_at": now.isoformat(),
             "data_from": lo.isoformat() if lo else "",
             "data_as_of": hi.isoformat() if hi else "",
             "schema_version": str(SCHEMA_VERSION),

@@ -440,7 +440,7 @@ def test_a_year_is_recomputed_a_month_at_a_time():
 def test_the_snapshot_holds_every_ledger_day_and_the_report_an_old_week(lab, wh):
     ingest(lab, wh, "gpu_samples", samples(OLD))
     refresh(wh, lab)
-    publish(wh, lab.snapshot_path, days=lab.warehouse.snapshot_days)
+    publish(wh, lab.snapshot_path, days=lab.warehouse.snapshot_days, now=NOW)
     import duckdb
 
     con = duckdb.connect(str(lab.snapshot_path), read_only=True)
