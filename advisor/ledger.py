@@ -11,6 +11,9 @@ Pure functions, frames in and frames out (DESIGN.md §2, cost model):
   workload's idle share; an untagged instance's goes to `untagged`. Every dollar of the bill lands
   in exactly one row. Only USD is added up as cost_usd: a bill in another currency is left out,
   never summed with dollars.
+Busy GPU-hours count only time with an activity signal (`activity_gpu_hours`); where a row had
+none (a MIG instance without DCGM profiling) its busy_gpu_hours is null: unknown, never 0. A MIG
+instance's usage is already its share of the board (warehouse/mig.py), priced like its board.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ LEDGER_SCHEMA: dict[str, pl.DataType] = {
     "billed_cost_usd": pl.Float64(),
     "list_cost_usd": pl.Float64(),
     "energy_kwh": pl.Float64(),
+    # GPU-hours with an activity signal: busy fraction = busy_gpu_hours / activity_gpu_hours;
+    # busy_gpu_hours is null where no hour had one (a MIG instance without DCGM profiling).
+    "activity_gpu_hours": pl.Float64(),
     # Local GPU-hours whose model has no purchase price (no catalog class, or a class without
     # one): their cost holds operations and energy only, and every money view warns about them.
     "unpriced_gpu_hours": pl.Float64(),
@@ -202,6 +208,8 @@ def _usage_with_days(
     for name in ("busy_seconds", "energy_j"):
         if name not in u.columns:
             u = u.with_columns(pl.lit(0.0).alias(name))
+    if "activity_seconds" not in u.columns:  # frames from before it: every second had a signal
+        u = u.with_columns(activity_seconds=pl.col("seconds"))
     if "idle" not in u.columns:
         u = u.with_columns(idle=pl.col("workload").is_null() | (pl.col("workload") == IDLE))
     if "placement" not in u.columns:
@@ -210,6 +218,7 @@ def _usage_with_days(
     return u.with_columns(
         day=pl.col(time_col).dt.date(),
         busy_seconds=pl.col("busy_seconds").fill_null(0.0),
+        activity_seconds=pl.col("activity_seconds").fill_null(pl.col("seconds")),
         energy_j=pl.col("energy_j").fill_null(0.0),
     )
 
@@ -236,6 +245,7 @@ def _local_rows(u: pl.DataFrame, rates: pl.DataFrame, price_per_kwh: float, pue:
         .agg(
             gpu_hours=pl.col("seconds").sum() / 3600.0,
             busy_gpu_hours=pl.col("busy_seconds").sum() / 3600.0,
+            activity_gpu_hours=pl.col("activity_seconds").sum() / 3600.0,
             cost_usd=pl.col("cost_usd").sum(),
             energy_kwh=pl.col("energy_kwh").sum(),
             unpriced_gpu_hours=pl.col("seconds").filter(~pl.col("priced").fill_null(False)).sum()
@@ -265,6 +275,7 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
             gpu_model=pl.col("gpu_model").drop_nulls().first(),
             seconds=pl.col("seconds").sum(),
             busy_seconds=pl.col("busy_seconds").sum(),
+            activity_seconds=pl.col("activity_seconds").sum(),
             energy_kwh=pl.col("energy_j").sum() / 3.6e6,
         )
         .filter(pl.col("seconds") > 0)
@@ -313,6 +324,7 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
             workload=pl.coalesce("w", "owner"),
             gpu_hours=pl.col("seconds") / 3600.0 * pl.col("group_frac"),
             busy_gpu_hours=pl.col("busy_seconds") / 3600.0 * pl.col("group_frac"),
+            activity_gpu_hours=pl.col("activity_seconds") / 3600.0 * pl.col("group_frac"),
             cost_usd=pl.col("eff") * pl.col("frac"),
             billed_cost_usd=pl.col("billed") * pl.col("frac"),
             list_cost_usd=pl.col("listed") * pl.col("frac"),
@@ -330,6 +342,7 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
         workload="owner",
         gpu_hours=pl.lit(0.0),
         busy_gpu_hours=pl.lit(0.0),
+        activity_gpu_hours=pl.lit(0.0),
         cost_usd="eff",
         billed_cost_usd="billed",
         list_cost_usd="listed",
@@ -347,6 +360,7 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
             workload=pl.coalesce("w", "owner", pl.lit(UNTAGGED)),
             gpu_hours=pl.col("seconds") / 3600.0,
             busy_gpu_hours=pl.col("busy_seconds") / 3600.0,
+            activity_gpu_hours=pl.col("activity_seconds") / 3600.0,
             cost_usd=pl.lit(0.0),
             billed_cost_usd=pl.lit(0.0),
             list_cost_usd=pl.lit(0.0),
@@ -399,6 +413,7 @@ def daily_ledger(
             gpu_model=pl.col("gpu_model").drop_nulls().first(),
             gpu_hours=pl.col("gpu_hours").sum(),
             busy_gpu_hours=pl.col("busy_gpu_hours").sum(),
+            activity_gpu_hours=pl.col("activity_gpu_hours").sum(),
             cost_usd=pl.col("cost_usd").sum(),
             idle_gpu_hours=pl.col("idle_gpu_hours").sum(),
             idle_cost_usd=pl.col("idle_cost_usd").sum(),
@@ -411,7 +426,10 @@ def daily_ledger(
             energy_kwh=pl.col("energy_kwh").sum(),
             unpriced_gpu_hours=pl.col("unpriced_gpu_hours").fill_null(0.0).sum(),
         )
-        .with_columns(currency=pl.lit("USD"))
+        .with_columns(
+            currency=pl.lit("USD"),
+            busy_gpu_hours=pl.when(pl.col("activity_gpu_hours") > 0).then(pl.col("busy_gpu_hours")),
+        )
         .select(list(LEDGER_SCHEMA))
         .cast(LEDGER_SCHEMA)
         .sort("day", "placement", "workload", "host", nulls_last=True)

@@ -180,7 +180,7 @@ class Profile:
     rel_throughput: float | None
     held_hours_month: float  # wall-clock hours a month it holds its GPUs
     gpu_hours_month: float
-    busy_fraction: float
+    busy_fraction: float | None  # None: no activity signal in any hour (unknown, never 0)
     duty_cycle: float
     peak_memory_gib: float | None  # None: no memory reading from its GPUs (unknown, not 0)
     avg_power_w: float | None
@@ -313,7 +313,7 @@ def _how() -> pl.Expr:
 
 def local_capacity(usage: pl.DataFrame, classes: pl.DataFrame, window: Window) -> LocalCapacity:
     """Spare capacity of every local (host, GPU class) from its `__idle__` time."""
-    local = usage.filter(pl.col("placement") == "local")
+    local = _with_activity(usage).filter(pl.col("placement") == "local")
     if local.height == 0:
         return LocalCapacity.empty()
     local = _with_class(local, classes)
@@ -352,7 +352,7 @@ def local_capacity(usage: pl.DataFrame, classes: pl.DataFrame, window: Window) -
     busy = (
         local.filter(~pl.col("idle"))
         .group_by("host", "gpu_class", "workload")
-        .agg(busy_fraction=pl.col("busy_seconds").sum() / pl.col("seconds").sum())
+        .agg(busy_fraction=_busy_fraction())
     )
     return LocalCapacity(per_class, spare, busy)
 
@@ -369,6 +369,19 @@ def _host_gpus(local: pl.DataFrame) -> pl.DataFrame:
         .group_by("host", "gpu_class")
         .agg(gpus=pl.col("n").max())
     )
+
+
+def _busy_fraction() -> pl.Expr:
+    """Busy seconds over the seconds with an activity signal; null (unknown) without any."""
+    known = pl.col("activity_seconds").sum()
+    return pl.when(known > 0).then(pl.col("busy_seconds").sum() / known)
+
+
+def _with_activity(usage: pl.DataFrame) -> pl.DataFrame:
+    """`usage` with `activity_seconds` (frames from before it: every second had a signal)."""
+    if "activity_seconds" in usage.columns:
+        return usage.with_columns(pl.col("activity_seconds").fill_null(pl.col("seconds")))
+    return usage.with_columns(activity_seconds=pl.col("seconds"))
 
 
 def _with_class(frame: pl.DataFrame, classes: pl.DataFrame) -> pl.DataFrame:
@@ -409,7 +422,9 @@ def measured_profiles(
     daily ledger; `instances`: host, instance_type from the bill.
     """
     classes = gpu_classes(catalog)
-    u = usage.filter((pl.col("hour") >= window.start) & (pl.col("hour") < window.end))
+    u = _with_activity(usage).filter(
+        (pl.col("hour") >= window.start) & (pl.col("hour") < window.end)
+    )
     led = ledger.filter((pl.col("day") >= window.first_day) & (pl.col("day") < window.end_day))
     capacity = local_capacity(u, classes, window)
     if window.days == 0:
@@ -426,7 +441,9 @@ def measured_profiles(
         .agg(cost=pl.col("cost_usd").sum(), energy_kwh=pl.col("energy_kwh").fill_null(0).sum())
     )
     hourly = held.group_by("workload", "hour").agg(
-        held=pl.col("seconds").sum() / 3600.0, busy=pl.col("busy_seconds").sum() / 3600.0
+        held=pl.col("seconds").sum() / 3600.0,
+        busy=pl.col("busy_seconds").sum() / 3600.0,
+        known=pl.col("activity_seconds").sum() / 3600.0,
     )
     daily_hours = (
         held.group_by("workload", day=pl.col("hour").dt.date())
@@ -465,7 +482,7 @@ def measured_profiles(
                     rel_throughput=None,
                     held_hours_month=0.0,
                     gpu_hours_month=0.0,
-                    busy_fraction=0.0,
+                    busy_fraction=None,
                     duty_cycle=0.0,
                     peak_memory_gib=None,
                     avg_power_w=None,
@@ -487,8 +504,11 @@ def measured_profiles(
         wl_hourly = hourly.filter(pl.col("workload") == name)
         gpus = max(1, int(round(float(wl_hourly["held"].max()))))
         busy_s = float(rows["busy_seconds"].sum())
+        known_s = float(rows["activity_seconds"].sum())
+        # An hour without an activity signal counts as active: no evidence that it idled.
         active = wl_hourly.filter(
-            pl.col("busy") >= pl.col("held") * params.active_hour_busy_pct / 100.0
+            (pl.col("known") <= 0)
+            | (pl.col("busy") >= pl.col("known") * params.active_hour_busy_pct / 100.0)
         ).height
         peak = rows.filter(~pl.col("idle"))["mem_peak_mib"].max()
         peak_gib = None if peak is None else float(peak) / MIB_PER_GIB
@@ -515,7 +535,7 @@ def measured_profiles(
                 memory_gib=mem_of.get(gpu_class),
                 held_hours_month=seconds / 3600.0 / gpus * f,
                 gpu_hours_month=seconds / 3600.0 * f,
-                busy_fraction=busy_s / seconds,
+                busy_fraction=busy_s / known_s if known_s > 0 else None,
                 duty_cycle=active / window.hours,
                 peak_memory_gib=peak_gib,
                 avg_power_w=float(rows["energy_j"].sum()) / seconds,
@@ -593,6 +613,11 @@ def _fit(p: Profile, mem_gib: float, rel: float | None, params: Params) -> tuple
         return True, fits_mem + "; throughput unknown"
     if rel >= p.rel_throughput:
         return True, f"{fits_mem}; throughput {rel:.2f} ≥ {p.rel_throughput:.2f} now"
+    if p.busy_fraction is None:
+        return False, (
+            f"busy unknown (no activity signal): a GPU slower than now ({rel:.2f} < "
+            f"{p.rel_throughput:.2f}) may not keep up"
+        )
     projected = p.busy_fraction * p.rel_throughput / rel
     words = (
         f"busy {pct(p.busy_fraction)} × {p.rel_throughput:.2f} ÷ {rel:.2f} = {pct(projected)} "
@@ -909,12 +934,16 @@ def _current_words(p: Profile) -> str:
     )
 
 
+def _busy_words(fraction: float | None) -> str:
+    return "unknown (no activity signal)" if fraction is None else pct(fraction)
+
+
 def _usage_words(p: Profile) -> str:
     peak = "unknown" if p.peak_memory_gib is None else f"{p.peak_memory_gib:.1f} GiB per GPU"
     return (
         f"Holds {p.gpus} × {p.gpu_model} {p.held_hours_month:,.0f} h a month "
-        f"({p.gpu_hours_month:,.0f} GPU-hours); busy {pct(p.busy_fraction)} of that time, active "
-        f"in {pct(p.duty_cycle)} of hours; peak memory {peak}."
+        f"({p.gpu_hours_month:,.0f} GPU-hours); busy {_busy_words(p.busy_fraction)} of that time, "
+        f"active in {pct(p.duty_cycle)} of hours; peak memory {peak}."
     )
 
 

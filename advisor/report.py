@@ -118,6 +118,7 @@ class WeekFigures:
     gpu_hours: float = 0.0
     busy_gpu_hours: float = 0.0
     idle_usd: float = 0.0
+    activity_gpu_hours: float = 0.0  # GPU-hours with an activity signal
 
     @property
     def total_usd(self) -> float:
@@ -125,12 +126,23 @@ class WeekFigures:
 
     @property
     def busy_fraction(self) -> float | None:
-        return self.busy_gpu_hours / self.gpu_hours if self.gpu_hours else None
+        """Busy over the GPU-hours with an activity signal; None (unknown) without any."""
+        if self.activity_gpu_hours <= 0:
+            return None
+        return self.busy_gpu_hours / self.activity_gpu_hours
+
+
+def busy_pct(value: float | None) -> str:
+    """A busy fraction in words: "unknown" where no activity signal existed, never 0 %."""
+    return "unknown" if value is None else pct(value)
 
 
 def week_figures(ledger: pl.DataFrame, start: date, end: date) -> WeekFigures:
-    """Spend and GPU-hours per workload, cloud and local side by side, for days [start, end)."""
+    """Spend and GPU-hours per workload, cloud and local side by side, for days [start, end).
+    Busy fraction = busy GPU-hours / GPU-hours with an activity signal (null: unknown)."""
     rows = ledger.filter((pl.col("day") >= start) & (pl.col("day") < end))
+    if "activity_gpu_hours" not in rows.columns:  # ledgers from before it: all had a signal
+        rows = rows.with_columns(activity_gpu_hours=pl.col("gpu_hours"))
     cloud, local = pl.col("placement") == "cloud", pl.col("placement") == "local"
     by = (
         rows.group_by("workload")
@@ -139,7 +151,8 @@ def week_figures(ledger: pl.DataFrame, start: date, end: date) -> WeekFigures:
             local_usd=pl.col("cost_usd").filter(local).sum(),
             cloud_gpu_hours=pl.col("gpu_hours").filter(cloud).sum(),
             local_gpu_hours=pl.col("gpu_hours").filter(local).sum(),
-            busy_gpu_hours=pl.col("busy_gpu_hours").sum(),
+            busy_gpu_hours=pl.col("busy_gpu_hours").fill_null(0.0).sum(),
+            activity_gpu_hours=pl.col("activity_gpu_hours").fill_null(pl.col("gpu_hours")).sum(),
             idle_usd=pl.col("idle_cost_usd").fill_null(0.0).sum(),
         )
         .with_columns(
@@ -147,8 +160,8 @@ def week_figures(ledger: pl.DataFrame, start: date, end: date) -> WeekFigures:
             gpu_hours=pl.col("cloud_gpu_hours") + pl.col("local_gpu_hours"),
         )
         .with_columns(
-            busy_fraction=pl.when(pl.col("gpu_hours") > 0)
-            .then(pl.col("busy_gpu_hours") / pl.col("gpu_hours"))
+            busy_fraction=pl.when(pl.col("activity_gpu_hours") > 0)
+            .then(pl.col("busy_gpu_hours") / pl.col("activity_gpu_hours"))
             .otherwise(None)
         )
         .sort(["total_usd", "workload"], descending=[True, False])
@@ -158,8 +171,11 @@ def week_figures(ledger: pl.DataFrame, start: date, end: date) -> WeekFigures:
         cloud_usd=float(rows.filter(cloud)["cost_usd"].sum()),
         local_usd=float(rows.filter(local)["cost_usd"].sum()),
         gpu_hours=float(rows["gpu_hours"].sum()),
-        busy_gpu_hours=float(rows["busy_gpu_hours"].sum()),
+        busy_gpu_hours=float(rows["busy_gpu_hours"].fill_null(0.0).sum()),
         idle_usd=float(rows["idle_cost_usd"].fill_null(0.0).sum()),
+        activity_gpu_hours=float(
+            rows.select(pl.col("activity_gpu_hours").fill_null(pl.col("gpu_hours")).sum()).item()
+        ),
     )
 
 
@@ -167,8 +183,11 @@ def idle_high_end_hours(
     usage: pl.DataFrame, ledger: pl.DataFrame, catalog: pl.DataFrame, threshold_pct: float
 ) -> pl.DataFrame:
     """Fallback for advisor/waste.py: hours in which a workload held a high-end GPU that was busy
-    under `threshold_pct`, valued at that workload's ledger cost per GPU-hour on the host."""
+    under `threshold_pct`, valued at that workload's ledger cost per GPU-hour on the host. Hours
+    without an activity signal are no evidence of idleness and are left out."""
     resolver = GpuClasses(catalog)
+    if "activity_seconds" not in usage.columns:  # usage from before it: all had a signal
+        usage = usage.with_columns(activity_seconds=pl.col("seconds"))
     usage = resolver.resolve_frame(usage, "gpu_model", "mem_total_mib", "_class")
     rate = (
         ledger.group_by("workload", "host")
@@ -179,7 +198,8 @@ def idle_high_end_hours(
         usage.filter(
             pl.col("_class").is_in(list(resolver.high_end))
             & (pl.col("workload") != IDLE)
-            & (pl.col("busy_seconds") < pl.col("seconds") * threshold_pct / 100.0)
+            & (pl.col("activity_seconds") > 0)
+            & (pl.col("busy_seconds") < pl.col("activity_seconds") * threshold_pct / 100.0)
         )
         .join(rate, on=["workload", "host"], how="left")
         .group_by("workload", "gpu_model")
@@ -391,7 +411,7 @@ def _changes_per_day(rep: Report, before_h: float, now_h: float) -> list[str]:
         f"{usd(d(t.total_usd), cents=False)} "
         f"({_delta(d(t.total_usd), d(p.total_usd, prev=True))}).",
         f"GPU-hours per day {d(p.gpu_hours, prev=True):,.0f} → {d(t.gpu_hours):,.0f}; busy "
-        f"{pct(p.busy_fraction)} → {pct(t.busy_fraction)}.",
+        f"{busy_pct(p.busy_fraction)} → {busy_pct(t.busy_fraction)}.",
     ]
     waste_now = float(rep.waste["usd"].sum()) if rep.waste.height else 0.0
     out.append(
@@ -440,8 +460,8 @@ def what_changed(rep: Report) -> list[str]:
         f"{usd(t.local_usd, cents=False)}."
     )
     out.append(
-        f"GPU-hours {p.gpu_hours:,.0f} → {t.gpu_hours:,.0f}; busy {pct(p.busy_fraction)} → "
-        f"{pct(t.busy_fraction)}."
+        f"GPU-hours {p.gpu_hours:,.0f} → {t.gpu_hours:,.0f}; busy "
+        f"{busy_pct(p.busy_fraction)} → {busy_pct(t.busy_fraction)}."
     )
     joined = t.by_workload.join(
         p.by_workload.select("workload", prev_usd="total_usd"), on="workload", how="full"
@@ -479,7 +499,8 @@ def what_changed(rep: Report) -> list[str]:
 
 # Rendering ----------------------------------------------------------------------------------------
 def chart_images(rep: Report) -> dict[str, bytes]:
-    """PNG charts: spend per workload and GPU-hours per workload (busy and not)."""
+    """PNG charts: spend per workload and GPU-hours per workload (busy, not busy, and activity
+    unknown: time without an activity signal is neither)."""
     by = rep.this.by_workload
     if by.height == 0:
         return {}
@@ -504,7 +525,10 @@ def chart_images(rep: Report) -> dict[str, bytes]:
     hours = by.select(
         "workload",
         busy=pl.col("busy_gpu_hours"),
-        **{"not busy": pl.col("gpu_hours") - pl.col("busy_gpu_hours")},
+        **{
+            "not busy": pl.col("activity_gpu_hours") - pl.col("busy_gpu_hours"),
+            "unknown": pl.col("gpu_hours") - pl.col("activity_gpu_hours"),
+        },
     ).unpivot(index="workload", variable_name="time", value_name="hours")
     hours_chart = (
         alt.Chart(hours.to_pandas(), title=f"GPU-hours per workload, {rep.week}")
@@ -514,7 +538,10 @@ def chart_images(rep: Report) -> dict[str, bytes]:
             x=alt.X("hours:Q", title="GPU-hours", stack=True),
             color=alt.Color(
                 "time:N",
-                scale=alt.Scale(domain=["busy", "not busy"], range=["#54A24B", "#D3D3D3"]),
+                scale=alt.Scale(
+                    domain=["busy", "not busy", "unknown"],
+                    range=["#54A24B", "#D3D3D3", "#9ECAE9"],
+                ),
                 legend=alt.Legend(orient="bottom", title=None),
             ),
         )
@@ -547,8 +574,8 @@ def _kpis(rep: Report) -> list[tuple[str, str, str]]:
         (
             "GPU-hours",
             f"{t.gpu_hours:,.0f}",
-            f"busy {pct(t.busy_fraction)}"
-            + (f" (last week {pct(p.busy_fraction)})" if p.gpu_hours else ""),
+            f"busy {busy_pct(t.busy_fraction)}"
+            + (f" (last week {busy_pct(p.busy_fraction)})" if p.gpu_hours else ""),
         ),
         (
             "Wasted high-end GPU time",
@@ -582,7 +609,7 @@ def _table_rows(rep: Report) -> list[list[str]]:
                 usd(r["total_usd"]),
                 f"{r['cloud_gpu_hours']:,.1f}" if r["cloud_gpu_hours"] else "",
                 f"{r['local_gpu_hours']:,.1f}" if r["local_gpu_hours"] else "",
-                pct(r["busy_fraction"]),
+                busy_pct(r["busy_fraction"]),
             ]
         )
     t = rep.this
@@ -594,7 +621,7 @@ def _table_rows(rep: Report) -> list[list[str]]:
             usd(t.total_usd),
             f"{t.by_workload['cloud_gpu_hours'].sum():,.1f}",
             f"{t.by_workload['local_gpu_hours'].sum():,.1f}",
-            pct(t.busy_fraction),
+            busy_pct(t.busy_fraction),
         ]
     )
     return rows

@@ -10,6 +10,13 @@ A GPU minute of an allocated high-end GPU falls into at most one kind, tested in
   the price difference to that class is wasted.
 Consecutive minutes of one kind on one GPU and workload form a run (a missing minute is
 tolerated, a longer gap ends it); a run long enough for its kind is what an alert reports.
+A minute whose activity is unknown (neither SM active nor utilization: a MIG instance without
+DCGM profiling) is no evidence of idleness or of anything else: it falls into no kind.
+
+MIG (warehouse/mig.py): an instance's minute rows carry its share of the board (`board_share`)
+and GPU-seconds already scaled by it; a run's duration is clock time, its wasted seconds and
+money are GPU-seconds at the board's price, and an instance is never called over-powered (its
+smaller alternative is a smaller profile of the same board, which the catalog does not price).
 
 Money is the GPU's cost per second: local GPUs capital + operations per GPU-hour
 (`advisor.ledger.local_rates`); cloud GPUs the catalog's on-demand price of the instance type the
@@ -227,7 +234,7 @@ def classify_minutes(
     classes = GpuClasses(catalog)
     tp = classes.table.select(_class="gpu_model", class_tp_here="relative_throughput")
     frame = (
-        classes.resolve_frame(minutes, "gpu_model", "mem_total_mib", "_class")
+        classes.resolve_frame(_with_board_share(minutes), "gpu_model", "mem_total_mib", "_class")
         .filter(pl.col("_class").is_in(list(classes.high_end)))
         .join(tp, on="_class", how="left")
         .join(
@@ -262,7 +269,9 @@ def classify_minutes(
         pl.col("fits_smaller").fill_null(False)
     )
     return frame.with_columns(
-        kind=pl.when(
+        kind=pl.when(pl.col("activity_pct").is_null())
+        .then(pl.lit(None, pl.String))  # unknown activity: no evidence either way
+        .when(
             pl.col("sm_active_avg").is_not_null()
             & (pl.col("util_avg") >= t.busy_util_pct)
             & (pl.col("sm_active_avg") < t.inefficient_sm_active_pct)
@@ -270,15 +279,28 @@ def classify_minutes(
         .then(pl.lit("inefficient_busy"))
         .when(pl.col("activity_pct") < t.idle_activity_pct)
         .then(pl.lit("allocated_idle"))
-        .when(pl.col("fits_smaller"))
+        .when(pl.col("fits_smaller") & (pl.col("board_share") >= 1.0))
         .then(pl.lit("over_powered"))
         .otherwise(None)
     ).drop("_row", "_class")
 
 
+def _clock_s() -> pl.Expr:
+    """A minute row's seconds on the clock: its GPU-seconds over its share of the board."""
+    return pl.col("seconds") / pl.col("board_share")
+
+
 def _span_s() -> pl.Expr:
     """Seconds a minute row stands for on the clock: one minute, or its samples' interval."""
-    return pl.max_horizontal(pl.lit(1.0), (pl.col("seconds") / 60.0).round(0)) * 60.0
+    return pl.max_horizontal(pl.lit(1.0), (_clock_s() / 60.0).round(0)) * 60.0
+
+
+def _with_board_share(minutes: pl.DataFrame) -> pl.DataFrame:
+    """`minutes` with `board_share` (1 where the frame has none: whole GPUs), never zero."""
+    if "board_share" not in minutes.columns:
+        return minutes.with_columns(board_share=pl.lit(1.0))
+    share = pl.col("board_share").fill_null(1.0)
+    return minutes.with_columns(board_share=pl.when(share > 0).then(share).otherwise(1.0))
 
 
 def wasted_runs(
@@ -320,6 +342,7 @@ def wasted_runs(
         .otherwise(pl.col("seconds"))
     )
     weight = pl.col("seconds")
+    clock = _clock_s()
     runs = (
         classified.with_columns(run=new_run.cum_sum().over(key))
         .filter(pl.col("kind").is_not_null())
@@ -329,8 +352,9 @@ def wasted_runs(
             started_at=pl.col("minute").min(),
             last_minute=pl.col("minute").max(),
             ended_at=(pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).max(),
-            duration_s=weight.sum(),
+            duration_s=clock.sum(),
             wasted_s=wasted.sum(),
+            board_share=pl.col("board_share").mean(),
             activity_pct=(pl.col("activity_pct") * weight).sum() / weight.sum(),
             util_pct=(pl.col("util_avg") * weight).sum() / weight.sum(),
             sm_active_pct=(pl.col("sm_active_avg") * weight).sum()
@@ -350,7 +374,12 @@ def wasted_runs(
     runs = runs.filter(
         pl.col("ended_at") - pl.col("started_at") >= pl.duration(minutes=min_minutes)
     )
-    runs = runs.join(rates, on=["host", "gpu_model"], how="left").with_row_index("_run")
+    runs = (
+        runs.join(rates, on=["host", "gpu_model"], how="left")
+        # A MIG instance's price is its share of the board's.
+        .with_columns(usd_per_hour=pl.col("usd_per_hour") * pl.col("board_share"))
+        .with_row_index("_run")
+    )
     # Over-powered runs: the cheapest smaller class that fits the run's peaks on the same basis.
     suggestion = (
         runs.filter(pl.col("kind") == "over_powered")
@@ -371,10 +400,11 @@ def wasted_runs(
     runs = runs.join(suggestion, on="_run", how="left").filter(
         (pl.col("kind") != "over_powered") | pl.col("suggested_class").is_not_null()
     )
+    # wasted_s are GPU-seconds (a MIG instance's already scaled by its share of the board).
     waste_rate = (
         pl.when(pl.col("kind") == "over_powered")
         .then(pl.col("usd_per_hour") - pl.col("suggested_usd_per_hour"))
-        .otherwise(pl.col("usd_per_hour"))
+        .otherwise(pl.col("usd_per_hour") / pl.col("board_share"))
     )
     return (
         runs.join(newest, on=["host", "gpu_uuid"], how="left")
@@ -416,7 +446,7 @@ def cost_rates_now(
     }
     if minutes.height == 0:
         return pl.DataFrame(schema=schema)
-    latest = minutes.filter(
+    latest = _with_board_share(minutes).filter(
         (pl.col("minute") == pl.col("minute").max().over("host", "gpu_uuid"))
         & (pl.col("minute") >= pl.lit(now) - STALE_AFTER)
     )
@@ -445,7 +475,8 @@ def cost_rates_now(
             workload="workload",
             placement="placement",
             share="share",
-            usd_per_hour=pl.col("usd_per_hour") * pl.col("share"),
+            # A MIG instance costs its share of the board; its power is already its share.
+            usd_per_hour=pl.col("usd_per_hour") * pl.col("share") * pl.col("board_share"),
             energy_usd_per_hour=pl.when(pl.col("placement") == "local")
             .then(pl.col("power_avg_w").fill_null(0.0) * kwh * pl.col("share"))
             .otherwise(0.0),

@@ -6,6 +6,29 @@ import polars as pl
 import streamlit as st
 
 
+def busy_text(
+    busy_gpu_hours: float | None, activity_gpu_hours: float | None, gpu_hours: float | None
+) -> str:
+    """Busy GPU-hours over those with an activity signal, as a percentage; "unknown" where no
+    hour had a signal (a MIG instance without DCGM profiling), never 0 %; "n/a" without any
+    GPU-hours."""
+    if not gpu_hours:
+        return "n/a"
+    if not activity_gpu_hours:
+        return "unknown"
+    return f"{(busy_gpu_hours or 0.0) / activity_gpu_hours:.0%}"
+
+
+def busy_column(fraction: str = "busy_fraction", name: str = "busy %") -> pl.Expr:
+    """A busy fraction column as text: "12.5 %", or "unknown" where it is null."""
+    return (
+        pl.when(pl.col(fraction).is_null())
+        .then(pl.lit("unknown"))
+        .otherwise(pl.format("{} %", (pl.col(fraction) * 100).round(1)))
+        .alias(name)
+    )
+
+
 def gpu_table(samples: pl.DataFrame, *, with_host: bool = True) -> None:
     """One row per GPU: activity (the best signal, labelled), memory, power, workload."""
     columns = [

@@ -92,7 +92,8 @@ def workload_gpu_usage(snap: Snapshot, workload: str, since: datetime) -> pl.Dat
     """One workload's hourly use of each GPU since `since` (the Workloads drill-down)."""
     return snap.query(
         "SELECT hour, placement, host, gpu_uuid, gpu_model, seconds, busy_seconds,"
-        " mem_peak_mib, mem_total_mib FROM usage_hourly"
+        " coalesce(activity_seconds, seconds) AS activity_seconds, mem_peak_mib, mem_total_mib"
+        " FROM usage_hourly"
         " WHERE workload = $workload AND hour >= $since ORDER BY hour, host, gpu_uuid",
         {"workload": workload, "since": since},
     )
@@ -110,6 +111,7 @@ SUMMARY_SCHEMA = {
     "billed_cost_usd": pl.Float64,
     "list_cost_usd": pl.Float64,
     "energy_kwh": pl.Float64,
+    "activity_gpu_hours": pl.Float64,
     "unpriced_gpu_hours": pl.Float64,
 }
 
@@ -123,7 +125,9 @@ def summarize_ledger(
     ledger: pl.DataFrame, by: str = "workload", since: date | None = None, until: date | None = None
 ) -> pl.DataFrame:
     """Ledger rows added up per `by` (workload, host, gpu_model or placement) and placement, for
-    days in [since, until). `__idle__` stays its own row."""
+    days in [since, until). `__idle__` stays its own row. busy_fraction = busy GPU-hours / GPU-hours
+    with an activity signal; busy_gpu_hours and busy_fraction are null (unknown, never 0) where
+    no hour had a signal (a MIG instance without DCGM profiling)."""
     if by not in GROUP_BY:
         raise ValueError(f"--by must be one of {', '.join(GROUP_BY)}, got {by!r}")
     frame = ledger
@@ -131,13 +135,16 @@ def summarize_ledger(
         frame = frame.filter(pl.col("day") >= since)
     if until is not None:
         frame = frame.filter(pl.col("day") < until)
+    if "activity_gpu_hours" not in frame.columns:  # ledgers from before it: all had a signal
+        frame = frame.with_columns(activity_gpu_hours=pl.col("gpu_hours"))
     for name in SUMMARY_SCHEMA:
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, pl.Float64).alias(name))
     keys = [by] if by == "placement" else [by, "placement"]
     out = frame.group_by(keys).agg(
         gpu_hours=pl.col("gpu_hours").sum(),
-        busy_gpu_hours=pl.col("busy_gpu_hours").sum(),
+        busy_gpu_hours=pl.col("busy_gpu_hours").fill_null(0.0).sum(),
+        activity_gpu_hours=pl.col("activity_gpu_hours").fill_null(pl.col("gpu_hours")).sum(),
         idle_gpu_hours=pl.col("idle_gpu_hours").fill_null(0.0).sum(),
         cost_usd=pl.col("cost_usd").sum(),
         idle_cost_usd=pl.col("idle_cost_usd").fill_null(0.0).sum(),
@@ -146,10 +153,10 @@ def summarize_ledger(
         energy_kwh=pl.col("energy_kwh").fill_null(0.0).sum(),
         unpriced_gpu_hours=pl.col("unpriced_gpu_hours").fill_null(0.0).sum(),
     )
+    known = pl.col("activity_gpu_hours") > 0
     return out.with_columns(
-        busy_fraction=pl.when(pl.col("gpu_hours") > 0)
-        .then(pl.col("busy_gpu_hours") / pl.col("gpu_hours"))
-        .otherwise(None)
+        busy_gpu_hours=pl.when(known).then(pl.col("busy_gpu_hours")),
+        busy_fraction=pl.when(known).then(pl.col("busy_gpu_hours") / pl.col("activity_gpu_hours")),
     ).sort(["cost_usd", *keys], descending=[True] + [False] * len(keys), nulls_last=True)
 
 

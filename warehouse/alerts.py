@@ -68,7 +68,8 @@ DELIVERY_SCHEMA: dict[str, pl.DataType] = {
 }
 MINUTE_COLUMNS = (
     "minute, host, gpu_uuid, gpu_model, workload, seconds, busy_seconds, util_avg,"
-    " sm_active_avg, activity_kind, mem_used_max_mib, mem_total_mib, power_avg_w"
+    " sm_active_avg, activity_kind, mem_used_max_mib, mem_total_mib, power_avg_w,"
+    " activity_seconds, board_share"
 )
 
 

@@ -209,6 +209,7 @@ class Snapshot:
         frame = self.query(
             "SELECT coalesce(sum(gpu_hours), 0) AS gpu_hours,"
             " coalesce(sum(busy_gpu_hours), 0) AS busy_gpu_hours,"
+            " coalesce(sum(activity_gpu_hours), 0) AS activity_gpu_hours,"
             " coalesce(sum(cost_usd) FILTER (WHERE placement = 'cloud'), 0) AS cloud_usd,"
             " coalesce(sum(cost_usd) FILTER (WHERE placement = 'local'), 0) AS local_usd"
             f" FROM daily_ledger WHERE {where}",

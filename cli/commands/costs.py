@@ -1,7 +1,8 @@
 """`gpuledger costs`: GPU-hours, busy GPU-hours and money per workload (or host, GPU model,
 placement), cloud and local side by side, from the daily ledger (DESIGN.md §3 contract:
 `--format json` rows have at least workload, placement, gpu_hours, busy_gpu_hours, cost_usd;
-`__idle__` is its own workload).
+`__idle__` is its own workload). busy_gpu_hours and busy_fraction are null where no GPU-hour had
+an activity signal (a MIG instance without DCGM profiling): unknown, never 0.
 
 Like every read-only command it reads the published snapshot. Where no daemon owns the
 warehouse it first runs one cycle itself (ingest what is queued, refresh, publish), so a
@@ -161,7 +162,7 @@ def _table_row(r: dict, by: str) -> dict:
     out.update(
         {
             "GPU-h": f"{r['gpu_hours']:,.1f}",
-            "busy": f"{(r['busy_fraction'] or 0):.0%}",
+            "busy": "unknown" if r["busy_fraction"] is None else f"{r['busy_fraction']:.0%}",
             "cost USD": f"{r['cost_usd']:,.2f}",
             "idle USD": f"{r['idle_cost_usd']:,.2f}" if r["idle_cost_usd"] else "",
             "billed USD": "" if r["billed_cost_usd"] is None else f"{r['billed_cost_usd']:,.2f}",

@@ -48,13 +48,13 @@ st.badge(
 )
 
 gpu_hours = totals["gpu_hours"]
-busy = totals["busy_gpu_hours"]
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(f"GPU-hours, last {DAYS} days", f"{gpu_hours:,.0f}")
 c2.metric(
     "Busy",
-    f"{busy / gpu_hours:.0%}" if gpu_hours else "n/a",
-    help="busy GPU-hours ÷ allocated GPU-hours (activity: SM active where known)",
+    tables.busy_text(totals["busy_gpu_hours"], totals["activity_gpu_hours"], gpu_hours),
+    help="busy GPU-hours ÷ allocated GPU-hours with an activity signal (SM active where known,"
+    " else utilization); unknown where none had one (MIG instances without DCGM profiling)",
 )
 c3.metric(
     f"Cloud spend, last {DAYS} days",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, tables
 from warehouse import advisor_reads
 from warehouse.advisor_reads import recommendations_csv
 
@@ -74,7 +74,7 @@ st.dataframe(
         pl.col("monthly_savings_usd").round(2).alias("saves USD/month"),
         pl.col("break_even_months").round(1).alias("break-even months"),
         "confidence",
-        (pl.col("busy_fraction") * 100).round(1).alias("busy %"),
+        tables.busy_column(),
         (pl.col("duty_cycle") * 100).round(1).alias("active hours %"),
         pl.col("peak_memory_gib").round(1).alias("peak GiB"),
     ),

@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, filters
+from dashboard import charts, data, filters, tables
 from warehouse import advisor_reads
 
 GROUPS = {"workload": "Workload", "host": "Host", "gpu_model": "GPU model"}
@@ -58,12 +58,17 @@ summary = advisor_reads.summarize_ledger(rows, group)
 cloud = rows.filter(pl.col("placement") == "cloud")["cost_usd"].sum()
 local = rows.filter(pl.col("placement") == "local")["cost_usd"].sum()
 gpu_hours = rows["gpu_hours"].sum()
-busy = rows["busy_gpu_hours"].sum()
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Cloud spend", f"${cloud:,.2f}", help="EffectiveCost (amortized, after discounts)")
 c2.metric("Local cost", f"${local:,.2f}", help="amortized purchase + operations + energy")
 c3.metric("GPU-hours", f"{gpu_hours:,.1f}")
-c4.metric("Busy", f"{busy / gpu_hours:.0%}" if gpu_hours else "n/a")
+c4.metric(
+    "Busy",
+    tables.busy_text(
+        summary["busy_gpu_hours"].sum(), summary["activity_gpu_hours"].sum(), gpu_hours
+    ),
+    help="busy ÷ GPU-hours with an activity signal; unknown where none had one",
+)
 
 key = group
 table = summary.select(
@@ -71,7 +76,7 @@ table = summary.select(
     "placement",
     pl.col("gpu_hours").round(2).alias("GPU-hours"),
     pl.col("busy_gpu_hours").round(2).alias("busy GPU-hours"),
-    (pl.col("busy_fraction") * 100).round(1).alias("busy %"),
+    tables.busy_column(),
     pl.col("cost_usd").round(2).alias("cost USD"),
     pl.col("idle_gpu_hours").round(2).alias("idle GPU-hours"),
     pl.col("idle_cost_usd").round(2).alias("idle USD"),
@@ -122,6 +127,13 @@ st.altair_chart(
     width="stretch",
 )
 
+
+def _busy_fraction() -> pl.Expr:
+    """Busy seconds over those with an activity signal; null (unknown) where none had one."""
+    known = pl.col("activity_seconds").sum()
+    return pl.when(known > 0).then(pl.col("busy_seconds").sum() / known).alias("busy_fraction")
+
+
 # Drill-down: one workload's GPUs, busy fraction over time, cost by day cloud vs local -----------
 st.divider()
 st.subheader("Drill down into one workload")
@@ -148,12 +160,12 @@ if focus:
                 usage.group_by("host", "gpu_uuid", "gpu_model", "placement")
                 .agg(
                     (pl.col("seconds").sum() / 3600).round(1).alias("GPU-hours"),
-                    (pl.col("busy_seconds").sum() / pl.col("seconds").sum() * 100)
-                    .round(1)
-                    .alias("busy %"),
+                    _busy_fraction(),
                     (pl.col("mem_peak_mib").max() / 1024).round(1).alias("peak memory GiB"),
                 )
                 .sort("GPU-hours", descending=True)
+                .with_columns(tables.busy_column())
+                .drop("busy_fraction")
             )
             st.dataframe(gpus_used, hide_index=True, width="stretch")
         else:
@@ -162,8 +174,8 @@ if focus:
         if usage.height:
             busy_over_time = (
                 usage.group_by("hour")
-                .agg((pl.col("busy_seconds").sum() / pl.col("seconds").sum()).alias("busy"))
-                .sort("hour")
+                .agg(_busy_fraction().alias("busy"))
+                .sort("hour")  # hours without an activity signal: no point, never 0
             )
             st.altair_chart(
                 alt.Chart(busy_over_time.to_pandas(), title=f"{focus}: busy fraction per hour")
