@@ -7,8 +7,10 @@ switched off so none goes uncounted):
   (the usage type names the instance type of instance hours: `USE1-BoxUsage:p4d.24xlarge`),
   filtered to the account (LINKED_ACCOUNT), each `NextPageToken` page one more request;
 - the window is a trailing one (today and the `trailing_days` before it: Cost Explorer restates
-  recent days), widened to the month's start once every `rebuild_days` (month-to-date rebuild) and
-  back to the oldest day of a closed month that AWS still called `Estimated` when it was pulled;
+  recent days), widened to the month's start once every `rebuild_days` (month-to-date rebuild: in
+  a month's first days the trailing window already holds it, and the same one request serves
+  both) and back to the oldest day of a closed month that AWS still called `Estimated` when it
+  was pulled;
 - with `with_resources`, the last 14 days of EC2 compute come from
   `GetCostAndUsageWithResources` (grouped by RESOURCE_ID and USAGE_TYPE, plus one request grouped
   by RESOURCE_ID and the tag for each instance's workload), and the plain query excludes EC2
@@ -175,8 +177,11 @@ def plan_window(
             if with_resources and days_pulled:
                 # Days past the resource window keep their resource ids until their month closes.
                 first = max(first, resource_start)
-            start = min(start, first)
-            reasons += ("month-to-date rebuild",)
+            if first < start:
+                start = first
+                reasons += ("month-to-date rebuild",)
+            else:  # early in a month the trailing window already holds the month so far
+                reasons = (f"trailing {trailing_days} days (the whole month to date)",)
         stale = [
             d
             for d, (estimated, pulled_at) in days_pulled.items()

@@ -11,17 +11,20 @@ instant, never at today's date, in a pinned time zone.
   each of `CHECK_DATES` (`--pinned-dates`): the first and last day of a month, 31 December, both
   daylight-saving changes of Europe/Berlin and a leap day.
 
-Tests that compare file modification times with the clock (the live view, snapshot age) or start
-other processes cannot be pinned this way: the operating system stamps files and other processes
-read the real clock. They only use "seconds ago" relations, never a calendar date.
+The operating system stamps files with the real time: a pinned test that compares a file's age
+with the clock stamps the file with the pinned one (`stamp_now`). Other processes read the real
+clock: a test that starts one (the browser tests' streamlit server, the kill and two-process
+tests) uses the real clock, with "seconds ago" relations only, never a calendar date.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import time_machine
@@ -67,6 +70,14 @@ def pinned_now() -> datetime:
 def pinned_tz() -> str:
     """The time zone pinned tests run in."""
     return os.environ.get(ENV_TZ, "") or DEFAULT_TZ
+
+
+def stamp_now(*paths: Path) -> None:
+    """Give files the (pinned) clock's time as their modification time: the operating system
+    stamps them with the real one, and a file age is the clock minus that stamp."""
+    now = time.time()
+    for path in paths:
+        os.utime(path, (now, now))
 
 
 @contextmanager

@@ -11,11 +11,21 @@ from pathlib import Path
 import pytest
 
 from config.settings import Config, load_config
-from tests.clock import CHECK_DATES, ENV_NOW, ENV_TZ, parse_instant, pinned_clock, pinned_now
+from tests.clock import (
+    CHECK_DATES,
+    ENV_NOW,
+    ENV_TZ,
+    parse_instant,
+    pinned_clock,
+    pinned_now,
+    stamp_now,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REALDATA = FIXTURES / "realdata"
+# The demo warehouse's last minute: a Wednesday (tests read the weekday's pattern).
+DEMO_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # What docs/demo-fleet.md says each demo workload should be told to do.
 DEMO_INTENDED_ACTIONS = {
     "llm-pretrain": "buy_local",
@@ -137,17 +147,15 @@ def small_demo_cfg(cfg: Config) -> Config:
 
 
 @pytest.fixture
-def demo_warehouse(small_demo_cfg: Config) -> Config:
-    """A warehouse seeded with one demo day, ingested, with a published snapshot."""
+def demo_warehouse(small_demo_cfg: Config) -> Iterator[Config]:
+    """A warehouse seeded with one demo day up to DEMO_NOW, ingested, with a published snapshot;
+    the test runs with the clock pinned at DEMO_NOW (the snapshot's window, ages and "today"
+    follow the demo day, whatever today's date)."""
     from cli import app
 
     catalog = app.catalog_for(small_demo_cfg)
-    with app.open_warehouse(small_demo_cfg) as wh:
-        app.seed_demo(
-            wh,
-            small_demo_cfg,
-            catalog,
-            progress=False,
-            now=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
-        )
-    return small_demo_cfg
+    with pinned_clock(DEMO_NOW):
+        with app.open_warehouse(small_demo_cfg) as wh:
+            app.seed_demo(wh, small_demo_cfg, catalog, progress=False, now=DEMO_NOW)
+        stamp_now(small_demo_cfg.snapshot_path)
+        yield small_demo_cfg

@@ -9,7 +9,8 @@ import email.policy
 import socketserver
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -27,6 +28,7 @@ from advisor.report import (
 )
 from cli import app
 from config.settings import Config, load_config
+from tests.clock import pinned_clock, pinned_tz
 from tests.conftest import ROOT
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -67,9 +69,25 @@ def test_due_weeks_are_the_missed_complete_weeks_with_data():
     assert due_weeks(later, set(), None, None, catch_up=4, tz=UTC) == []
 
 
+@pytest.mark.date_sensitive
+def test_the_report_is_due_monday_0800_in_the_machines_time_zone(clock):
+    """Without a zone, `due_at` uses the machine's (TZ, pinned with the clock: Europe/Berlin):
+    the week that ended last is due from the Monday 08:00 local time after its end (the UTC
+    week ends on Monday at 01:00 or 02:00 in Berlin, summer time or not), and the daemon's
+    `due_weeks` offers it from then on."""
+    zone = ZoneInfo(pinned_tz())
+    week = last_complete_week(clock)
+    start, end = week_bounds(week)
+    monday = end.astimezone(zone).date()
+    want = max(datetime.combine(monday, time(8), tzinfo=zone), end)
+    assert due_at(week) == want
+    data = (start - timedelta(days=14), clock)
+    assert (week in due_weeks(clock, set(), *data, catch_up=1)) == (clock >= want)
+
+
 @pytest.fixture(scope="module")
-def demo_cfg(tmp_path_factory) -> Config:
-    """Two demo weeks ending at the current hour, ingested and published."""
+def demo_cfg(tmp_path_factory, pinned_instant) -> Config:
+    """Two demo weeks ending at the (pinned) current hour, ingested and published."""
     base = tmp_path_factory.mktemp("report")
     (base / "config").mkdir()
     conf = base / "config" / "gpuledger.toml"
@@ -79,12 +97,13 @@ def demo_cfg(tmp_path_factory) -> Config:
     )
     cfg = load_config(conf, db=base / "data" / "warehouse.duckdb")
     cfg = replace(cfg, demo=replace(cfg.demo, history_days=15, history_interval_s=300))
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    wh = app.open_warehouse(cfg)
-    try:
-        app.seed_demo(wh, cfg, app.catalog_for(cfg), progress=False, now=now)
-    finally:
-        wh.close()
+    now = pinned_instant.replace(minute=0, second=0, microsecond=0)
+    with pinned_clock(pinned_instant):
+        wh = app.open_warehouse(cfg)
+        try:
+            app.seed_demo(wh, cfg, app.catalog_for(cfg), progress=False, now=now)
+        finally:
+            wh.close()
     return cfg
 
 
@@ -109,8 +128,8 @@ def snapshot_week(cfg: Config, week: str) -> dict:
 
 
 @pytest.mark.slow
-def test_the_weekly_report_of_the_demo_fleet(demo_cfg, tmp_path):
-    week = last_complete_week(datetime.now(UTC))
+def test_the_weekly_report_of_the_demo_fleet(demo_cfg, tmp_path, clock):
+    week = last_complete_week(clock)
     files = write_report(demo_cfg, app.catalog_for(demo_cfg), week, directory=tmp_path)
     assert files.html == tmp_path / f"{week}.html" and files.markdown == tmp_path / f"{week}.md"
     for image in files.images.values():
@@ -138,7 +157,7 @@ def test_the_weekly_report_of_the_demo_fleet(demo_cfg, tmp_path):
     assert f"src='{week}-spend.png'" in page and "<h2>Recommended actions</h2>" in page
 
 
-def test_a_week_without_data_is_refused(demo_cfg, tmp_path):
+def test_a_week_without_data_is_refused(demo_cfg, tmp_path, clock):
     with pytest.raises(ReportError, match="no GPU data in 2020-W01"):
         write_report(demo_cfg, app.catalog_for(demo_cfg), "2020-W01", directory=tmp_path)
     assert not list(tmp_path.iterdir())
@@ -189,7 +208,7 @@ def smtp_server():
 
 @pytest.mark.slow
 def test_the_report_is_emailed_with_its_charts_and_the_password_from_the_environment(
-    demo_cfg, tmp_path, smtp_server, monkeypatch
+    demo_cfg, tmp_path, smtp_server, monkeypatch, clock
 ):
     cfg = replace(
         demo_cfg,
@@ -204,7 +223,7 @@ def test_the_report_is_emailed_with_its_charts_and_the_password_from_the_environ
             timeout_s=5.0,
         ),
     )
-    week = last_complete_week(datetime.now(UTC))
+    week = last_complete_week(clock)
     files = write_report(cfg, app.catalog_for(cfg), week, directory=tmp_path)
     with pytest.raises(ReportError, match="GPULEDGER_TEST_SMTP_PASSWORD, which is not set"):
         email_report(cfg, files, environ={})
@@ -228,10 +247,10 @@ def test_the_report_is_emailed_with_its_charts_and_the_password_from_the_environ
 
 
 @pytest.mark.slow
-def test_the_daemon_job_writes_missed_weeks_once(demo_cfg, tmp_path):
+def test_the_daemon_job_writes_missed_weeks_once(demo_cfg, tmp_path, clock):
     cfg = replace(demo_cfg, report=replace(demo_cfg.report, dir=str(tmp_path / "reports")))
     catalog = app.catalog_for(cfg)
-    now = datetime.now(UTC)
+    now = clock
     first = weekly_report_tick(cfg, catalog, now=now + timedelta(days=7), tz=UTC)
     assert len(first) == 1  # one a tick: the scheduler is never held for long
     rest = weekly_report_tick(cfg, catalog, now=now + timedelta(days=7), tz=UTC, limit=None)

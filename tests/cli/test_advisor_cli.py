@@ -14,13 +14,17 @@ import pytest
 
 from advisor.report import last_complete_week
 from cli.main import main
+from tests.clock import pinned_clock
 from tests.conftest import DEMO_INTENDED_ACTIONS, ROOT
 
 INTENDED = DEMO_INTENDED_ACTIONS
+# The demo's figures and the commands' default windows depend on the date: every test here runs
+# at the pinned instant (tests/clock.py), the warehouse was seeded at it.
+pytestmark = pytest.mark.usefixtures("clock")
 
 
 @pytest.fixture(scope="module")
-def conf(tmp_path_factory) -> Path:
+def conf(tmp_path_factory, pinned_instant) -> Path:
     """A configuration in <tmp>/config/ and a warehouse with 8 demo days (5-minute samples)."""
     base = tmp_path_factory.mktemp("advisor-cli")
     (base / "config").mkdir()
@@ -30,7 +34,8 @@ def conf(tmp_path_factory) -> Path:
         '[workloads]\nsensitive = ["clinical-nlp"]\n'
         "[demo]\nhistory_days = 8\nhistory_interval_s = 300\n"
     )
-    assert main(["--config", str(path), "demo", "--format", "json"]) == 0
+    with pinned_clock(pinned_instant):
+        assert main(["--config", str(path), "demo", "--format", "json"]) == 0
     return path
 
 

@@ -7,7 +7,7 @@ import gzip
 import io
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -15,6 +15,7 @@ import pytest
 
 from cli.main import main
 from config.settings import load_config
+from tests.clock import CHECK_DATES, DEFAULT_NOW, pinned_clock
 from tests.collectors.aws_fakes import (  # noqa: F401  (fixtures)
     aws,
     ce_result,
@@ -22,7 +23,7 @@ from tests.collectors.aws_fakes import (  # noqa: F401  (fixtures)
     legacy_row,
     moto_server,
 )
-from warehouse.billing_state import BillingState, state_path
+from warehouse.billing_state import BillingState
 from warehouse.lock import WriterLock
 from warehouse.snapshot import Snapshot
 
@@ -112,19 +113,20 @@ def test_azure_and_focus_files_are_sent_where_they_belong(cfg, capsys):
 
 
 # The Overview, through the snapshot ----------------------------------------------------------
-def test_imported_bills_show_as_cloud_spend_per_workload_per_day(cfg, tmp_path):
+@pytest.mark.date_sensitive
+def test_imported_bills_show_as_cloud_spend_per_workload_per_day(cfg, tmp_path, clock):
     """What the Overview charts: the snapshot's daily_ledger, cloud spend by workload and day.
     Two days of a tagged GPU instance, an untagged one, and an account billed in CAD, which
-    is kept out of the dollar figures."""
-    d1 = (datetime.now(UTC) - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+    is kept out of the dollar figures. Each hour is in its own month's billing period (the two
+    days may straddle a month boundary)."""
+    d1 = (clock - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
     d2 = d1 + timedelta(days=1)
-    period = d1.replace(day=1, hour=0).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
     def hour(start, **kw):
         return legacy_row(
             start=start.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             end=(start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            period=period,
+            period=start.replace(day=1, hour=0).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             **kw,
         )
 
@@ -135,8 +137,6 @@ def test_imported_bills_show_as_cloud_spend_per_workload_per_day(cfg, tmp_path):
         hour(d2, id="d", resource="i-0untagged", workload="", cost="1.006"),
         hour(d2, id="e", payer="333333333333", currency="CAD", workload="llm-finetune", cost="50"),
     ]
-    if rows[-1]["bill/BillingPeriodStartDate"] != period:  # both days in one period
-        pytest.skip("the two days straddle a month boundary")
     path = tmp_path / "cur.csv"
     path.write_bytes(legacy_csv(rows))
     assert run_cli(cfg, "import", "cur", str(path)) == 0
@@ -191,9 +191,25 @@ def _org_accounts(aws):  # noqa: F811
     return ["123456789012", *made]
 
 
-def test_billing_aws_pulls_three_accounts_and_a_repull_replaces_the_days(aws, tmp_path, capsys):  # noqa: F811
+@pytest.mark.parametrize(
+    "pinned_instant",
+    [DEFAULT_NOW, CHECK_DATES["third-of-month"]],
+    ids=["mid-month", "third-of-month"],
+    indirect=True,
+)
+def test_billing_aws_pulls_three_accounts_and_a_repull_replaces_the_days(
+    aws,  # noqa: F811
+    tmp_path,
+    capsys,
+    clock,
+):
+    """The first run rebuilds the month to date (early in a month: the trailing window itself),
+    one request per account; the next day's run asks for its trailing window (another request,
+    so moto answers the second, restated figures) and they replace the first ones. At the
+    pinned clock, mid-month and on the 3rd, when the rebuild is the trailing window (the plan at
+    every check date: tests/collectors/test_aws_ce.py, which is quicker)."""
     accounts = _org_accounts(aws)
-    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    day = (clock - timedelta(days=1)).date().isoformat()
     for i, account in enumerate(accounts):
         aws.seed_cost_and_usage(
             [
@@ -227,18 +243,24 @@ def test_billing_aws_pulls_three_accounts_and_a_repull_replaces_the_days(aws, tm
         ("llm", "p4d.24xlarge")
     ]
 
-    # The next run asks for the trailing window only (another request per account) and the
-    # day's restated figures replace the first ones.
-    assert main(["--config", str(config), "billing", "aws"]) == 0
+    # The next day's run asks for its trailing window only (another request per account) and
+    # the day's restated figures replace the first ones.
+    with pinned_clock(clock + timedelta(days=1)):
+        assert main(["--config", str(config), "billing", "aws"]) == 0
     table = capsys.readouterr().out
     assert "Cost Explorer requests: 3 (USD 0.03)" in table
     assert total_billed(cfg) == pytest.approx(200 + 201 + 202)
-    with BillingState(state_path(cfg.db_path)) as state:
+    with BillingState(cfg.billing_state_path) as state:
         assert state.ce_requests() == 6
 
 
-def test_billing_aws_while_the_daemon_owns_the_warehouse_queues_the_batch(aws, tmp_path, capsys):  # noqa: F811
-    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+def test_billing_aws_while_the_daemon_owns_the_warehouse_queues_the_batch(
+    aws,  # noqa: F811
+    tmp_path,
+    capsys,
+    clock,
+):
+    day = (clock - timedelta(days=1)).date().isoformat()
     aws.seed_cost_and_usage(
         [{"ResultsByTime": [ce_result(day, [("vision", "USE1-BoxUsage:g5.xlarge", 24.14)])]}],
         account_id="123456789012",
@@ -269,11 +291,11 @@ def test_bad_dates_are_usage_errors(tmp_path, capsys):
     assert "needs --since" in capsys.readouterr().err
 
 
-def test_the_daemon_job_pulls_in_the_background_when_due(aws, tmp_path):  # noqa: F811
+def test_the_daemon_job_pulls_in_the_background_when_due(aws, tmp_path, clock):  # noqa: F811
     from cli import app
     from cli.jobs import periodic_jobs
 
-    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    day = (clock - timedelta(days=1)).date().isoformat()
     aws.seed_cost_and_usage(
         [{"ResultsByTime": [ce_result(day, [("batch-queue", "USE1-BoxUsage:g5.xlarge", 5.0)])]}],
         account_id="123456789012",
@@ -294,7 +316,7 @@ def test_the_daemon_job_pulls_in_the_background_when_due(aws, tmp_path):  # noqa
     assert len(batches) == 1
     while time.monotonic() < deadline:  # the thread records its run, then lets go of the lock
         try:
-            with BillingState(state_path(cfg.db_path)) as state:
+            with BillingState(cfg.billing_state_path) as state:
                 if state.marked("last_pull_at"):
                     break
         except Exception:

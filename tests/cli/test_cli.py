@@ -223,7 +223,7 @@ def test_usage_errors_exit_2(capsys):
     assert main(["nosuch"]) == 2
 
 
-def test_demo_fills_the_warehouse(small_demo_cfg, capsys):
+def test_demo_fills_the_warehouse(small_demo_cfg, capsys, clock):
     assert run_cli(small_demo_cfg, "demo", "--days", "1", "--format", "json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["gpu_samples"] > 0
@@ -281,7 +281,7 @@ def stored_path(db: Path, sql: str):
         con.close()
 
 
-def test_demo_purge_removes_the_demo_and_keeps_real_data(small_demo_cfg, capsys):
+def test_demo_purge_removes_the_demo_and_keeps_real_data(small_demo_cfg, capsys, clock):
     assert run_cli(small_demo_cfg, "demo", "--days", "1") == 0
     assert run_cli(small_demo_cfg, "import", "focus", str(FOCUS)) == 0
     capsys.readouterr()

@@ -86,7 +86,6 @@ def test_the_derived_paths_of_a_db_given_on_the_command_line(tmp_path: Path) -> 
     assert shipped.billing_state_path == data / "billing_state.duckdb"
 
 
-@pytest.mark.date_sensitive
 def test_two_warehouses_in_one_folder_never_ingest_each_others_files(
     tmp_path: Path, clock: datetime, capsys: pytest.CaptureFixture[str]
 ) -> None:

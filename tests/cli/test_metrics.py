@@ -22,6 +22,7 @@ from advisor.alerts import AlertService
 from cli import app
 from cli.metrics import start_metrics
 from tests.advisor.receivers import free_port
+from tests.clock import stamp_now
 
 ROOT = Path(__file__).resolve().parents[2]
 H100 = "i-0d3a9c1e5b7f20003"
@@ -50,6 +51,7 @@ def checked_snapshot(demo_warehouse):
         service.run_once(wh, now=datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
         service.close()
         app.cycle(wh, cfg, catalog, force=True)
+    stamp_now(cfg.snapshot_path)  # published at the pinned clock (demo_warehouse)
     return cfg
 
 

@@ -169,6 +169,34 @@ def test_a_first_run_rebuilds_the_month_and_later_runs_take_the_trailing_window(
     assert five.start == date(2026, 11, 18)
 
 
+WHOLE_MONTH = ("trailing 3 days (the whole month to date)",)
+
+
+@pytest.mark.parametrize(
+    ("today", "start", "reasons"),
+    [
+        # Trailing 3 days: the window starts 3 days before today. Up to the 4th, that is on or
+        # before the 1st, so the month-to-date rebuild is the trailing window itself.
+        (date(2026, 12, 1), date(2026, 11, 28), WHOLE_MONTH),
+        (date(2026, 12, 3), date(2026, 11, 30), WHOLE_MONTH),
+        (date(2026, 12, 4), date(2026, 12, 1), WHOLE_MONTH),
+        (date(2026, 12, 5), date(2026, 12, 1), ("trailing 3 days", "month-to-date rebuild")),
+        (date(2027, 1, 1), date(2026, 12, 29), WHOLE_MONTH),
+        (date(2028, 3, 1), date(2028, 2, 27), WHOLE_MONTH),  # 27, 28, 29 February, 1 March
+    ],
+)
+def test_early_in_a_month_the_rebuild_is_the_trailing_window(today, start, reasons):
+    now = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=12)
+    rebuild = plan_window(today, now=now)  # never rebuilt: due
+    assert (rebuild.start, rebuild.end) == (start, today + timedelta(days=1))
+    assert rebuild.reasons == reasons and rebuild.rebuild  # recorded: the next one in 7 days
+    trailing = plan_window(today, now=now, last_rebuild=now)
+    if reasons == WHOLE_MONTH:  # one request, the same as the next run's trailing one
+        assert (trailing.start, trailing.end) == (rebuild.start, rebuild.end)
+    else:
+        assert trailing.start == today - timedelta(days=3) > rebuild.start
+
+
 def test_estimated_days_of_a_closed_month_are_pulled_again_until_final():
     pulled = {
         date(2026, 10, 30): (True, NOW - timedelta(days=3)),  # closed month, still estimated
@@ -579,6 +607,56 @@ def test_requests_per_daily_run_for_three_accounts():
     assert _daily_run_requests(three, False, rebuild=True) == 3  # the weekly rebuild: same
     assert _daily_run_requests(three, True, rebuild=False) == 9  # with resource ids: USD 0.09
     assert _daily_run_requests(three, True, rebuild=True) == 9
+
+
+@pytest.mark.date_sensitive
+def test_a_days_pulls_ask_for_their_windows_and_a_restated_day_replaces_the_first(tmp_path, clock):
+    """pull_aws for one account at the pinned clock, then again a day later. The first run
+    (never rebuilt) asks from the 1st of the month, or from 3 days back where that is earlier;
+    the next day's asks for its trailing 3 days only (Stubber checks each request exactly).
+    Yesterday comes back restated the second time ($100 -> $200): the same scope, so the
+    warehouse holds $200 for it, once."""
+    from collectors.billing_aws import AwsPullOptions, pull_aws
+    from tests.clock import pinned_clock
+    from warehouse.billing_state import BillingState
+    from warehouse.store import Warehouse
+
+    client = _client()
+
+    class Session:
+        region_name = "us-east-1"
+
+        def client(self, name, **_kw):
+            return client
+
+    opts = AwsPullOptions(accounts=(("222222222222", "b", ""),))
+    today, day = clock.date(), clock.date() - timedelta(days=1)
+    first = usage_request(
+        min(today - timedelta(days=3), today.replace(day=1)),
+        today + timedelta(days=1),
+        "workload",
+        "222222222222",
+    )
+    second = usage_request(
+        today - timedelta(days=2), today + timedelta(days=2), "workload", "222222222222"
+    )
+    spool_dir = tmp_path / "spool"
+    batches = []
+    with BillingState(tmp_path / "state.duckdb") as state:
+        for request, usd, at in ((first, 100.0, clock), (second, 200.0, clock + timedelta(1))):
+            answer = _page([ce_result(day.isoformat(), [("llm", GPU, usd)])])
+            with pinned_clock(at), Stubber(client) as stub:
+                stub.add_response("get_cost_and_usage", answer, request)
+                report = pull_aws(opts, state, spool_dir, tmp_path / "w", session=Session())
+                stub.assert_no_pending_responses()
+            assert not report.failed and report.ce_requests == 1
+            batches += report.batches
+    scopes = [pl.read_parquet(b)["scope"].to_list() for b in batches]
+    assert scopes == [[f"aws_ce|222222222222|{day}"]] * 2
+    with Warehouse(tmp_path / "w.duckdb", spool_dir) as wh:
+        wh.ingest_spool()
+        got = wh.db.execute("SELECT count(*), sum(BilledCost) FROM billing_items").fetchall()
+    assert got == [(1, 200.0)]
 
 
 def test_a_denied_account_is_reported_and_the_others_still_pulled(tmp_path):

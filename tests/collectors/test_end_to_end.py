@@ -37,6 +37,7 @@ from collectors import spool
 from collectors.agent import Agent
 from collectors.nvml import NvmlCollector
 from config.settings import Config, load_config
+from tests.clock import stamp_now
 from warehouse.live import latest_gpu_samples
 from warehouse.lock import WriterLock
 from warehouse.snapshot import Snapshot
@@ -61,6 +62,7 @@ NOTEBOOK_RULES = (
 def stored(cfg: Config, sql: str) -> list[tuple]:
     con = duckdb.connect(str(cfg.db_path), read_only=True)
     try:
+        con.execute("SET TimeZone = 'UTC'")  # as the warehouse's own sessions; not the machine's
         return con.execute(sql).fetchall()
     finally:
         con.close()
@@ -97,7 +99,7 @@ def nvml_agent(cfg: Config, host: str, fake: fk.FakeNvml, clock: fk.FakeClock, p
     return Agent(collector.sample, cfg.spool_dir, flush_interval_s=5.0), collector
 
 
-def test_nvml_hosts_reach_the_warehouse_the_snapshot_and_the_live_view(cfg, tmp_path):
+def test_nvml_hosts_reach_the_warehouse_the_snapshot_and_the_live_view(cfg, tmp_path, clock):
     cfg = replace(cfg, workloads=replace(cfg.workloads, rules=NOTEBOOK_RULES))
     proc_root = fk.write_scenario_procs(tmp_path / "proc")
     clock = fk.FakeClock()
@@ -147,6 +149,7 @@ def test_nvml_hosts_reach_the_warehouse_the_snapshot_and_the_live_view(cfg, tmp_
         "notebooks",
     )
 
+    stamp_now(*cfg.spool_dir.rglob("*.parquet"))  # written now by the pinned clock
     live = latest_gpu_samples(cfg.spool_dir)
     assert live.height == 8 + 1 + 2
     busy = live.filter(pl.col("host") == "dgx-h100")
@@ -324,7 +327,8 @@ def run_cli(cfg: Config, *args: str) -> int:
     return main(["--config", cfg.source, "--db", str(cfg.db_path), *args])
 
 
-def test_prometheus_history_lands_in_the_warehouse(cfg, capsys):
+def test_prometheus_history_lands_in_the_warehouse(cfg, capsys, clock):
+    """(The clock is pinned: the snapshot keeps the last 35 days, SINCE among them.)"""
     api = fake_history(hours=3)
     with api.running() as base:
         code = run_cli(
@@ -369,7 +373,7 @@ def test_prometheus_history_lands_in_the_warehouse(cfg, capsys):
     ]
 
 
-def test_prometheus_history_is_queued_while_the_daemon_owns_the_warehouse(cfg, capsys):
+def test_prometheus_history_is_queued_while_the_daemon_owns_the_warehouse(cfg, capsys, clock):
     assert run_cli(cfg, "init") == 0
     capsys.readouterr()
     api = fake_history(hours=1)

@@ -18,6 +18,7 @@ from collectors.nvml import (
     nvml_available,
 )
 from collectors.schema import GPU_SAMPLE_SCHEMA, HEALTH_SCHEMA, PROCESS_SAMPLE_SCHEMA
+from tests.clock import pinned_clock
 
 try:  # run as a package (tests/collectors/__init__.py) or as rootdir-less test modules
     from tests.collectors import fake_nvml as fk
@@ -421,13 +422,13 @@ def test_bad_rules_fail_at_construction(clock):
 # --------------------------------------------------------------------------- time stamps
 
 
-def test_naive_now_is_utc_and_default_now_is_current(proc_root, clock):
+def test_naive_now_is_utc_and_default_now_is_current(proc_root, clock, pinned_instant):
     collector = make(fk.scenario_a100_no_gpm(clock), proc_root, clock)
     naive = collector.sample(datetime(2025, 3, 1, 12, 0))
     assert naive.gpu_samples["ts"].to_list() == [TS]
-    before = datetime.now(UTC)
-    ts = collector.sample().gpu_samples["ts"][0]
-    assert before - timedelta(seconds=1) <= ts <= datetime.now(UTC) + timedelta(seconds=1)
+    with pinned_clock(pinned_instant):  # the wall clock (`clock` here is NVML's fake one)
+        ts = collector.sample().gpu_samples["ts"][0]
+    assert pinned_instant <= ts <= pinned_instant + timedelta(seconds=1)
 
 
 # --------------------------------------------------------------------------- no NVML

@@ -310,16 +310,16 @@ def _fake_smi(tmp_path: Path, body: str) -> Path:
     return script
 
 
-def test_sample_live_runs_xml_and_listing(tmp_path: Path) -> None:
+def test_sample_live_runs_xml_and_listing(tmp_path: Path, clock: datetime) -> None:
     (tmp_path / "q.xml").write_text(MIG_XML)
     (tmp_path / "l.txt").write_text(MIG_LISTING)
     script = _fake_smi(
         tmp_path, f'if [ "$1" = "-L" ]; then cat {tmp_path}/l.txt; else cat {tmp_path}/q.xml; fi'
     )
-    before = datetime.now(UTC)
     batch = smi.sample_live("node-7", nvidia_smi=str(script))
     assert set(batch.gpu_samples["host"]) == {"node-7"}
-    assert batch.gpu_samples["ts"].min() >= before  # stamped now, not with the XML's local time
+    # Stamped now (the pinned clock), not with the XML's local time.
+    assert clock <= batch.gpu_samples["ts"].min() <= clock + timedelta(seconds=5)
     assert "3g.40gb" in batch.gpu_samples["mig_profile"].to_list()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import streamlit as st
 from cli import app
 from cli.daemon import dashboard_env
 from config.settings import Config, load_config
+from tests.clock import pinned_clock, stamp_now
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
@@ -52,25 +54,53 @@ def age_spool(cfg: Config, seconds: float = 3600.0) -> None:
         os.utime(path, (old, old))
 
 
-def seed_demo_snapshot(cfg: Config) -> Config:
-    """One demo day ending now (so it always falls in the 7-day window), ingested, published."""
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    with app.open_warehouse(cfg) as wh:
-        app.seed_demo(wh, cfg, app.catalog_for(cfg), progress=False, now=now)
-    assert cfg.snapshot_path.exists()
-    age_spool(cfg)
+def seed_demo_snapshot(cfg: Config, at: datetime | None = None) -> Config:
+    """One demo day ending at `at` (the clock pinned there; None: the real clock), so it falls
+    in the 7-day window of pages that run at that clock, ingested, published; the spool files
+    are back-dated and the snapshot stamped with that clock."""
+    with pinned_clock(at) if at else nullcontext():
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        with app.open_warehouse(cfg) as wh:
+            app.seed_demo(wh, cfg, app.catalog_for(cfg), progress=False, now=now)
+        assert cfg.snapshot_path.exists()
+        age_spool(cfg)
+        stamp_now(cfg.snapshot_path)
+    return cfg
+
+
+def screenshot_days(cfg: Config, pytestconfig: pytest.Config) -> Config:
+    if pytestconfig.getoption("screenshots", default=None):  # pictures for docs/: two weeks
+        return replace(cfg, demo=replace(cfg.demo, history_days=14))
     return cfg
 
 
 @pytest.fixture(scope="module")
-def demo_snapshot(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Config:
+def demo_snapshot(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, pinned_instant
+) -> Config:
     """Like tests/conftest.py's demo_warehouse (one demo day at 60 s, published snapshot), but
-    built once per module, and ending at the current minute rather than on a fixed date, so the
-    Overview's 7-day window always holds it; its spool files are back-dated."""
-    cfg = demo_config(tmp_path_factory.mktemp("dashboard-demo"))
-    if pytestconfig.getoption("screenshots", default=None):  # pictures for docs/: two weeks
-        cfg = replace(cfg, demo=replace(cfg.demo, history_days=14))
+    built once per module, ending at the pinned instant the dashboard tests run at (see
+    `_pinned_clock`); its spool files are back-dated."""
+    cfg = screenshot_days(demo_config(tmp_path_factory.mktemp("dashboard-demo")), pytestconfig)
+    return seed_demo_snapshot(cfg, pinned_instant)
+
+
+@pytest.fixture(scope="module")
+def live_demo_snapshot(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Config:
+    """demo_snapshot at the real clock, for a dashboard served by another process (which reads
+    the real clock): one demo day ending at the current minute."""
+    cfg = screenshot_days(demo_config(tmp_path_factory.mktemp("dashboard-live")), pytestconfig)
     return seed_demo_snapshot(cfg)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock(request: pytest.FixtureRequest) -> None:
+    """The in-process dashboard reads the clock (its default ranges, ages, the live tile): its
+    tests run at the pinned instant; browser tests talk to a server in another process."""
+    if request.node.get_closest_marker("browser") is None:
+        request.getfixturevalue("clock")
 
 
 @pytest.fixture

@@ -21,11 +21,12 @@ INTENDED = DEMO_INTENDED_ACTIONS
 
 
 @pytest.fixture(scope="module")
-def advisor_snapshot(tmp_path_factory) -> Config:
-    """Eight demo days (5-minute samples) ending now, published: whole days to recommend on."""
+def advisor_snapshot(tmp_path_factory, pinned_instant) -> Config:
+    """Eight demo days (5-minute samples) ending now (the pinned clock), published: whole days
+    to recommend on."""
     cfg = demo_config(tmp_path_factory.mktemp("advisor-pages"))
     cfg = replace(cfg, demo=replace(cfg.demo, history_days=8, history_interval_s=300))
-    return seed_demo_snapshot(cfg)
+    return seed_demo_snapshot(cfg, pinned_instant)
 
 
 def run(page: str) -> AppTest:

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from advisor.alerts import AlertService
 from cli import app
 from config.settings import Config
+from tests.clock import pinned_clock, stamp_now
 from tests.dashboard.conftest import ROOT, demo_config, seed_demo_snapshot
 
 PAGE = ROOT / "dashboard" / "pages" / "alerts.py"
@@ -22,17 +23,19 @@ OVERVIEW = ROOT / "dashboard" / "pages" / "overview.py"
 
 
 @pytest.fixture(scope="module")
-def alerts_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """One demo day ending now, checked for waste at its last minute, published."""
-    cfg = seed_demo_snapshot(demo_config(tmp_path_factory.mktemp("alerts-page")))
+def alerts_snapshot(tmp_path_factory: pytest.TempPathFactory, pinned_instant) -> Config:
+    """One demo day ending now (the pinned clock), checked for waste at its last minute,
+    published."""
+    cfg = seed_demo_snapshot(demo_config(tmp_path_factory.mktemp("alerts-page")), pinned_instant)
     cfg = replace(cfg, alerts=replace(cfg.alerts, log=False))
     catalog = app.catalog_for(cfg)
-    with app.open_warehouse(cfg) as wh:
+    with pinned_clock(pinned_instant), app.open_warehouse(cfg) as wh:
         last = wh.sample_span()[1]
         service = AlertService(cfg, catalog)
         service.run_once(wh, now=last + timedelta(minutes=1))
         service.close()
         app.cycle(wh, cfg, catalog, force=True)
+        stamp_now(cfg.snapshot_path)
     return cfg
 
 

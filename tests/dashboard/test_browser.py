@@ -77,7 +77,10 @@ def wait_until_up(proc: subprocess.Popen, url: str, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(demo_snapshot: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    live_demo_snapshot: Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    demo_snapshot = live_demo_snapshot  # the server is another process: the real clock
     port = free_port()
     cmd = dashboard_command(demo_snapshot)
     cmd[cmd.index("--server.port") + 1] = str(port)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +16,11 @@ from config.settings import Config
 from tests.dashboard.conftest import APP, overview_figures
 
 TIMEOUT_S = 30
+
+
+def today() -> date:
+    """Today at the pinned clock (DuckDB's current_date reads the real one)."""
+    return datetime.now(UTC).date()
 
 
 def run_app() -> AppTest:
@@ -62,7 +68,8 @@ def test_overview_with_demo_snapshot(demo_snapshot: Config, dashboard_for, tmp_p
     con = duckdb.connect(str(demo_snapshot.snapshot_path), read_only=True)
     month, cloud = con.execute(
         "SELECT sum(cost_usd), sum(cost_usd) FILTER (WHERE placement = 'cloud')"
-        " FROM daily_ledger WHERE day >= date_trunc('month', current_date)"
+        " FROM daily_ledger WHERE day >= date_trunc('month', CAST(? AS DATE))",
+        [today()],
     ).fetchall()[0]
     con.close()
     assert shown["Spend this month"] == f"${month:,.0f}"
@@ -167,7 +174,8 @@ def test_filters_come_from_the_url_and_narrow_the_figures(
     con = duckdb.connect(str(demo_snapshot.snapshot_path), read_only=True)
     (cost,) = con.execute(
         "SELECT sum(cost_usd) FROM daily_ledger WHERE placement = 'cloud'"
-        " AND workload = 'llm-pretrain' AND day >= current_date - 30"
+        " AND workload = 'llm-pretrain' AND day >= CAST(? AS DATE) - 30",
+        [today()],
     ).fetchall()[0]
     con.close()
     shown = {m.label: m.value for m in at.metric}
@@ -195,7 +203,8 @@ def test_cloud_spend_per_workload_per_day_is_charted(
     want = dict(
         con.execute(
             "SELECT workload, sum(cost_usd) FROM daily_ledger WHERE placement = 'cloud'"
-            " AND day >= current_date - 7 GROUP BY 1"
+            " AND day >= CAST(? AS DATE) - 7 GROUP BY 1",
+            [today()],
         ).fetchall()
     )
     con.close()

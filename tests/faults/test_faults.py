@@ -179,7 +179,7 @@ sys.stdin.readline()
 
 
 def samples_csv() -> str:
-    """Two samples of an hour ago (inside the snapshot's window)."""
+    """Two samples of an hour ago by the (pinned) clock, inside the snapshot's window."""
     t = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     rows = [
         f"{(t + timedelta(seconds=10 * i)).isoformat()},node-l,GPU-l,H100,50,1000,81559,300,train"
@@ -192,7 +192,7 @@ def samples_csv() -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("holder", ["gpuledger writer", "another DuckDB program"])
 def test_a_held_warehouse_shows_no_error_and_the_data_arrives_later(
-    holder: str, cfg: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    holder: str, cfg: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: datetime
 ) -> None:
     db = str(cfg.db_path)
     assert main(["init", "--db", db]) == 0  # a published (empty) snapshot

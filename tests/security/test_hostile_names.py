@@ -15,8 +15,11 @@ import duckdb
 import pytest
 
 from cli.main import main
+from tests.clock import pinned_clock
 
 ROOT = Path(__file__).resolve().parents[2]
+# The data ends now and the pages show the last days: every test runs at the pinned clock.
+pytestmark = pytest.mark.usefixtures("clock")
 HOSTILE = [
     "'; DROP TABLE gpu_samples; --",
     "<script>alert(1)</script>",
@@ -67,13 +70,14 @@ def hostile_focus(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hostile_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def hostile_warehouse(tmp_path_factory: pytest.TempPathFactory, pinned_instant) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("hostile")
     db = tmp / "data" / "warehouse.duckdb"
-    assert main(["import", "samples", str(hostile_csv(tmp / "s.csv")), "--db", str(db)]) == 0
-    assert main(["import", "focus", str(hostile_focus(tmp / "f.csv")), "--db", str(db)]) == 0
-    assert main(["alerts", "--check", "--db", str(db)]) == 0
-    assert main(["run", "--once", "--db", str(db)]) == 0
+    with pinned_clock(pinned_instant):  # the tests run at it too (pytestmark)
+        assert main(["import", "samples", str(hostile_csv(tmp / "s.csv")), "--db", str(db)]) == 0
+        assert main(["import", "focus", str(hostile_focus(tmp / "f.csv")), "--db", str(db)]) == 0
+        assert main(["alerts", "--check", "--db", str(db)]) == 0
+        assert main(["run", "--once", "--db", str(db)]) == 0
     yield db
 
 

@@ -60,6 +60,8 @@ weekly = false
 
 
 def samples_csv(path: Path) -> Path:
+    """Ninety minutes of samples from two hours ago by the real clock: the commands that read
+    them run as other processes, which the pinned clock (tests/clock.py) does not reach."""
     t = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     head = "ts,host,gpu_uuid,gpu_model,util_pct,mem_used_mib,mem_total_mib,power_w,workload"
     rows = [

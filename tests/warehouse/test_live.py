@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from collectors import spool
 from collectors.schema import SCHEMAS
 from warehouse.live import latest_gpu_samples, recent_spool_files
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+# The live view reads today's and yesterday's partitions of files written in the last seconds:
+# every test runs at the pinned clock (tests/clock.py) and at several dates (`make test-dates`).
+pytestmark = pytest.mark.date_sensitive
 
 
 def samples(rows: list[tuple[str, int, str, datetime, float]]) -> pl.DataFrame:
@@ -37,19 +40,21 @@ def age(path: Path, seconds: float) -> None:
     os.utime(path, (t, t))
 
 
+def write(spool_dir: Path, frame: pl.DataFrame, host: str, seconds_ago: float = 0.0) -> Path:
+    """A spool batch written `seconds_ago` by the (pinned) clock: the operating system stamps
+    files with the real time."""
+    path = spool.write_batch(spool_dir, "gpu_samples", frame, host)
+    age(path, seconds_ago)
+    return path
+
+
 def test_latest_sample_per_gpu_from_recent_files_only(tmp_path: Path) -> None:
     s = tmp_path / "spool"
-    t = NOW - timedelta(seconds=30)
+    t = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
     # Two recent files from one host, one from another; within and across files the newest wins.
-    spool.write_batch(
+    write(s, samples([("a", 1, "GPU-a1", t, 10.0), ("a", 0, "GPU-a0", t, 20.0)]), "a")
+    write(
         s,
-        "gpu_samples",
-        samples([("a", 1, "GPU-a1", t, 10.0), ("a", 0, "GPU-a0", t, 20.0)]),
-        "a",
-    )
-    spool.write_batch(
-        s,
-        "gpu_samples",
         samples(
             [
                 ("a", 0, "GPU-a0", t + timedelta(seconds=10), 21.0),
@@ -58,11 +63,10 @@ def test_latest_sample_per_gpu_from_recent_files_only(tmp_path: Path) -> None:
         ),
         "a",
     )
-    spool.write_batch(s, "gpu_samples", samples([("b", 0, "GPU-b0", t, 30.0)]), "b")
+    write(s, samples([("b", 0, "GPU-b0", t, 30.0)]), "b")
     # An old file (written 10 minutes ago) with a GPU of its own and "newer" readings: ignored.
-    old = spool.write_batch(
+    old = write(
         s,
-        "gpu_samples",
         samples(
             [
                 ("a", 0, "GPU-a0", t + timedelta(seconds=20), 77.0),
@@ -70,8 +74,8 @@ def test_latest_sample_per_gpu_from_recent_files_only(tmp_path: Path) -> None:
             ]
         ),
         "c",
+        seconds_ago=600,
     )
-    age(old, 600)
 
     got = latest_gpu_samples(s, within_s=60)
     assert sorted(got.columns) == sorted(SCHEMAS["gpu_samples"])
@@ -92,8 +96,7 @@ def test_latest_sample_per_gpu_from_recent_files_only(tmp_path: Path) -> None:
 def test_no_recent_files_gives_an_empty_frame(tmp_path: Path) -> None:
     s = tmp_path / "spool"
     assert latest_gpu_samples(s).height == 0  # no spool at all
-    old = spool.write_batch(s, "gpu_samples", samples([("a", 0, "GPU-a0", NOW, 1.0)]), "a")
-    age(old, 3600)
+    write(s, samples([("a", 0, "GPU-a0", datetime.now(UTC), 1.0)]), "a", seconds_ago=3600)
     got = latest_gpu_samples(s, within_s=60)
     assert got.height == 0
     assert got.schema == pl.Schema(SCHEMAS["gpu_samples"])
@@ -101,7 +104,7 @@ def test_no_recent_files_gives_an_empty_frame(tmp_path: Path) -> None:
 
 def test_unreadable_and_temporary_files_are_skipped(tmp_path: Path) -> None:
     s = tmp_path / "spool"
-    good = spool.write_batch(s, "gpu_samples", samples([("a", 0, "GPU-a0", NOW, 42.0)]), "a")
+    good = write(s, samples([("a", 0, "GPU-a0", datetime.now(UTC), 42.0)]), "a")
     (good.parent / "part-broken.parquet").write_bytes(b"not parquet")
     (good.parent / f"{spool.TMP_PREFIX}part-x.parquet").write_bytes(b"being written")
     got = latest_gpu_samples(s, within_s=60)

@@ -16,8 +16,6 @@ from warehouse.schema import SCHEMA_VERSION
 from warehouse.snapshot import Snapshot, SnapshotMissing, publish
 from warehouse.store import Warehouse
 
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-
 
 def samples(start: datetime, count: int, *, host: str = "node-1", uuid: str = "GPU-aaaa"):
     times = [start + timedelta(seconds=10 * i) for i in range(count)]
@@ -40,6 +38,12 @@ def samples(start: datetime, count: int, *, host: str = "node-1", uuid: str = "G
 
 
 @pytest.fixture
+def now(clock: datetime) -> datetime:
+    """The pinned clock (tests/clock.py) on a whole minute: the snapshot keeps the last days."""
+    return clock.replace(second=0, microsecond=0)
+
+
+@pytest.fixture
 def wh(cfg: Config) -> Iterator[Warehouse]:
     with Warehouse(cfg.db_path, cfg.spool_dir) as w:
         yield w
@@ -50,16 +54,16 @@ def add(cfg: Config, wh: Warehouse, frame: pl.DataFrame) -> None:
     wh.ingest_spool()
 
 
-def test_publish_replaces_the_file_atomically(cfg: Config, wh: Warehouse) -> None:
+def test_publish_replaces_the_file_atomically(cfg: Config, wh: Warehouse, now: datetime) -> None:
     path = cfg.snapshot_path
-    add(cfg, wh, samples(NOW - timedelta(hours=1), 6))
+    add(cfg, wh, samples(now - timedelta(hours=1), 6))
     # A leftover of a publish that crashed (same pid) is cleared, not attached as is.
     stale = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"half a file from a crashed publish")
     assert publish(wh, path, days=2) == path
     first = os.stat(path).st_ino
-    add(cfg, wh, samples(NOW - timedelta(minutes=30), 6))
+    add(cfg, wh, samples(now - timedelta(minutes=30), 6))
     publish(wh, path, days=2)
     assert os.stat(path).st_ino != first  # a new file renamed over, not rewritten in place
     leftovers = [p.name for p in path.parent.iterdir() if ".tmp" in p.name]
@@ -68,15 +72,17 @@ def test_publish_replaces_the_file_atomically(cfg: Config, wh: Warehouse) -> Non
     assert Snapshot(path).sample_count() == 12
 
 
-def test_reader_opened_before_publish_sees_the_new_data(cfg: Config, wh: Warehouse) -> None:
-    add(cfg, wh, samples(NOW - timedelta(hours=1), 6))
+def test_reader_opened_before_publish_sees_the_new_data(
+    cfg: Config, wh: Warehouse, now: datetime
+) -> None:
+    add(cfg, wh, samples(now - timedelta(hours=1), 6))
     publish(wh, cfg.snapshot_path, days=2)
     reader = Snapshot(cfg.snapshot_path)
     other = Snapshot(cfg.snapshot_path)  # a second reader in the same process
     try:
         assert reader.sample_count() == 6
         assert other.sample_count() == 6
-        add(cfg, wh, samples(NOW - timedelta(minutes=55), 6, uuid="GPU-bbbb"))
+        add(cfg, wh, samples(now - timedelta(minutes=55), 6, uuid="GPU-bbbb"))
         publish(wh, cfg.snapshot_path, days=2)
         assert reader.sample_count() == 12
         assert other.sample_count() == 12
@@ -123,21 +129,22 @@ def test_meta_keys(demo_warehouse: Config) -> None:
         snap.close()
 
 
-def test_snapshot_holds_only_the_last_days(cfg: Config, wh: Warehouse) -> None:
-    add(cfg, wh, samples(NOW - timedelta(days=5), 6))
-    add(cfg, wh, samples(NOW - timedelta(days=3), 6))
-    add(cfg, wh, samples(NOW - timedelta(hours=30), 12))
-    add(cfg, wh, samples(NOW - timedelta(hours=1), 18))
+@pytest.mark.date_sensitive
+def test_snapshot_holds_only_the_last_days(cfg: Config, wh: Warehouse, now: datetime) -> None:
+    add(cfg, wh, samples(now - timedelta(days=5), 6))
+    add(cfg, wh, samples(now - timedelta(days=3), 6))
+    add(cfg, wh, samples(now - timedelta(hours=30), 12))
+    add(cfg, wh, samples(now - timedelta(hours=1), 18))
     assert wh.db.execute("SELECT sum(samples) FROM gpu_minute").fetchall() == [(42,)]
     publish(wh, cfg.snapshot_path, days=2)
     snap = Snapshot(cfg.snapshot_path)
     try:
         assert snap.sample_count() == 30
         oldest = snap.query("SELECT min(minute) AS m FROM gpu_minute")["m"][0]
-        assert oldest >= NOW - timedelta(days=2)
+        assert oldest >= now - timedelta(days=2)
         # The hosts table still describes all the data, and the meta the span of it.
-        assert snap.hosts()["first_sample"][0] == NOW - timedelta(days=5)
-        assert datetime.fromisoformat(snap.meta()["data_from"]) == NOW - timedelta(days=5)
+        assert snap.hosts()["first_sample"][0] == now - timedelta(days=5)
+        assert datetime.fromisoformat(snap.meta()["data_from"]) == now - timedelta(days=5)
     finally:
         snap.close()
     publish(wh, cfg.snapshot_path, days=4)

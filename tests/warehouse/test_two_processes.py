@@ -118,6 +118,8 @@ def test_reader_and_writer_in_two_processes(cfg: Config, tmp_path: Path) -> None
     started = time.monotonic()
     namespace: dict = {}
     exec(BATCH_CODE, namespace)  # the same batches the writer writes
+    # The real clock: the writer is another process, out of the pinned clock's reach (hours
+    # ago only, never a date).
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     # A first snapshot, published before the reader starts (as `gpuledger run` does at start).
     with Warehouse(cfg.db_path, cfg.spool_dir) as wh:
