@@ -71,14 +71,16 @@ def test_due_weeks_are_the_missed_complete_weeks_with_data():
 
 @pytest.mark.date_sensitive
 def test_the_report_is_due_monday_0800_in_the_machines_time_zone(clock):
-    """Without a zone, `due_at` uses the machine's (TZ, pinned with the clock: Europe/Berlin):
-    the week that ended last is due from the Monday 08:00 local time after its end (the UTC
-    week ends on Monday at 01:00 or 02:00 in Berlin, summer time or not), and the daemon's
-    `due_weeks` offers it from then on."""
+    """Without a zone, `due_at` uses the machine's (TZ, pinned with the clock: Europe/Berlin
+    unless --pinned-tz): the week that ended last is due from 08:00 local time on the first
+    Monday on or after its end's local date (the UTC week ends on Monday at 01:00 or 02:00 in
+    Berlin, summer time or not; on Sunday evening in New York), or at its end where that comes
+    later, and the daemon's `due_weeks` offers it from then on."""
     zone = ZoneInfo(pinned_tz())
     week = last_complete_week(clock)
     start, end = week_bounds(week)
-    monday = end.astimezone(zone).date()
+    days = (end.astimezone(zone).date() + timedelta(days=k) for k in range(7))
+    monday = next(d for d in days if d.weekday() == 0)
     want = max(datetime.combine(monday, time(8), tzinfo=zone), end)
     assert due_at(week) == want
     data = (start - timedelta(days=14), clock)
