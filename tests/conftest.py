@@ -125,6 +125,7 @@ def clock(pinned_instant: datetime) -> Iterator[datetime]:
 
 @pytest.fixture(autouse=True)
 def _pin_date_sensitive(request: pytest.FixtureRequest, pinned_instant: datetime) -> Iterator[None]:
+    """A date_sensitive test runs with the clock pinned, from before its first fixture."""
     if request.node.get_closest_marker("date_sensitive") is None:
         yield
         return
