@@ -246,7 +246,5 @@ def test_migration_5_fills_in_the_activity_of_minutes_and_results_rolled_up_befo
         "SELECT activity_seconds, board_share, parent_gpu_uuid FROM gpu_minute ORDER BY minute"
     ).fetchall()
     assert rows == [(60.0, 1.0, None), (0.0, 1.0, None)]
-    assert con.execute("SELECT activity_gpu_hours FROM results_daily_ledger").fetchall() == [
-        (2.0,)
-    ]
+    assert con.execute("SELECT activity_gpu_hours FROM results_daily_ledger").fetchall() == [(2.0,)]
     con.close()
