@@ -104,6 +104,9 @@ class _Target:
     parent_handle: Any = None
     gpu_instance_id: int | None = None
     mig_profile: str | None = None
+    # The physical board of a GPU in MIG mode: its row carries the board readings (power, energy,
+    # clocks, temperature) and no activity or processes, which belong to its instances.
+    mig_board: bool = False
 
     @property
     def is_mig(self) -> bool:
@@ -404,7 +407,11 @@ class NvmlCollector:
         mode = self._call(uuid, "mig_mode", "nvmlDeviceGetMigMode", handle)
         if mode is MISSING or mode[0] != self._nvml.NVML_DEVICE_MIG_ENABLE:
             return [gpu]
-        return self._mig_targets(gpu, health)
+        instances = self._mig_targets(gpu, health)
+        if instances == [gpu]:
+            return instances
+        board = _Target(gpu.uuid, index, gpu.model, handle, mig_board=True)
+        return [board, *instances]
 
     def _mig_targets(self, gpu: _Target, health: list[dict[str, Any]]) -> list[_Target]:
         """The MIG instances of `gpu`, slot by slot; one bad slot hides no other."""
@@ -457,6 +464,8 @@ class NvmlCollector:
     # ----------------------------------------------------------------- GPU readings
 
     def _gpu_row(self, t: _Target) -> dict[str, Any]:
+        if t.mig_board:
+            return self._board_row(t)
         used_mib, total_mib = self._memory_mib(t)
         util = self._call(t.uuid, "utilization", "nvmlDeviceGetUtilizationRates", t.handle)
         row: dict[str, Any] = {
@@ -474,6 +483,23 @@ class NvmlCollector:
             row.update(self._board_readings(t))
         row.update(self._gpm_values(t))
         row["activity_kind"] = "gpm" if row.get("sm_active_pct") is not None else "nvml_util"
+        return row
+
+    def _board_row(self, t: _Target) -> dict[str, Any]:
+        """The row of a board in MIG mode: its readings, no utilization (NVML reports none under
+        MIG) and no activity; the rollups split its time and energy over its instances."""
+        used_mib, total_mib = self._memory_mib(t)
+        row: dict[str, Any] = {
+            "gpu_uuid": t.uuid,
+            "gpu_index": t.index,
+            "gpu_model": t.model,
+            "util_pct": None,
+            "mem_used_mib": used_mib,
+            "mem_total_mib": total_mib,
+            # As nvidia-smi's board row: the signal a board has, read as unknown (null).
+            "activity_kind": "nvml_util",
+        }
+        row.update(self._board_readings(t))
         return row
 
     def _memory_mib(self, t: _Target) -> tuple[float | None, float | None]:
@@ -514,6 +540,8 @@ class NvmlCollector:
 
     def _gpm_supported(self, t: _Target) -> bool:
         """Whether the physical GPU has GPM (Hopper and newer), asked once per GPU."""
+        if t.mig_board:
+            return False  # activity under MIG is per instance
         uuid, handle = t.physical
         if uuid not in self._gpm_support:
             support = self._call(uuid, "gpm", "nvmlGpmQueryDeviceSupport", handle)
@@ -624,7 +652,10 @@ class NvmlCollector:
         """A row per process on `t`, with its memory, SM share, /proc facts and workload.
 
         /proc is read once per process (its start time tells a reused pid), not every tick.
+        A board in MIG mode has none of its own: its instances list them.
         """
+        if t.mig_board:
+            return []
         memory = self._process_memory(t)
         if not memory:
             return []

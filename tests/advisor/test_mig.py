@@ -213,8 +213,15 @@ def test_the_fake_nvml_mig_scenario_end_to_end(cfg, catalog, proc_root, gpm):
         {"vision-train": 2 * 3 / 7 * 20 / 28, "vision-eval": 2 * 3 / 7 * 8 / 28, IDLE: 2 * 4 / 7}
     )
     assert sum(r["gpu_hours"] for r in got.values()) == pytest.approx(2.0)
+    # The board row carries the energy (NVML's board readings under MIG). The fake's energy
+    # counter stands still, so the deltas between samples are 0 J; the last sample, with no
+    # successor yet, stands for the usual 300 s at the board's 350.123 W = 105,036.9 J
+    # = 0.029177 kWh, split like the time: vision-train 3/7 x 20/28 of it.
+    board_kwh = 350.123 * 300 / 3.6e6
+    assert ledger["energy_kwh"].sum() == pytest.approx(board_kwh)
+    train_share = 3 / 7 * 20 / 28
     assert got["vision-train"]["cost_usd"] == pytest.approx(
-        2 * 3 / 7 * 20 / 28 * BOARD_USD_PER_HOUR
+        2 * train_share * BOARD_USD_PER_HOUR + board_kwh * train_share * 1.4 * 0.15
     )
     if gpm:
         assert got["vision-train"]["busy_gpu_hours"] == pytest.approx(2 * 3 / 7 * 20 / 28 * 0.45)

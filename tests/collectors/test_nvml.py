@@ -329,7 +329,21 @@ def test_mig_instances_each_a_row_and_one_bad_slot_hides_no_other(proc_root, clo
     collector = make(fake, proc_root, clock)
     for tick in range(2):
         batch = collector.sample(TS)
-        rows = gpu_rows(batch)
+        board, *rows = gpu_rows(batch)
+        # The board in MIG mode: its own row with the board readings, no utilization, no
+        # activity and no workload (they belong to its instances); the rollups split its time.
+        assert (board["gpu_uuid"], board["parent_gpu_uuid"], board["mig_profile"]) == (
+            "GPU-h100-mig",
+            None,
+            None,
+        )
+        assert board["power_w"] is not None and board["energy_mj"] is not None
+        assert (board["util_pct"], board["sm_active_pct"], board["activity_kind"]) == (
+            None,
+            None,
+            "nvml_util",
+        )
+        assert board["workload"] is None
         assert [
             (r["gpu_uuid"], r["parent_gpu_uuid"], r["mig_profile"], r["gpu_index"]) for r in rows
         ] == [
@@ -504,3 +518,36 @@ def test_mig_profile_from_device_name():
     assert mig_profile("NVIDIA A100-SXM4-40GB MIG 3g.20gb+me") == "3g.20gb+me"
     assert mig_profile("NVIDIA H100 80GB HBM3") is None
     assert mig_profile(None) is None
+
+
+def test_a_mig_board_row_from_nvml_imports_back(proc_root, clock, tmp_path, capsys):
+    """What `collect --format csv` prints for a MIG board sampled through NVML (the board's own
+    row with its power and no utilization, then its instances) is taken back by `import
+    samples` with every value kept: the product reads its own output."""
+    import csv
+    import io
+
+    from cli.collect import print_samples
+    from collectors.samples_file import read_samples_file
+
+    collector = make(
+        fk.scenario_mig_one_bad_slot(pynvml.NVMLError_NotFound, clock), proc_root, clock
+    )
+    batch = collector.sample(TS)
+    print_samples(batch, "csv")
+    text = capsys.readouterr().out
+    path = tmp_path / "mig.csv"
+    path.write_text(text)
+    written = list(csv.DictReader(io.StringIO(text)))
+    back = read_samples_file(path).sort("gpu_uuid").to_dicts()
+    assert [r["gpu_uuid"] for r in back] == ["GPU-h100-mig", "MIG-aaaa-3g", "MIG-bbbb-1g"]
+    for w, k in zip(sorted(written, key=lambda r: r["gpu_uuid"]), back, strict=True):
+        for column, value in w.items():
+            if column == "ts":
+                assert datetime.fromisoformat(value) == k["ts"]
+            elif value == "":
+                assert k[column] is None, column
+            elif isinstance(k[column], int | float):
+                assert float(value) == k[column], column
+            else:
+                assert value == k[column], column

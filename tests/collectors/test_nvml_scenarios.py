@@ -153,7 +153,18 @@ def test_gpu_lost_mid_run(proc_root: Path) -> None:
 
 def test_mig_3g40gb_two_processes(proc_root: Path) -> None:
     for tick in run_scenario("mig_3g40gb_two_processes", proc_root):
-        gpus = tick["gpu_samples"]
+        board, *gpus = tick["gpu_samples"]
+        # The board's own row: its power (350.123 W) and no activity, workload or processes.
+        assert (board["gpu_uuid"], board["parent_gpu_uuid"], board["power_w"]) == (
+            "GPU-h100-mig3g",
+            None,
+            350.123,
+        )
+        assert (board["util_pct"], board["activity_kind"], board["workload"]) == (
+            None,
+            "nvml_util",
+            None,
+        )
         assert [(g["gpu_uuid"], g["mig_profile"], g["parent_gpu_uuid"]) for g in gpus] == [
             ("MIG-3g40-busy", "3g.40gb", "GPU-h100-mig3g"),
             ("MIG-3g40-idle", "3g.40gb", "GPU-h100-mig3g"),
