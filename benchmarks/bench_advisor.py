@@ -111,7 +111,7 @@ def process_samples() -> pl.DataFrame:
 
 
 def bills() -> pl.DataFrame:
-    from collectors.schema import conform
+    from tables.records import conform
 
     hours = pl.datetime_range(START, NOW, "1h", closed="left", time_zone="UTC", eager=True)
     frames = [

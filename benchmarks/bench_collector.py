@@ -1,6 +1,6 @@
 """The NVML agent's own cost: CPU time per tick and resident memory, for 8 GPUs × 20 processes.
 
-The collector runs on the fake pynvml of tests/collectors/fake_nvml.py (scenario `8x_h100_busy`
+The collector runs on the fake pynvml of tests/collectors/gpu/fake_nvml.py (scenario `8x_h100_busy`
 with 20 processes on every GPU, the same 20 pids on all 8 as NCCL and DataLoader workers are)
 and reads a fake /proc tree of those 20 pids. Each tick is what `gpuledger collect` does once a
 second: every NVML reading, one GPM sample per GPU and its metrics, the process lists and SM
@@ -65,9 +65,9 @@ print(json.dumps({{"maxrss_kib": int(status["VmHWM"].split()[0]),
 
 def agent_for(tmp: Path):
     """An Agent over an NvmlCollector on the fake 8×H100 node with 20 processes per GPU."""
-    from collectors.agent import Agent
-    from collectors.nvml import NvmlCollector
-    from tests.collectors import fake_nvml as fk
+    from collectors.gpu.agent import Agent
+    from collectors.gpu.nvml import NvmlCollector
+    from tests.collectors.gpu import fake_nvml as fk
 
     proc_root = fk.write_scenario_procs(tmp / "proc", [7100 + j for j in range(PROCESSES)])
     clock = fk.FakeClock()

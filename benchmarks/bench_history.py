@@ -90,7 +90,7 @@ def gpu_minutes(start: datetime, days: int) -> pl.DataFrame:
 
 def gpu_samples(start: datetime, days: int) -> pl.DataFrame:
     """The raw samples behind `gpu_minutes` (one a minute), in the spool's shape."""
-    from collectors.schema import conform
+    from tables.records import conform
 
     m = gpu_minutes(start, days)
     return conform(
@@ -113,7 +113,7 @@ def gpu_samples(start: datetime, days: int) -> pl.DataFrame:
 
 def bills(start: datetime, days: int) -> pl.DataFrame:
     """Hourly bill lines of the cloud instance ($8.80 an hour), one scope per day."""
-    from collectors.schema import conform
+    from tables.records import conform
 
     hours = pl.datetime_range(
         start, start + timedelta(days=days), "1h", closed="left", time_zone="UTC", eager=True
@@ -159,9 +159,9 @@ def build_year(wh) -> int:
 
 def bench() -> list[Result]:
     from advisor.jobs import refresh_ledger
-    from collectors import spool
     from config.catalog import load_catalog
     from config.settings import load_config
+    from tables import spool
     from warehouse.snapshot import publish
     from warehouse.store import Warehouse
 

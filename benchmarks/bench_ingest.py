@@ -27,8 +27,8 @@ import polars as pl
 
 from benchmarks.fleet import built_fleet, host_batches
 from benchmarks.run import Result
-from collectors import spool
-from collectors.schema import SCHEMAS
+from tables import spool
+from tables.records import SCHEMAS
 from warehouse.store import DEDUP_KEYS, GAP_CAP, ROLLUP_LOOKBACK, Warehouse, pq_rows
 
 GOAL = 1_000_000  # samples per second for batches of 100k rows and more

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.fleet import HOST_KINDS, built_fleet, host_batches
 from benchmarks.run import Result
-from collectors import spool
+from tables import spool
 from warehouse.retention import compact_spool, delete_old_raw
 from warehouse.store import Warehouse
 

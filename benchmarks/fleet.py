@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from collectors import spool
-from collectors.schema import conform
+from tables import spool
+from tables.records import conform
 
 _NS = uuid.UUID("0b6a3c2e-7d4f-4f3a-9e1b-6c2d8a4f5e10")
 

@@ -11,9 +11,10 @@ import polars as pl
 
 from advisor.jobs import refresh_ledger
 from cli.progress import Progress
-from collectors import demo, spool
+from collectors import demo
 from config.catalog import load_catalog
 from config.settings import Config
+from tables import spool
 from warehouse.lock import LockHeld
 from warehouse.snapshot import publish
 from warehouse.store import IngestResult, Warehouse
@@ -64,7 +65,7 @@ def cycle(
 def nvml_status() -> tuple[bool, str]:
     """Whether NVML answers on this host, and what it said."""
     try:
-        from collectors.nvml import nvml_available
+        from collectors.gpu.nvml import nvml_available
     except ImportError as exc:  # pragma: no cover - only when the module is missing
         return False, f"NVML collector unavailable ({exc})"
     return nvml_available()

@@ -36,9 +36,9 @@ if __name__ == "__main__":
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
 from cli.output import FORMATS, emit, emit_mapping  # noqa: E402
-from collectors.agent import Agent  # noqa: E402
-from collectors.schema import Batch  # noqa: E402
+from collectors.gpu.agent import Agent  # noqa: E402
 from config.settings import Config, ConfigError, load_config  # noqa: E402
+from tables.records import Batch  # noqa: E402
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -106,16 +106,16 @@ def parse_capture(source: str, paths: list[Path], host: str | None, cfg: Config)
     """Saved captures of `source` (smi: XML or query CSVs, a `--query-compute-apps` CSV matched
     to the `--query-gpu` rows of its sampling cycle; prometheus: text page or API JSON), their
     processes named by the configured rules (by what the capture carries: no /proc)."""
-    from collectors.workload_rules import ProcessAttributor
+    from collectors.gpu.workload_rules import ProcessAttributor
 
     if source == "smi":
-        from collectors.smi import parse_capture_files
+        from collectors.gpu.smi import parse_capture_files
 
         batch = parse_capture_files(paths, host=host)
     elif source == "prometheus":
         import polars as pl
 
-        from collectors.prometheus import parse_capture_file
+        from collectors.gpu.prometheus import parse_capture_file
 
         parts = [parse_capture_file(path, host=host) for path in paths]
         batch = Batch(
@@ -136,7 +136,7 @@ def print_samples(batch: Batch, fmt: str) -> None:
 
 
 def _local_host(cfg: Config, host: str | None) -> str:
-    from collectors.nvml import detect_host_id
+    from collectors.gpu.nvml import detect_host_id
 
     return host or detect_host_id(cfg.collect.host_id or None)
 
@@ -149,7 +149,7 @@ def open_sampler(source: str, cfg: Config, host: str | None, url: str | None) ->
 
         return Sampler(LiveDemo(cfg.demo.seed).tick)
     if source == "nvml":
-        from collectors.nvml import NvmlCollector, NvmlUnavailable
+        from collectors.gpu.nvml import NvmlCollector, NvmlUnavailable
 
         try:
             collector = NvmlCollector(_local_host(cfg, host), rules=rules)
@@ -157,14 +157,14 @@ def open_sampler(source: str, cfg: Config, host: str | None, url: str | None) ->
             raise CollectUsageError(str(exc)) from None
         return Sampler(collector.sample, collector.close)
     if source == "smi":
-        from collectors.smi import SmiSampler, SmiUnavailable
+        from collectors.gpu.smi import SmiSampler, SmiUnavailable
 
         try:
             return Sampler(SmiSampler(_local_host(cfg, host), rules).sample)
         except SmiUnavailable as exc:
             raise CollectUsageError(str(exc)) from None
     if source == "prometheus":
-        from collectors.prometheus import ExporterScraper
+        from collectors.gpu.prometheus import ExporterScraper
 
         target = url or cfg.collect.prometheus_url
         if not target:
@@ -249,8 +249,8 @@ def parse_time(text: str, option: str) -> datetime:
 
 def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
     """`collect --source prometheus --url SERVER --since T`: history into the spool, ingested."""
-    from collectors import spool
-    from collectors.prometheus import iter_history
+    from collectors.gpu.prometheus import iter_history
+    from tables import spool
 
     if source != "prometheus":
         raise CollectUsageError("--since and --until read history from --source prometheus only")

@@ -17,8 +17,8 @@ import schedule
 from cli import app
 from cli.jobs import periodic_jobs
 from cli.metrics import MetricsServer, start_metrics
-from collectors.agent import Agent
 from collectors.demo import LiveDemo
+from collectors.gpu.agent import Agent
 from config.settings import Config
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Daemon:
             if not ok:
                 log.info("no local sampling: %s", why)
                 return None
-            from collectors.nvml import NvmlCollector, detect_host_id
+            from collectors.gpu.nvml import NvmlCollector, detect_host_id
 
             collector = NvmlCollector(
                 detect_host_id(self.cfg.collect.host_id or None),

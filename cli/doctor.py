@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from cli import app
-from collectors.aws_accounts import credential_source
+from collectors.billing.aws_accounts import credential_source
 from config.catalog import catalog_as_of
 from config.gpu_class import GpuClasses, unpriced_advice, unpriced_warnings
 from config.settings import Config

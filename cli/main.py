@@ -12,11 +12,11 @@ from pathlib import Path
 from cli import app
 from cli.commands import register_all
 from cli.output import FORMATS, emit, emit_mapping
-from collectors import spool
 from collectors.errors import InputError
 from config.catalog import CatalogError
 from config.exposure import install_log_redaction
 from config.settings import Config, ConfigError, load_config
+from tables import spool
 from warehouse.lock import LockHeld
 
 log = logging.getLogger("gpuledger")
@@ -147,7 +147,7 @@ def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
         status = ingest_now(cfg)
         emit([{**r, "status": status} for r in rows], args.format)
         return EXIT_OK
-    from collectors.samples_file import read_samples_file
+    from collectors.gpu.samples_file import read_samples_file
 
     frames = [(p, read_samples_file(p), "gpu_samples") for p in args.files]
     for path, frame, kind in frames:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from collectors.schema import Batch, conform
+from tables.records import Batch, conform
 
 ACCOUNT = "111122223333"
 _NS = uuid.UUID("6f1c1c5e-8a5b-4e35-9a57-4c1f0d9b2a11")

@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collectors import spool
-from collectors.schema import SCHEMAS
+from tables import spool
+from tables.records import SCHEMAS
 
 log = logging.getLogger(__name__)
 

@@ -466,7 +466,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         elif name == "rules":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
                 raise ConfigError(f"{key_where} must be an array of tables ([[workloads.rules]])")
-            from collectors.workload_rules import validate_rules  # the collectors' own checks
+            from collectors.gpu.workload_rules import validate_rules  # the collectors' own checks
 
             try:
                 validate_rules(value)

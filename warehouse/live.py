@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from collectors.schema import empty
+from tables.records import empty
 
 
 def recent_spool_files(spool_dir: Path, kind: str, within_s: float) -> list[Path]:

@@ -35,9 +35,9 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from collectors import spool
-from collectors.schema import SCHEMAS, conform
 from config.settings import Config
+from tables import spool
+from tables.records import SCHEMAS, conform
 from warehouse.store import DEDUP_KEYS, Warehouse
 
 log = logging.getLogger(__name__)

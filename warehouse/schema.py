@@ -9,7 +9,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from collectors.schema import SCHEMAS
+from tables.records import SCHEMAS
 
 _DUCK_TYPES = {
     pl.Datetime("us", "UTC"): "TIMESTAMPTZ",

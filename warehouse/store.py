@@ -20,8 +20,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from collectors import spool
-from collectors.schema import SCHEMAS, conform
+from tables import spool
+from tables.records import SCHEMAS, conform
 from warehouse.lock import LockHeld, WriterLock
 from warehouse.mig import board_members, board_spans, split_boards, widen_to_boards
 from warehouse.schema import migrate

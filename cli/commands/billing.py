@@ -21,14 +21,14 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from cli import app
 from cli.output import emit
-from collectors import spool
-from collectors.aws_ce import USD_PER_REQUEST
-from collectors.billing_aws import AwsPullOptions, PullReport, describe_error, pull_aws
-from collectors.billing_stream import BillingBatch, TableReader
-from collectors.cur import read_cur_chunks
+from collectors.billing.aws import AwsPullOptions, PullReport, describe_error, pull_aws
+from collectors.billing.aws_ce import USD_PER_REQUEST
+from collectors.billing.cur import read_cur_chunks
+from collectors.billing.focus import read_focus_chunks
+from collectors.billing.stream import BillingBatch, TableReader
 from collectors.errors import InputError
-from collectors.focus import read_focus_chunks
 from config.settings import Config, ConfigError
+from tables import spool
 from warehouse.billing_state import BillingState
 from warehouse.lock import LockHeld
 

@@ -25,9 +25,9 @@ from polars.testing import assert_frame_equal
 from advisor.jobs import CHUNK_DAYS, day_chunks, refresh_ledger
 from cli import app
 from cli.main import main
-from collectors import spool
-from collectors.schema import conform
 from config.settings import Config, EnergyConfig, LocalConfig, LocalHost
+from tables import spool
+from tables.records import conform
 from tests.conftest import ROOT
 from warehouse.snapshot import publish
 from warehouse.store import Warehouse
@@ -74,7 +74,7 @@ def samples(
 def bill(
     days: list[date], usd: float, *, resource: str, workload: str, period: str = "2025-10-01"
 ) -> pl.DataFrame:
-    """One FOCUS-shaped line per day of `usd` for `resource`; `scope` as collectors/focus.py
+    """One FOCUS-shaped line per day of `usd` for `resource`; `scope` as collectors/billing/focus.py
     makes it (provider, account, billing period), so a later file of the period replaces it."""
     starts = [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days]
     return conform(

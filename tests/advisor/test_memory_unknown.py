@@ -22,10 +22,11 @@ import pytest
 from advisor.jobs import refresh_ledger
 from cli import app
 from cli.commands.billing import import_billing_files
-from collectors import prometheus, spool
-from collectors.schema import Batch
-from collectors.workload_rules import ProcessAttributor
+from collectors.gpu import prometheus
+from collectors.gpu.workload_rules import ProcessAttributor
 from config.settings import Config
+from tables import spool
+from tables.records import Batch
 
 PAGE = (
     Path(__file__).resolve().parents[1]

@@ -17,12 +17,13 @@ from advisor.ledger import IDLE
 from advisor.report import busy_pct, week_figures
 from advisor.waste import cost_rates_now, wasted_runs
 from cli.output import emit
-from collectors import smi, spool
-from collectors.agent import Agent
-from collectors.nvml import NvmlCollector
+from collectors.gpu import smi
+from collectors.gpu.agent import Agent
+from collectors.gpu.nvml import NvmlCollector
 from config.catalog import load_catalog
 from config.settings import Config
-from tests.collectors import fake_nvml as fk
+from tables import spool
+from tests.collectors.gpu import fake_nvml as fk
 from tests.conftest import REALDATA
 from tests.warehouse.mig_samples import (
     BOARD_USD_PER_HOUR,

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from collectors import spool
-from collectors.schema import conform
 from config.settings import Config
+from tables import spool
+from tables.records import conform
 from warehouse.store import Warehouse
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 09:00 UTC

@@ -14,8 +14,8 @@ import pytest
 from cli import app
 from cli.jobs import periodic_jobs
 from cli.main import main
-from collectors import spool
 from config.settings import load_config
+from tables import spool
 from tests.advisor.receivers import http_receiver, smtp_receiver
 from tests.advisor.waste_samples import H100_HOST, notebook, p5_bill, samples
 from warehouse import alerts as store

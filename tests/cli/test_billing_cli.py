@@ -16,7 +16,7 @@ import pytest
 from cli.main import main
 from config.settings import load_config
 from tests.clock import CHECK_DATES, DEFAULT_NOW, pinned_clock
-from tests.collectors.aws_fakes import (  # noqa: F401  (fixtures)
+from tests.collectors.billing.aws_fakes import (  # noqa: F401  (fixtures)
     aws,
     ce_result,
     legacy_csv,
@@ -207,7 +207,7 @@ def test_billing_aws_pulls_three_accounts_and_a_repull_replaces_the_days(
     one request per account; the next day's run asks for its trailing window (another request,
     so moto answers the second, restated figures) and they replace the first ones. At the
     pinned clock, mid-month and on the 3rd, when the rebuild is the trailing window (the plan at
-    every check date: tests/collectors/test_aws_ce.py, which is quicker)."""
+    every check date: tests/collectors/billing/test_aws_ce.py, which is quicker)."""
     accounts = _org_accounts(aws)
     day = (clock - timedelta(days=1)).date().isoformat()
     for i, account in enumerate(accounts):

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from cli.main import main
-from collectors import spool
+from tables import spool
 from warehouse.lock import WriterLock
 
 ROOT = Path(__file__).resolve().parents[2]

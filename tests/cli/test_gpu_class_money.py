@@ -28,7 +28,7 @@ from advisor.report import build_report, render_markdown
 from cli import app
 from cli.daemon import dashboard_env
 from cli.main import main
-from collectors import prometheus, smi
+from collectors.gpu import prometheus, smi
 from config.settings import Config, load_config
 from warehouse import advisor_reads
 from warehouse.snapshot import Snapshot

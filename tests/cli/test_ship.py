@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from cli.main import main
-from collectors import spool
 from config.settings import Config, load_config
-from tests.collectors.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
+from tables import spool
+from tests.collectors.billing.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
 
 
 def batch(cfg: Config, host: str = "gpu-a") -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.collectors.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
+from tests.collectors.billing.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
 from warehouse.snapshot import Snapshot, SnapshotMissing
 from warehouse.store import Warehouse
 
@@ -31,8 +31,8 @@ import json, sys, threading, time
 from datetime import datetime
 from pathlib import Path
 import polars as pl
-from collectors.agent import Agent
-from collectors.schema import Batch
+from collectors.gpu.agent import Agent
+from tables.records import Batch
 from collectors.shipping import Shipper
 
 host, spool_dir, target, seconds = sys.argv[1], Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])

@@ -11,9 +11,9 @@ import boto3
 import polars as pl
 import pytest
 
-from collectors import spool
 from collectors.shipping import S3Puller, Shipper, ShipTargetError, parse_target
-from tests.collectors.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
+from tables import spool
+from tests.collectors.billing.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
 from warehouse.store import Warehouse
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from collectors import prometheus, smi
+from collectors.gpu import prometheus, smi
 from config.catalog import load_catalog
 from config.gpu_class import GpuClasses, catalog_line, normalize, unpriced_advice
 from config.settings import ConfigError, load_config

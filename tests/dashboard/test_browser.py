@@ -17,8 +17,9 @@ import polars as pl
 import pytest
 
 from cli.daemon import dashboard_command, dashboard_env
-from collectors import demo, spool
+from collectors import demo
 from config.settings import Config
+from tables import spool
 from tests.dashboard.conftest import ROOT, OverviewFigures, overview_figures
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,9 +9,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cli.daemon import dashboard_env
-from collectors import spool
 from collectors.demo import LiveDemo
 from config.catalog import catalog_as_of, load_catalog
+from tables import spool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

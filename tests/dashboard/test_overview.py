@@ -11,8 +11,9 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from collectors import demo, spool
+from collectors import demo
 from config.settings import Config
+from tables import spool
 from tests.dashboard.conftest import APP, overview_figures
 
 TIMEOUT_S = 30

@@ -17,11 +17,11 @@ import polars as pl
 import pytest
 
 from cli.main import main
-from collectors import agent as agent_mod
-from collectors import spool
-from collectors.agent import Agent
-from collectors.schema import Batch
+from collectors.gpu import agent as agent_mod
+from collectors.gpu.agent import Agent
 from config.settings import Config
+from tables import spool
+from tables.records import Batch
 from warehouse.snapshot import Snapshot
 from warehouse.store import Warehouse
 
@@ -89,7 +89,7 @@ def test_a_full_spool_disk_keeps_samples_in_memory_says_so_and_recovers(
     agent.tick()
     assert agent.flush() == 1  # the disk works
     filler = fill(tiny_disk)
-    with caplog.at_level(logging.ERROR, logger="collectors.agent"):
+    with caplog.at_level(logging.ERROR, logger="collectors.gpu.agent"):
         for _ in range(3):
             agent.tick()
             assert agent.flush() == 0  # a real ENOSPC from the kernel
@@ -116,7 +116,7 @@ def test_a_full_disk_fallback_without_a_tmpfs(
 
     agent = Agent(sample, tmp_path / "spool")
     monkeypatch.setattr(spool.os, "replace", full)
-    with caplog.at_level(logging.ERROR, logger="collectors.agent"):
+    with caplog.at_level(logging.ERROR, logger="collectors.gpu.agent"):
         agent.tick()
         assert agent.flush() == 0
     assert "keeping 4 rows in memory" in caplog.text
@@ -154,7 +154,7 @@ def test_dropping_buffered_samples_is_said(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(spool, "write_batch", full)
-    with caplog.at_level(logging.WARNING, logger="collectors.agent"):
+    with caplog.at_level(logging.WARNING, logger="collectors.gpu.agent"):
         agent.tick()
         agent.tick()
         agent.flush()
@@ -306,8 +306,8 @@ def test_a_forward_clock_step_leaves_a_capped_gap(
 def test_a_gpu_lost_mid_run_becomes_a_health_record_and_the_rest_is_sampled(
     tmp_path: Path,
 ) -> None:
-    from collectors.nvml import NvmlCollector
-    from tests.collectors import fake_nvml as fk
+    from collectors.gpu.nvml import NvmlCollector
+    from tests.collectors.gpu import fake_nvml as fk
 
     clock = fk.FakeClock()
     fake = fk.ISSUE_SCENARIOS["gpu_lost_mid_run"](clock)

@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from collectors import spool
+from tables import spool
 from warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +33,10 @@ import sys, time
 from datetime import datetime
 from pathlib import Path
 import polars as pl
-from collectors import agent as agent_mod, spool
-from collectors.agent import Agent
-from collectors.schema import Batch
+from collectors.gpu import agent as agent_mod
+from tables import spool
+from collectors.gpu.agent import Agent
+from tables.records import Batch
 
 spool_dir = Path(sys.argv[1])
 real = spool.write_batch

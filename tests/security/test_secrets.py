@@ -15,7 +15,7 @@ import pytest
 
 from cli.main import main
 from config.exposure import RedactingFilter, exposure_warning, install_log_redaction
-from tests.collectors.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
+from tests.collectors.billing.aws_fakes import MotoAws, aws, moto_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {

@@ -12,9 +12,9 @@ import polars as pl
 
 from advisor.attribution import hourly_usage, minute_shares
 from advisor.ledger import daily_ledger, held_usage, host_placements, local_rates
-from collectors import spool
-from collectors.schema import conform
 from config.settings import Config, LocalHost
+from tables import spool
+from tables.records import conform
 from warehouse.results import advisor_minutes, process_shares
 from warehouse.store import Warehouse
 

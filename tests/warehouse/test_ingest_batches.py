@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from collectors import spool
+from tables import spool
 from warehouse.store import GAP_CAP, Warehouse
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from collectors import spool
-from collectors.schema import SCHEMAS
+from tables import spool
+from tables.records import SCHEMAS
 from warehouse.live import latest_gpu_samples, recent_spool_files
 
 # The live view reads today's and yesterday's partitions of files written in the last seconds:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from collectors.prometheus import parse_exposition
+from collectors.gpu.prometheus import parse_exposition
 from tests.warehouse.mig_samples import (
     BOARD,
     FIVE,

@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from collectors.schema import conform
+from tables.records import conform
 from warehouse import advisor_reads
 from warehouse.results import process_shares, store_advisor_results
 from warehouse.snapshot import Snapshot

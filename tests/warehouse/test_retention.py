@@ -12,8 +12,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from collectors import spool
 from config.settings import Config
+from tables import spool
 from warehouse import retention
 from warehouse.retention import compact_spool, delete_old_raw, drop_old_spool, run_retention
 from warehouse.store import Warehouse

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from collectors import spool
 from config.settings import Config
+from tables import spool
 from warehouse.schema import SCHEMA_VERSION
 from warehouse.snapshot import Snapshot, SnapshotMissing, publish
 from warehouse.store import Warehouse

@@ -12,8 +12,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from collectors import spool
 from config.settings import Config
+from tables import spool
 from warehouse.schema import SCHEMA_VERSION, migrate
 from warehouse.store import Warehouse
 
@@ -420,7 +420,7 @@ def test_energy_comes_from_the_counter_where_present_else_from_power(cfg):
 
     import polars as pl
 
-    from collectors import spool
+    from tables import spool
     from warehouse.store import Warehouse
 
     t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -461,7 +461,7 @@ def test_pod_rows_without_a_pid_are_kept_apart_and_never_doubled(cfg):
 
     import polars as pl
 
-    from collectors import spool
+    from tables import spool
     from warehouse.store import Warehouse
 
     ts = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors import spool
 from config.settings import Config
+from tables import spool
 from warehouse.snapshot import Snapshot, publish
 from warehouse.store import Warehouse
 
@@ -61,7 +61,7 @@ WRITER = (
 import json, sys, time
 from datetime import datetime
 from pathlib import Path
-from collectors import spool
+from tables import spool
 from warehouse.snapshot import publish
 from warehouse.store import Warehouse
 

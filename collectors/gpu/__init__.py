@@ -1,0 +1,2 @@
+"""GPU telemetry sources: NVML, nvidia-smi, dcgm-exporter/Prometheus, sample files, and the
+agent that samples them into the spool."""
