@@ -1,41 +1,158 @@
-"""The normalized record shapes every collector emits.
+"""The normalized record shapes every collector emits: the four spool kinds.
 
 Collectors produce Polars frames with exactly these columns and dtypes (`conform` adds the
 optional ones as nulls and casts), keyed by GPU UUID, never by index. The warehouse stores them
-as they are; `import samples` files are validated into the same shape.
+as they are (warehouse tables of the same names, `tables/stored.py`); `import samples` files are
+validated into the same shape.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-UTC_TS = pl.Datetime("us", "UTC")
+from tables.columns import UTC_TS, Column, Table
+
+__all__ = [
+    "ACTIVITY_KINDS",
+    "BILLING_ITEMS",
+    "BILLING_SCHEMA",
+    "GPU_SAMPLES",
+    "GPU_SAMPLE_REQUIRED",
+    "GPU_SAMPLE_SCHEMA",
+    "HEALTH",
+    "HEALTH_SCHEMA",
+    "PROCESS_SAMPLES",
+    "PROCESS_SAMPLE_SCHEMA",
+    "RECORDS",
+    "SCHEMAS",
+    "UTC_TS",
+    "Batch",
+    "conform",
+    "empty",
+]
 
 # Which activity signal a sample carries (DESIGN.md §2 "Activity").
 ACTIVITY_KINDS = ("gpm", "dcgm", "nvml_util")
 
-GPU_SAMPLE_SCHEMA: dict[str, pl.DataType] = {
-    "ts": UTC_TS,
-    "host": pl.String(),
-    "gpu_uuid": pl.String(),
-    "gpu_index": pl.Int32(),
-    "gpu_model": pl.String(),
-    "util_pct": pl.Float64(),  # NVML utilization.gpu (any kernel running), 0-100
-    "sm_active_pct": pl.Float64(),  # GPM or DCGM SM active, 0-100, null when unknown
-    "activity_kind": pl.String(),  # one of ACTIVITY_KINDS
-    "mem_used_mib": pl.Float64(),
-    "mem_total_mib": pl.Float64(),
-    "power_w": pl.Float64(),
-    "energy_mj": pl.Float64(),  # total energy counter since driver load, millijoules
-    "sm_clock_mhz": pl.Float64(),
-    "temperature_c": pl.Float64(),
-    "sm_occupancy_pct": pl.Float64(),
-    "tensor_active_pct": pl.Float64(),
-    "dram_active_pct": pl.Float64(),
-    "parent_gpu_uuid": pl.String(),  # set on MIG instances: the physical GPU
-    "mig_profile": pl.String(),
-    "workload": pl.String(),  # null: no process on the GPU
-    "source": pl.String(),  # nvml | smi | prometheus | demo | import
+_S = pl.String()
+_F = pl.Float64()
+
+GPU_SAMPLES = Table(
+    "gpu_samples",
+    (
+        Column("ts", UTC_TS, "", "when the GPU was read (UTC)"),
+        Column("host", _S, "", "the agent's host id (on EC2 the instance id = FOCUS ResourceId)"),
+        Column("gpu_uuid", _S, "", "the GPU's UUID (a MIG instance's own UUID)"),
+        Column("gpu_index", pl.Int32(), "", "the driver's index of the GPU on its host"),
+        Column("gpu_model", _S, "", "the model name the source reports"),
+        Column("util_pct", _F, "%", "NVML utilization.gpu: time any kernel ran"),
+        Column("sm_active_pct", _F, "%", "SM active (GPM or DCGM), null when unknown"),
+        Column("activity_kind", _S, "", "which signal the sample carries: one of ACTIVITY_KINDS"),
+        Column("mem_used_mib", _F, "MiB", "memory.used (never utilization.memory)"),
+        Column("mem_total_mib", _F, "MiB", "the GPU's memory"),
+        Column("power_w", _F, "W", "power draw"),
+        Column("energy_mj", _F, "mJ", "total energy counter since the driver loaded"),
+        Column("sm_clock_mhz", _F, "MHz", "SM clock"),
+        Column("temperature_c", _F, "°C", "GPU temperature"),
+        Column("sm_occupancy_pct", _F, "%", "SM occupancy (DCGM profiling)"),
+        Column("tensor_active_pct", _F, "%", "tensor pipes active (DCGM profiling)"),
+        Column("dram_active_pct", _F, "%", "memory interface active (DCGM profiling)"),
+        Column("parent_gpu_uuid", _S, "", "on a MIG instance: the physical board's UUID"),
+        Column("mig_profile", _S, "", "on a MIG instance: its profile, e.g. 3g.40gb"),
+        Column("workload", _S, "", "the workload of the GPU's process; null: no process"),
+        Column("source", _S, "", "nvml | smi | prometheus | demo | import"),
+    ),
+    "one row per GPU per instant, as a collector read it",
+    key=("host", "gpu_uuid", "ts"),
+)
+
+PROCESS_SAMPLES = Table(
+    "process_samples",
+    (
+        Column("ts", UTC_TS, "", "when the process was seen (UTC)"),
+        Column("host", _S, "", "the agent's host id"),
+        Column("gpu_uuid", _S, "", "the GPU the process runs on"),
+        Column("pid", pl.Int64(), "", "process id (null where dcgm-exporter names only a pod)"),
+        Column("user", _S, "", "the process's user"),
+        Column("command", _S, "", "its command line"),
+        Column("container", _S, "", "its container, where known"),
+        Column("pod", _S, "", "its Kubernetes pod, where known"),
+        Column("namespace", _S, "", "its Kubernetes namespace, where known"),
+        Column("used_mib", _F, "MiB", "GPU memory the process holds"),
+        Column("sm_pct", _F, "%", "the process's SM share; null when NVML gives none"),
+        Column("workload", _S, "", "the workload its rules assign (unattributed:<user> if none)"),
+        Column("source", _S, "", "nvml | smi | prometheus | demo | import"),
+    ),
+    "one row per process on a GPU per instant",
+    # dcgm-exporter names pods, not pids: two pods on one GPU at one instant are two rows.
+    key=("host", "gpu_uuid", "ts", "pid", "pod", "container"),
+)
+
+HEALTH = Table(
+    "health",
+    (
+        Column("ts", UTC_TS, "", "when it happened (UTC)"),
+        Column("host", _S, "", "the agent's host id"),
+        Column("gpu_uuid", _S, "", "the GPU concerned, null for the whole host"),
+        Column("kind", _S, "", "gpu_lost | unknown_error | driver_missing | ..."),
+        Column("message", _S, "", "what the source said"),
+        Column("source", _S, "", "the collector that saw it"),
+    ),
+    "what went wrong reading a GPU",
+    key=("host", "gpu_uuid", "ts", "kind"),
+)
+
+# FOCUS-shaped billing rows (DESIGN.md §2 "Cloud cost"). The FOCUS columns keep their FOCUS names
+# by design; money here is in BillingCurrency. EffectiveCost becomes `effective_cost` per day in
+# the billing_daily reading (tables/stored.py) and the ledger's `cost_usd` for cloud rows.
+BILLING_ITEMS = Table(
+    "billing_items",
+    (
+        Column("ChargePeriodStart", UTC_TS, "", "FOCUS: start of the charge period"),
+        Column("ChargePeriodEnd", UTC_TS, "", "FOCUS: end of the charge period"),
+        Column("BillingPeriodStart", UTC_TS, "", "FOCUS: the billing period (month) it is in"),
+        Column("BillingAccountId", _S, "", "FOCUS: the paying account"),
+        Column("ProviderName", _S, "", "FOCUS: AWS, Microsoft, Google Cloud, ..."),
+        Column("ServiceName", _S, "", "FOCUS: the service charged"),
+        Column("ResourceId", _S, "", "FOCUS: the resource (an instance id = the agent's host)"),
+        Column("SkuId", _S, "", "FOCUS: the SKU"),
+        Column("ChargeCategory", _S, "", "FOCUS: Usage | Purchase | Tax | Credit | Adjustment"),
+        Column("PricingUnit", _S, "", "FOCUS: the unit PricingQuantity counts"),
+        Column("PricingQuantity", _F, "", "FOCUS: quantity in PricingUnit"),
+        Column("ConsumedQuantity", _F, "", "FOCUS: quantity consumed"),
+        Column("BilledCost", _F, "currency", "FOCUS: what the invoice charges (BillingCurrency)"),
+        Column(
+            "EffectiveCost",
+            _F,
+            "currency",
+            "FOCUS: amortized cost after discounts (BillingCurrency)",
+        ),
+        Column("ListCost", _F, "currency", "FOCUS: cost at list price (BillingCurrency)"),
+        Column("BillingCurrency", _S, "", "FOCUS: the currency of the three costs"),
+        Column("Tags", _S, "", "FOCUS: resource tags as JSON object text"),
+        Column("RegionId", _S, "", "FOCUS: the region"),
+        Column("InstanceType", _S, "", "the instance type, where the SKU or usage type tells it"),
+        Column("workload", _S, "", "the value of the workload tag, null if untagged"),
+        Column("source", _S, "", "focus | cur | aws_ce | demo"),
+        Column("scope", _S, "", "replace key: a later batch with the same scope replaces these"),
+    ),
+    "one bill line in FOCUS shape",
+)
+
+RECORDS: dict[str, Table] = {
+    t.name: t for t in (GPU_SAMPLES, PROCESS_SAMPLES, HEALTH, BILLING_ITEMS)
+}
+
+# The Polars shapes by spool kind, as other code has always imported them.
+GPU_SAMPLE_SCHEMA: dict[str, pl.DataType] = GPU_SAMPLES.polars_schema
+PROCESS_SAMPLE_SCHEMA: dict[str, pl.DataType] = PROCESS_SAMPLES.polars_schema
+HEALTH_SCHEMA: dict[str, pl.DataType] = HEALTH.polars_schema
+BILLING_SCHEMA: dict[str, pl.DataType] = BILLING_ITEMS.polars_schema
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "gpu_samples": GPU_SAMPLE_SCHEMA,
+    "process_samples": PROCESS_SAMPLE_SCHEMA,
+    "health": HEALTH_SCHEMA,
+    "billing_items": BILLING_SCHEMA,
 }
 
 # Columns an `import samples` file must have (DESIGN.md §3).
@@ -49,64 +166,6 @@ GPU_SAMPLE_REQUIRED = (
     "mem_total_mib",
     "power_w",
 )
-
-PROCESS_SAMPLE_SCHEMA: dict[str, pl.DataType] = {
-    "ts": UTC_TS,
-    "host": pl.String(),
-    "gpu_uuid": pl.String(),
-    "pid": pl.Int64(),
-    "user": pl.String(),
-    "command": pl.String(),
-    "container": pl.String(),
-    "pod": pl.String(),
-    "namespace": pl.String(),
-    "used_mib": pl.Float64(),
-    "sm_pct": pl.Float64(),  # per-process SM share, null when NVML gives none
-    "workload": pl.String(),
-    "source": pl.String(),
-}
-
-HEALTH_SCHEMA: dict[str, pl.DataType] = {
-    "ts": UTC_TS,
-    "host": pl.String(),
-    "gpu_uuid": pl.String(),
-    "kind": pl.String(),  # gpu_lost | unknown_error | driver_missing | ...
-    "message": pl.String(),
-    "source": pl.String(),
-}
-
-# FOCUS-shaped billing rows (DESIGN.md §2 "Cloud cost"; issue 4 lists the columns).
-BILLING_SCHEMA: dict[str, pl.DataType] = {
-    "ChargePeriodStart": UTC_TS,
-    "ChargePeriodEnd": UTC_TS,
-    "BillingPeriodStart": UTC_TS,
-    "BillingAccountId": pl.String(),
-    "ProviderName": pl.String(),
-    "ServiceName": pl.String(),
-    "ResourceId": pl.String(),
-    "SkuId": pl.String(),
-    "ChargeCategory": pl.String(),
-    "PricingUnit": pl.String(),
-    "PricingQuantity": pl.Float64(),
-    "ConsumedQuantity": pl.Float64(),
-    "BilledCost": pl.Float64(),
-    "EffectiveCost": pl.Float64(),
-    "ListCost": pl.Float64(),
-    "BillingCurrency": pl.String(),
-    "Tags": pl.String(),  # JSON object text
-    "RegionId": pl.String(),
-    "InstanceType": pl.String(),  # from the SKU/usage type where the source tells it
-    "workload": pl.String(),  # the value of the workload tag, null if untagged
-    "source": pl.String(),  # focus | cur | aws_ce | demo
-    "scope": pl.String(),  # replace key: a later batch with the same scope replaces these rows
-}
-
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "gpu_samples": GPU_SAMPLE_SCHEMA,
-    "process_samples": PROCESS_SAMPLE_SCHEMA,
-    "health": HEALTH_SCHEMA,
-    "billing_items": BILLING_SCHEMA,
-}
 
 
 def conform(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
