@@ -25,8 +25,6 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -36,7 +34,9 @@ if __name__ == "__main__":
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
 from cli.output import FORMATS, emit, emit_mapping  # noqa: E402
+from collectors.gpu import sources  # noqa: E402
 from collectors.gpu.agent import Agent  # noqa: E402
+from collectors.gpu.sources import Sampler, SourceSettings  # noqa: E402
 from config.settings import Config, ConfigError, load_config  # noqa: E402
 from tables.records import Batch  # noqa: E402
 
@@ -49,17 +49,16 @@ class CollectUsageError(ValueError):
     """Wrong arguments or a source that cannot work here; exit status 2."""
 
 
-@dataclass
-class Sampler:
-    """A source's tick function and what to release when the agent stops."""
-
-    sample: Callable[[datetime], Batch]
-    close: Callable[[], None] = field(default=lambda: None)
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `gpuledger collect` (cli/main.py adds them to its subcommand)."""
-    p.add_argument("--source", choices=("nvml", "smi", "prometheus", "demo"), default=None)
+    p.add_argument(
+        "--source",
+        choices=sources.names(),
+        default=None,
+        help="where to sample: "
+        + "; ".join(f"{s.name}: {s.help}" for s in sources.SOURCES.values())
+        + " (default: [collect] source)",
+    )
     p.add_argument(
         "--from",
         dest="from_file",
@@ -108,22 +107,11 @@ def parse_capture(source: str, paths: list[Path], host: str | None, cfg: Config)
     processes named by the configured rules (by what the capture carries: no /proc)."""
     from collectors.gpu.workload_rules import ProcessAttributor
 
-    if source == "smi":
-        from collectors.gpu.smi import parse_capture_files
-
-        batch = parse_capture_files(paths, host=host)
-    elif source == "prometheus":
-        import polars as pl
-
-        from collectors.gpu.prometheus import parse_capture_file
-
-        parts = [parse_capture_file(path, host=host) for path in paths]
-        batch = Batch(
-            pl.concat([b.gpu_samples for b in parts]),
-            pl.concat([b.process_samples for b in parts]),
-        )
-    else:
-        raise CollectUsageError(f"--from works with --source smi or prometheus, not {source}")
+    entry = sources.get(source)
+    if not entry.captures:
+        readers = " or ".join(sources.having("captures"))
+        raise CollectUsageError(f"--from works with --source {readers}, not {source}")
+    batch = entry.function("parse_capture")(paths, host=host)
     return ProcessAttributor(cfg.workloads.rules).apply(batch)
 
 
@@ -135,47 +123,26 @@ def print_samples(batch: Batch, fmt: str) -> None:
     emit(rows, "json" if fmt == "table" else fmt)
 
 
-def _local_host(cfg: Config, host: str | None) -> str:
-    from collectors.gpu.nvml import detect_host_id
-
-    return host or detect_host_id(cfg.collect.host_id or None)
+def source_settings(cfg: Config, host: str | None = None, url: str | None = None) -> SourceSettings:
+    """What a source may need to open: --host and --url, else the configuration."""
+    return SourceSettings(
+        host=host,
+        host_id=cfg.collect.host_id,
+        url=url or cfg.collect.prometheus_url or None,
+        rules=cfg.workloads.rules,
+        seed=cfg.demo.seed,
+    )
 
 
 def open_sampler(source: str, cfg: Config, host: str | None, url: str | None) -> Sampler:
-    """The tick function of `source`; CollectUsageError when it cannot work here."""
-    rules = list(cfg.workloads.rules)
-    if source == "demo":
-        from collectors.demo import LiveDemo
-
-        return Sampler(LiveDemo(cfg.demo.seed).tick)
-    if source == "nvml":
-        from collectors.gpu.nvml import NvmlCollector, NvmlUnavailable
-
-        try:
-            collector = NvmlCollector(_local_host(cfg, host), rules=rules)
-        except NvmlUnavailable as exc:
-            raise CollectUsageError(str(exc)) from None
-        return Sampler(collector.sample, collector.close)
-    if source == "smi":
-        from collectors.gpu.smi import SmiSampler, SmiUnavailable
-
-        try:
-            return Sampler(SmiSampler(_local_host(cfg, host), rules).sample)
-        except SmiUnavailable as exc:
-            raise CollectUsageError(str(exc)) from None
-    if source == "prometheus":
-        from collectors.gpu.prometheus import ExporterScraper
-
-        target = url or cfg.collect.prometheus_url
-        if not target:
-            raise CollectUsageError("source prometheus needs --url or [collect] prometheus_url")
-        # The exporter's Hostname labels name the host unless --host says otherwise.
-        return Sampler(ExporterScraper(target, host=host, rules=rules).sample)
-    raise CollectUsageError(f"unknown source {source}")
+    """The tick function of `source`; SourceUnavailable (a usage error) when it cannot work
+    here."""
+    return sources.get(source).open(source_settings(cfg, host, url))
 
 
 def run_collect(args: argparse.Namespace, cfg: Config) -> int:
-    source = args.source or (cfg.collect.source if cfg.collect.source != "auto" else "nvml")
+    configured = cfg.collect.source
+    source = args.source or (configured if configured != sources.AUTO else sources.DEFAULT_SOURCE)
     try:
         if getattr(args, "since", None) is not None or getattr(args, "until", None) is not None:
             return run_history(args, cfg, source)
@@ -249,11 +216,12 @@ def parse_time(text: str, option: str) -> datetime:
 
 def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
     """`collect --source prometheus --url SERVER --since T`: history into the spool, ingested."""
-    from collectors.gpu.prometheus import iter_history
     from tables import spool
 
-    if source != "prometheus":
-        raise CollectUsageError("--since and --until read history from --source prometheus only")
+    entry = sources.get(source)
+    if not entry.history:
+        readers = " or ".join(sources.having("history"))
+        raise CollectUsageError(f"--since and --until read history from --source {readers} only")
     if args.since is None:
         raise CollectUsageError("--until needs --since")
     url = args.url or cfg.collect.prometheus_url
@@ -268,7 +236,8 @@ def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
     hosts: set[str] = set()
     windows = files = 0
     try:
-        for window in iter_history(url, since, until, step, rules=cfg.workloads.rules):
+        read_history = entry.function("read_history")
+        for window in read_history(url, since, until, step, rules=cfg.workloads.rules):
             windows += 1
             for kind, frame in window.batch.frames().items():
                 for (host,), part in frame.group_by("host", maintain_order=True):
@@ -283,7 +252,7 @@ def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
         return EXIT_FAIL
     emit_mapping(
         {
-            "prometheus": url,
+            source: url,  # the server the history came from
             "since": since,
             "until": until,
             "step_s": step,

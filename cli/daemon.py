@@ -15,9 +15,10 @@ from pathlib import Path
 import schedule
 
 from cli import app
+from cli.collect import source_settings
 from cli.jobs import periodic_jobs
 from cli.metrics import MetricsServer, start_metrics
-from collectors.demo import LiveDemo
+from collectors.gpu import sources
 from collectors.gpu.agent import Agent
 from config.settings import Config
 
@@ -88,26 +89,23 @@ class Daemon:
         self.stop_event.set()
 
     def _sampler(self, demo_on: bool) -> Agent | None:
-        source = self.cfg.collect.source
-        if source == "demo" or (source == "auto" and demo_on):
-            sample = LiveDemo(self.cfg.demo.seed).tick
-        elif source in ("nvml", "auto"):
-            ok, why = app.nvml_status()
+        """The agent of [collect] source when the daemon samples it itself (`auto`: the demo
+        fleet while it runs, else NVML), after its probe says it works here; else None."""
+        name = self.cfg.collect.source
+        if name == sources.AUTO:
+            name = "demo" if demo_on else sources.DEFAULT_SOURCE
+        source = sources.get(name)
+        if not source.daemon:
+            log.info("source %s is sampled by `gpuledger collect`, not the daemon", name)
+            return None
+        if source.probe:
+            ok, why = source.function("probe")()
             if not ok:
                 log.info("no local sampling: %s", why)
                 return None
-            from collectors.gpu.nvml import NvmlCollector, detect_host_id
-
-            collector = NvmlCollector(
-                detect_host_id(self.cfg.collect.host_id or None),
-                rules=list(self.cfg.workloads.rules),
-            )
-            sample = collector.sample
-        else:
-            log.info("source %s is sampled by `gpuledger collect`, not the daemon", source)
-            return None
+        sampler = source.open(source_settings(self.cfg))
         return Agent(
-            sample,
+            sampler.sample,
             self.cfg.spool_dir,
             interval_s=self.cfg.collect.interval_s,
             flush_interval_s=self.cfg.collect.flush_interval_s,

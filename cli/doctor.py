@@ -10,6 +10,7 @@ import polars as pl
 
 from cli import app
 from collectors.billing.aws_accounts import credential_source
+from collectors.gpu import sources as gpu_sources
 from config.catalog import catalog_as_of
 from config.gpu_class import GpuClasses, unpriced_advice, unpriced_warnings
 from config.settings import Config
@@ -18,10 +19,9 @@ from warehouse.snapshot import Snapshot, SnapshotMissing
 
 
 def diagnose(cfg: Config) -> dict[str, Any]:
-    has_gpu, nvml_why = app.nvml_status()
     out: dict[str, Any] = {
         "config": cfg.source or "(built-in defaults)",
-        "nvml": "ok: " + nvml_why if has_gpu else nvml_why,
+        **gpu_source_probes(),
         "aws_billing": "enabled" if cfg.aws.enabled else "disabled ([aws] enabled = false)",
         "aws_credentials": credential_source(),
         "warehouse": str(cfg.db_path),
@@ -68,6 +68,15 @@ def diagnose(cfg: Config) -> dict[str, Any]:
         out["snapshot_age_s"] = str(exc)
     finally:
         snap.close()
+    return out
+
+
+def gpu_source_probes() -> dict[str, str]:
+    """Whether each GPU source that can tell (collectors/gpu/sources.py) works on this host."""
+    out = {}
+    for name in gpu_sources.having("probe"):
+        ok, why = gpu_sources.get(name).function("probe")()
+        out[name] = "ok: " + why if ok else why
     return out
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from collectors.gpu.sources import Sampler, SourceSettings
 from tables.records import Batch, conform
 
 ACCOUNT = "111122223333"
@@ -365,3 +366,9 @@ def history_window(now: datetime, days: int, last: datetime | None) -> tuple[dat
     if last is not None and last > start:
         start = last + timedelta(seconds=1)
     return start, now
+
+
+# The source's entry points (collectors/gpu/sources.py) ----------------------------------------
+def open_sampler(settings: SourceSettings) -> Sampler:
+    """`collect --source demo` and the daemon's demo fleet: live samples, seeded by [demo] seed."""
+    return Sampler(LiveDemo(settings.seed).tick)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from collectors.gpu import sources as gpu_sources
+
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG_PATH = Path("config/gpuledger.toml")
 ENV_CONFIG = "GPULEDGER_CONFIG"
@@ -38,6 +40,11 @@ def _one_of(*options: str):
     return check
 
 
+def _gpu_source(v: Any) -> str | None:
+    """`auto` or a registered GPU source (collectors/gpu/sources.py)."""
+    return _one_of(gpu_sources.AUTO, *gpu_sources.names())(v)
+
+
 def _meta(help_: str, check=None) -> dict[str, Any]:
     return {"help": help_, "check": check}
 
@@ -58,7 +65,7 @@ class WarehouseConfig:
 class CollectConfig:
     source: str = field(
         default="auto",
-        metadata=_meta("sampling source", _one_of("auto", "nvml", "smi", "prometheus", "demo")),
+        metadata=_meta("sampling source", _gpu_source),
     )
     interval_s: float = field(default=1.0, metadata=_meta("sampling interval", _between(0.2, 60)))
     flush_interval_s: float = field(

@@ -33,6 +33,7 @@ from typing import Any
 import polars as pl
 
 from collectors.gpu.procinfo import ProcessInfoCache
+from collectors.gpu.sources import Sampler, SourceSettings, SourceUnavailable
 from collectors.gpu.workload_rules import (
     Rule,
     dominant_workload,
@@ -797,3 +798,20 @@ def _batch(*frames: pl.DataFrame | None) -> Batch:
     for kind, frame in zip(("gpu_samples", "process_samples", "health"), frames, strict=True):
         setattr(batch, kind, empty(kind) if frame is None else frame)
     return batch
+
+
+# The source's entry points (collectors/gpu/sources.py) ----------------------------------------
+def open_sampler(settings: SourceSettings) -> Sampler:
+    """`collect --source nvml` and the daemon: every GPU of this host; the host id is --host,
+    else [collect] host_id, else detected (`detect_host_id`)."""
+    host = settings.host or detect_host_id(settings.host_id or None)
+    try:
+        collector = NvmlCollector(host, rules=list(settings.rules))
+    except NvmlUnavailable as exc:
+        raise SourceUnavailable(str(exc)) from None
+    return Sampler(collector.sample, collector.close)
+
+
+def probe() -> tuple[bool, str]:
+    """Whether NVML works here, and what it said (`nvml_available`)."""
+    return nvml_available()

@@ -35,6 +35,7 @@ from pathlib import Path
 import polars as pl
 
 from collectors.gpu.smi import host_from_filename
+from collectors.gpu.sources import Sampler, SourceSettings, SourceUnavailable
 from collectors.gpu.workload_rules import ProcessAttributor, Rule
 from tables.records import Batch
 
@@ -607,3 +608,32 @@ def parse_capture_file(path: str | Path, host: str | None = None) -> Batch:
         return _batch(_text_samples(text), host, mtime, host_from_filename(path.name))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+# The source's entry points (collectors/gpu/sources.py) ----------------------------------------
+def open_sampler(settings: SourceSettings) -> Sampler:
+    """`collect --source prometheus`: one scrape of the exporter per tick. The exporter's
+    Hostname labels name the host unless --host says otherwise."""
+    if not settings.url:
+        raise SourceUnavailable("source prometheus needs --url or [collect] prometheus_url")
+    return Sampler(ExporterScraper(settings.url, host=settings.host, rules=settings.rules).sample)
+
+
+def parse_capture(paths: Iterable[str | Path], host: str | None = None) -> Batch:
+    """`collect --source prometheus --from FILE…`: each saved page or API answer, together."""
+    parts = [parse_capture_file(path, host=host) for path in paths]
+    return Batch(
+        pl.concat([b.gpu_samples for b in parts]), pl.concat([b.process_samples for b in parts])
+    )
+
+
+def read_history(
+    url: str,
+    since: datetime,
+    until: datetime,
+    step_s: int,
+    *,
+    rules: Iterable[Mapping[str, object] | Rule] | None = None,
+) -> Iterator[HistoryWindow]:
+    """`collect --source prometheus --url SERVER --since T`: `iter_history`."""
+    return iter_history(url, since, until, step_s, rules=rules)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import polars as pl
 
+from collectors.gpu.sources import Sampler, SourceSettings, SourceUnavailable
 from collectors.gpu.workload_rules import ProcessAttributor, Rule
 from tables.records import GPU_SAMPLE_SCHEMA, PROCESS_SAMPLE_SCHEMA, Batch
 
@@ -732,3 +733,21 @@ class SmiSampler:
 
     def sample(self, now: datetime | None = None) -> Batch:
         return self.attributor.apply(sample_live(self.host, self.exe, now))
+
+
+# The source's entry points (collectors/gpu/sources.py) ----------------------------------------
+def open_sampler(settings: SourceSettings) -> Sampler:
+    """`collect --source smi`: nvidia-smi on this host, named like NVML's host (--host, else
+    [collect] host_id, else detected)."""
+    from collectors.gpu.nvml import detect_host_id
+
+    host = settings.host or detect_host_id(settings.host_id or None)
+    try:
+        return Sampler(SmiSampler(host, list(settings.rules)).sample)
+    except SmiUnavailable as exc:
+        raise SourceUnavailable(str(exc)) from None
+
+
+def parse_capture(paths: Iterable[str | Path], host: str | None = None) -> Batch:
+    """`collect --source smi --from FILE…`: `parse_capture_files`."""
+    return parse_capture_files(paths, host=host)
