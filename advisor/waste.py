@@ -30,14 +30,15 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from advisor.ledger import IDLE, UNTAGGED, host_placements, local_rates
+from advisor.ledger import host_placements, local_rates
 from config.gpu_class import GpuClasses
 from config.settings import Config
+from tables.stored import RESULTS_GPU_COST_RATES
+from tables.units import IDLE, MIB_PER_GIB, MINUTE_SIGNALS, UNTAGGED, activity
 
 KINDS = ("allocated_idle", "inefficient_busy", "over_powered")
 # A run whose GPU has sent nothing for this long is over (the host stopped or lost its agent).
 STALE_AFTER = timedelta(minutes=15)
-MIB_PER_GIB = 1024.0
 
 RATE_SCHEMA = {
     "host": pl.String,
@@ -243,7 +244,7 @@ def classify_minutes(
             how="left",
         )
         .with_columns(
-            activity_pct=pl.coalesce("sm_active_avg", "util_avg"),
+            activity_pct=activity(*MINUTE_SIGNALS),
         )
         .with_columns(
             need_mem_gib=pl.col("mem_used_max_mib")
@@ -430,20 +431,7 @@ def cost_rates_now(
     """What every GPU costs per hour right now, split over the workloads on it in its newest
     minute (within STALE_AFTER): capital + operations or the cloud price, plus measured energy for
     local GPUs. GPU time with no process goes to `__idle__` locally, to the owner in the cloud."""
-    schema = {
-        "as_of": pl.Datetime("us", "UTC"),
-        "host": pl.String,
-        "gpu_uuid": pl.String,
-        "gpu_model": pl.String,
-        "workload": pl.String,
-        "placement": pl.String,
-        "share": pl.Float64,
-        "usd_per_hour": pl.Float64,
-        "energy_usd_per_hour": pl.Float64,
-        "price_basis": pl.String,
-        "util_pct": pl.Float64,
-        "power_w": pl.Float64,
-    }
+    schema = RESULTS_GPU_COST_RATES.polars_schema
     if minutes.height == 0:
         return pl.DataFrame(schema=schema)
     latest = _with_board_share(minutes).filter(
@@ -481,7 +469,7 @@ def cost_rates_now(
             .then(pl.col("power_avg_w").fill_null(0.0) * kwh * pl.col("share"))
             .otherwise(0.0),
             price_basis="price_basis",
-            util_pct=pl.coalesce("sm_active_avg", "util_avg"),
+            activity_pct=activity(*MINUTE_SIGNALS),
             power_w="power_avg_w",
         )
         .cast(schema)

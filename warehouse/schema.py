@@ -7,100 +7,74 @@ own transaction, so an older warehouse file is brought forward at open.
 from __future__ import annotations
 
 import duckdb
-import polars as pl
 
-from tables.records import SCHEMAS
+from tables.stored import (
+    ALERT_DELIVERIES,
+    ALERT_EVENTS,
+    ALERT_META,
+    ALERTS,
+    BILLING_ITEMS_TABLE,
+    GPU_MINUTE,
+    GPU_SAMPLES_TABLE,
+    HEALTH_TABLE,
+    INGESTED_FILES,
+    LEDGER_DIRTY,
+    LEDGER_HOSTS,
+    LEDGER_STATE,
+    META,
+    PROCESS_SAMPLES_TABLE,
+    RESULTS_ALTERNATIVES,
+    RESULTS_DAILY_LEDGER,
+    RESULTS_GPU_COST_RATES,
+    RESULTS_RECOMMENDATIONS,
+    RESULTS_USAGE_HOURLY,
+)
+from tables.units import MINUTE_SIGNALS, activity_sql
 
-_DUCK_TYPES = {
-    pl.Datetime("us", "UTC"): "TIMESTAMPTZ",
-    pl.String(): "VARCHAR",
-    pl.Float64(): "DOUBLE",
-    pl.Int32(): "INTEGER",
-    pl.Int64(): "BIGINT",
-}
-
-
-def _table_ddl(name: str, extra: str = "") -> str:
-    cols = ", ".join(f'"{c}" {_DUCK_TYPES[t]}' for c, t in SCHEMAS[name].items())
-    return f"CREATE TABLE {name} ({cols}{extra})"
-
-
-GPU_MINUTE_DDL = """
-CREATE TABLE gpu_minute (
-    minute TIMESTAMPTZ, host VARCHAR, gpu_uuid VARCHAR, gpu_model VARCHAR, workload VARCHAR,
-    samples INTEGER, seconds DOUBLE, busy_seconds DOUBLE, util_avg DOUBLE, sm_active_avg DOUBLE,
-    activity_kind VARCHAR, mem_used_max_mib DOUBLE, mem_total_mib DOUBLE, power_avg_w DOUBLE,
-    energy_j DOUBLE, source VARCHAR
-)"""
+# Every table is created from its definition (tables/stored.py) as the migration that created it
+# had it, and every later column is added by the migration its definition names (`since`), so a
+# fresh file and an old one brought forward end up alike (tests/tables/test_definitions.py).
+_LEDGER = RESULTS_DAILY_LEDGER
+_HOURLY = RESULTS_USAGE_HOURLY
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
         1,
         "raw tables, ingest ledger, minute rollups",
         [
-            "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-            "CREATE TABLE ingested_files (path VARCHAR PRIMARY KEY, kind VARCHAR, rows BIGINT,"
-            " ingested_at TIMESTAMPTZ)",
-            _table_ddl("gpu_samples"),
-            _table_ddl("process_samples"),
-            _table_ddl("health"),
-            _table_ddl("billing_items", ", batch VARCHAR"),
-            GPU_MINUTE_DDL,
-            "CREATE TABLE results_daily_ledger (day DATE, placement VARCHAR, workload VARCHAR,"
-            " host VARCHAR, gpu_model VARCHAR, gpu_hours DOUBLE, busy_gpu_hours DOUBLE,"
-            " cost_usd DOUBLE, currency VARCHAR)",
+            META.duckdb_ddl(as_of=1, if_not_exists=True),
+            INGESTED_FILES.duckdb_ddl(as_of=1),
+            GPU_SAMPLES_TABLE.duckdb_ddl(as_of=1),
+            PROCESS_SAMPLES_TABLE.duckdb_ddl(as_of=1),
+            HEALTH_TABLE.duckdb_ddl(as_of=1),
+            BILLING_ITEMS_TABLE.duckdb_ddl(as_of=1),
+            GPU_MINUTE.duckdb_ddl(as_of=1),
+            _LEDGER.duckdb_ddl(as_of=1),
         ],
     ),
     (
         3,
         "advisor results: hourly GPU attribution, ledger detail, recommendations",
         [
-            "CREATE TABLE results_usage_hourly (hour TIMESTAMPTZ, placement VARCHAR,"
-            " host VARCHAR, gpu_uuid VARCHAR, gpu_model VARCHAR, workload VARCHAR, idle BOOLEAN,"
-            " seconds DOUBLE, busy_seconds DOUBLE, energy_j DOUBLE, mem_peak_mib DOUBLE,"
-            " mem_total_mib DOUBLE)",
-            "ALTER TABLE results_daily_ledger ADD COLUMN idle_gpu_hours DOUBLE",
-            "ALTER TABLE results_daily_ledger ADD COLUMN idle_cost_usd DOUBLE",
-            "ALTER TABLE results_daily_ledger ADD COLUMN billed_cost_usd DOUBLE",
-            "ALTER TABLE results_daily_ledger ADD COLUMN list_cost_usd DOUBLE",
-            "ALTER TABLE results_daily_ledger ADD COLUMN energy_kwh DOUBLE",
-            "CREATE TABLE results_recommendations (computed_at TIMESTAMPTZ,"
-            " window_start TIMESTAMPTZ, window_end TIMESTAMPTZ, days_observed DOUBLE,"
-            " workload VARCHAR, placement VARCHAR, sensitive BOOLEAN, hosts VARCHAR,"
-            " instance_type VARCHAR, gpu_model VARCHAR, gpus INTEGER,"
-            " gpu_hours_per_month DOUBLE, busy_fraction DOUBLE, duty_cycle DOUBLE,"
-            " peak_memory_gib DOUBLE, current_monthly_cost_usd DOUBLE, action VARCHAR,"
-            " alternative VARCHAR, alternative_monthly_cost_usd DOUBLE,"
-            " monthly_savings_usd DOUBLE, upfront_usd DOUBLE, break_even_months DOUBLE,"
-            " confidence DOUBLE, reasons VARCHAR[])",
-            "CREATE TABLE results_alternatives (computed_at TIMESTAMPTZ, workload VARCHAR,"
-            " option VARCHAR, kind VARCHAR, placement VARCHAR, gpu_model VARCHAR,"
-            " gpus INTEGER, instance_type VARCHAR, host VARCHAR, monthly_cost_usd DOUBLE,"
-            " monthly_savings_usd DOUBLE, upfront_usd DOUBLE, break_even_months DOUBLE,"
-            " feasible BOOLEAN, chosen BOOLEAN, note VARCHAR)",
+            _HOURLY.duckdb_ddl(as_of=3),
+            _LEDGER.add_column_ddl("idle_gpu_hours"),
+            _LEDGER.add_column_ddl("idle_cost_usd"),
+            _LEDGER.add_column_ddl("billed_cost_usd"),
+            _LEDGER.add_column_ddl("list_cost_usd"),
+            _LEDGER.add_column_ddl("energy_kwh"),
+            RESULTS_RECOMMENDATIONS.duckdb_ddl(as_of=3),
+            RESULTS_ALTERNATIVES.duckdb_ddl(as_of=3),
         ],
     ),
     (
         4,
         "alerts with state history, delivery log, current cost rates",
         [
-            "CREATE TABLE alerts (alert_id VARCHAR, host VARCHAR, gpu_uuid VARCHAR,"
-            " gpu_model VARCHAR, workload VARCHAR, kind VARCHAR, state VARCHAR,"
-            " started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, resolved_at TIMESTAMPTZ,"
-            " opened_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, duration_s DOUBLE, wasted_s DOUBLE,"
-            " wasted_usd DOUBLE, usd_per_hour DOUBLE, placement VARCHAR, price_basis VARCHAR,"
-            " activity_pct DOUBLE, util_pct DOUBLE, sm_active_pct DOUBLE,"
-            " mem_used_max_gib DOUBLE, suggested_class VARCHAR, notify BOOLEAN)",
-            "CREATE TABLE alert_events (alert_id VARCHAR, ts TIMESTAMPTZ, event VARCHAR,"
-            " state VARCHAR, duration_s DOUBLE, wasted_usd DOUBLE, note VARCHAR)",
-            "CREATE TABLE alert_deliveries (delivery_id VARCHAR, alert_id VARCHAR,"
-            " event VARCHAR, channel VARCHAR, created_at TIMESTAMPTZ, status VARCHAR,"
-            " attempts INTEGER, last_error VARCHAR, delivered_at TIMESTAMPTZ, message VARCHAR)",
-            "CREATE TABLE alert_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-            "CREATE TABLE results_gpu_cost_rates (as_of TIMESTAMPTZ, host VARCHAR,"
-            " gpu_uuid VARCHAR, gpu_model VARCHAR, workload VARCHAR, placement VARCHAR,"
-            " share DOUBLE, usd_per_hour DOUBLE, energy_usd_per_hour DOUBLE,"
-            " price_basis VARCHAR, util_pct DOUBLE, power_w DOUBLE)",
+            ALERTS.duckdb_ddl(as_of=4),
+            ALERT_EVENTS.duckdb_ddl(as_of=4),
+            ALERT_DELIVERIES.duckdb_ddl(as_of=4),
+            ALERT_META.duckdb_ddl(as_of=4),
+            RESULTS_GPU_COST_RATES.duckdb_ddl(as_of=4),
         ],
     ),
     (
@@ -110,18 +84,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             # Minutes rolled up before this migration: a minute with an average utilization or
             # SM active had its signal (busy was counted over all its seconds), one without had
             # none. MIG columns stay null there: those minutes counted every instance as a GPU.
-            "ALTER TABLE gpu_minute ADD COLUMN activity_seconds DOUBLE",
-            "UPDATE gpu_minute SET activity_seconds = CASE WHEN coalesce(sm_active_avg,"
-            " util_avg) IS NULL THEN 0.0 ELSE seconds END",
-            "ALTER TABLE gpu_minute ADD COLUMN parent_gpu_uuid VARCHAR",
-            "ALTER TABLE gpu_minute ADD COLUMN mig_profile VARCHAR",
-            "ALTER TABLE gpu_minute ADD COLUMN board_share DOUBLE DEFAULT 1.0",
+            GPU_MINUTE.add_column_ddl("activity_seconds"),
+            "UPDATE gpu_minute SET activity_seconds = CASE WHEN"
+            f" {activity_sql(*MINUTE_SIGNALS)} IS NULL THEN 0.0 ELSE seconds END",
+            GPU_MINUTE.add_column_ddl("parent_gpu_uuid"),
+            GPU_MINUTE.add_column_ddl("mig_profile"),
+            GPU_MINUTE.add_column_ddl("board_share"),
             # Results from before: busy was counted over every second (the next run recomputes).
-            "ALTER TABLE results_usage_hourly ADD COLUMN activity_seconds DOUBLE",
+            _HOURLY.add_column_ddl("activity_seconds"),
             "UPDATE results_usage_hourly SET activity_seconds = seconds",
-            "ALTER TABLE results_usage_hourly ADD COLUMN parent_gpu_uuid VARCHAR",
-            "ALTER TABLE results_usage_hourly ADD COLUMN mig_profile VARCHAR",
-            "ALTER TABLE results_daily_ledger ADD COLUMN activity_gpu_hours DOUBLE",
+            _HOURLY.add_column_ddl("parent_gpu_uuid"),
+            _HOURLY.add_column_ddl("mig_profile"),
+            _LEDGER.add_column_ddl("activity_gpu_hours"),
             "UPDATE results_daily_ledger SET activity_gpu_hours = gpu_hours",
         ],
     ),
@@ -131,21 +105,26 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         [
             # kind 'usage': the day's rollups or process samples changed (attribute it again);
             # 'cost': its bills, a host's placement or the prices changed (re-cost it).
-            "CREATE TABLE ledger_dirty (day DATE, kind VARCHAR)",
-            "CREATE TABLE ledger_hosts (host VARCHAR, placement VARCHAR, owner VARCHAR)",
-            "CREATE TABLE ledger_state (key VARCHAR PRIMARY KEY, value VARCHAR)",
+            LEDGER_DIRTY.duckdb_ddl(as_of=6),
+            LEDGER_HOSTS.duckdb_ddl(as_of=6),
+            LEDGER_STATE.duckdb_ddl(as_of=6),
         ],
     ),
     (
         7,
         "ledger: local GPU-hours whose model has no purchase price (unpriced)",
-        ["ALTER TABLE results_daily_ledger ADD COLUMN unpriced_gpu_hours DOUBLE"],
+        [_LEDGER.add_column_ddl("unpriced_gpu_hours")],
+    ),
+    (
+        8,
+        "current cost rates: the activity they hold is stored as activity_pct (was util_pct)",
+        [RESULTS_GPU_COST_RATES.rename_column_ddl("activity_pct")],
     ),
 ]
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,
-# 3: advisor results, 4: alerts, 6: ledger bookkeeping, 7: unpriced GPU-hours), so parallel
-# work never renumbers another's migration.
+# 3: advisor results, 4: alerts, 6: ledger bookkeeping, 7: unpriced GPU-hours, 8: activity_pct),
+# so parallel work never renumbers another's migration.
 SCHEMA_VERSION = max(version for version, _title, _statements in MIGRATIONS)
 
 
