@@ -220,7 +220,3 @@ class Table:
         if column.renamed is None:
             raise ValueError(f"{self.name}.{name} was never renamed")
         return f'ALTER TABLE {self.name} RENAME COLUMN "{column.renamed[0]}" TO "{name}"'
-
-    def information_schema(self) -> list[tuple[str, str]]:
-        """(column name, data type) as DuckDB's information_schema.columns lists them."""
-        return [(c.name, information_schema_type(c.dtype)) for c in self.columns]
