@@ -142,7 +142,7 @@ class Readings:
 
 
 def _readings(gpu: DemoGpu, t: np.ndarray, rng: np.random.Generator) -> Readings:
-    n = t.shape[0]
+    n: int = t.shape[0]
     noise = rng.normal(0.0, 1.0, n)
     mem = gpu.mem_total_mib
     present = np.ones(n, dtype=bool)

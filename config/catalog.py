@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -130,7 +131,9 @@ def _first_bad(values: pl.Series, dtype) -> int:
 
 def catalog_as_of(catalog: pl.DataFrame) -> date:
     """The newest `as_of` date in the catalog."""
-    return catalog["as_of"].max()
+    # as_of is a required Date column (checked at load), so a non-empty catalog's newest value is
+    # a date; Series.max() is typed for any column.
+    return cast(date, catalog["as_of"].max())
 
 
 def gpu_classes(catalog: pl.DataFrame) -> pl.DataFrame:

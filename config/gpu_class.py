@@ -52,10 +52,11 @@ def normalize(name: str) -> ModelName:
     kept: list[str] = []
     for token in SEPARATORS.sub(" ", text).split():
         found = MEMORY_TOKEN.match(token)
+        profile = VGPU_PROFILE.match(token) if kept else None
         if found:
             memory = float(found.group(1))
-        elif kept and VGPU_PROFILE.match(token):
-            memory = float(VGPU_PROFILE.match(token).group(1))
+        elif profile:
+            memory = float(profile.group(1))
         elif token not in BRAND_WORDS and not FORM_FACTOR.match(token):
             kept.append(token)
     return ModelName(" ".join(kept), memory, mig)

@@ -166,11 +166,12 @@ def plan_window(
     days_pulled = days_pulled or {}
     end = until or today + timedelta(days=1)
     resource_start = today - timedelta(days=RESOURCE_DAYS - 1)
+    reasons: tuple[str, ...]
     if since is not None:
         start, reasons, rebuild = since, ("requested",), False
     else:
         start = today - timedelta(days=trailing_days)
-        reasons: tuple[str, ...] = (f"trailing {trailing_days} days",)
+        reasons = (f"trailing {trailing_days} days",)
         rebuild = last_rebuild is None or now - last_rebuild >= timedelta(days=rebuild_days)
         if rebuild:
             first = month_start(today)
@@ -368,7 +369,9 @@ def group_rows(
     estimated: dict[date, bool] = {}
     for page in pages:
         for result in page.get("ResultsByTime", []):
-            day, end = _period(result["TimePeriod"])  # type: ignore[misc]  # checked above
+            period = _period(result["TimePeriod"])
+            assert period is not None  # check_page refused a page with an unreadable period
+            day, end = period
             estimated[day] = estimated.get(day, False) or bool(result.get("Estimated", False))
             for group in result.get("Groups", []):
                 keys = dict(zip(names, group["Keys"], strict=True))

@@ -215,11 +215,11 @@ def pull_exports(
     roots = sorted({r for o in objects if (r := export_root(o.key)) is not None})
     if len(roots) > 1:
         names = ", ".join(f"{r}/" for r in roots)
-        why = (
+        refusal = (
             f"refused: s3://{bucket}/{prefix} holds several exports ({names}); they may carry "
             "the same dollars: set [aws] export_prefix to one of them"
         )
-        return [PeriodResult("", 0, 0, why, bad_input=True)]
+        return [PeriodResult("", 0, 0, refusal, bad_input=True)]
     results: list[PeriodResult] = []
     for period, files, why in periods(s3, bucket, objects):
         if why:

@@ -309,11 +309,13 @@ def _tags(
     if cols.tag_map is not None:
         s = frame[cols.tag_map]
         if isinstance(s.dtype, pl.Map):
-            tags = frame.select(json_object_from_entries(pl.col(cols.tag_map).map.entries()))
+            tags = frame.select(
+                json_object_from_entries(pl.col(cols.tag_map).map.entries())
+            ).to_series()
             workload = frame.select(
                 pl.coalesce([pl.col(cols.tag_map).map.get(k) for k in cols.workload_keys])
-            )
-            return tags.to_series().alias("Tags"), _blank_null(workload.to_series())
+            ).to_series()
+            return tags.alias("Tags"), _blank_null(workload)
         if s.dtype.is_nested():
             raise InputError(
                 path, f"has type {s.dtype}, expected a map or JSON text", column=cols.tag_map

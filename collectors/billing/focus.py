@@ -96,11 +96,11 @@ def check_focus_columns(path: Path, columns: list[str]) -> str:
     missing = [c for c in REQUIRED if c not in columns]
     if provider_col is None:
         missing.append("ProviderName")
-    if missing:
+    if missing or provider_col is None:  # no provider column is among the missing
         raise InputError(
             path, f"missing required FOCUS column(s): {', '.join(missing)} (is this a FOCUS file?)"
         )
-    return provider_col  # type: ignore[return-value]
+    return provider_col
 
 
 def normalize_focus(

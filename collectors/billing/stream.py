@@ -83,14 +83,19 @@ class TableReader:
     # Reading --------------------------------------------------------------------------------
     def _csv_stream(self) -> pa.NativeFile:
         compression = "gzip" if _is_gzip(self.path) else None
-        return pa.input_stream(str(self.path), compression=compression)
+        # compression=None (no decompression) is valid; pyarrow-stubs lists only the codec names.
+        return pa.input_stream(str(self.path), compression=compression)  # type: ignore[arg-type]
 
     def _read_names(self) -> list[str]:
         try:
             if self.kind == "parquet":
                 return list(pq.ParquetFile(self.path).schema_arrow.names)
             with self._csv_stream() as stream:
-                reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 20))
+                # open_csv reads any file-like object, NativeFile included (pyarrow-stubs: IO only).
+                reader = pacsv.open_csv(
+                    stream,  # type: ignore[arg-type]
+                    read_options=pacsv.ReadOptions(block_size=1 << 20),
+                )
                 return list(reader.schema.names)
         except Exception as exc:
             raise self._error(exc) from None
@@ -106,6 +111,7 @@ class TableReader:
                 if batch.num_rows == 0:
                     continue
                 frame = pl.from_arrow(pa.Table.from_batches([batch]))
+                assert isinstance(frame, pl.DataFrame)  # a Table converts to a DataFrame
                 if rename:
                     frame = frame.rename({k: v for k, v in rename.items() if k in frame.columns})
                 yield Chunk(frame, first)
@@ -123,7 +129,7 @@ class TableReader:
             return
         with self._csv_stream() as stream:
             reader = pacsv.open_csv(
-                stream,
+                stream,  # type: ignore[arg-type]  # a NativeFile is file-like (see _read_names)
                 read_options=pacsv.ReadOptions(block_size=self.csv_block_bytes),
                 convert_options=pacsv.ConvertOptions(
                     column_types={r: pa.string() for r in raw},

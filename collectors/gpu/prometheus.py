@@ -354,27 +354,27 @@ def _app_row(s: _Sample, ident: dict, value: float | None) -> dict:
     }
 
 
-_LONG_SCHEMA = {
-    "host": pl.String,
-    "gpu_uuid": pl.String,
+_LONG_SCHEMA: dict[str, pl.DataType] = {
+    "host": pl.String(),
+    "gpu_uuid": pl.String(),
     "ts": pl.Datetime("us", "UTC"),
-    "parent_gpu_uuid": pl.String,
-    "mig_profile": pl.String,
-    "gpu_index": pl.Int32,
-    "gpu_model": pl.String,
-    "field": pl.String,
-    "value": pl.Float64,
+    "parent_gpu_uuid": pl.String(),
+    "mig_profile": pl.String(),
+    "gpu_index": pl.Int32(),
+    "gpu_model": pl.String(),
+    "field": pl.String(),
+    "value": pl.Float64(),
 }
-_PROC_SCHEMA = {
-    "host": pl.String,
-    "gpu_uuid": pl.String,
+_PROC_SCHEMA: dict[str, pl.DataType] = {
+    "host": pl.String(),
+    "gpu_uuid": pl.String(),
     "ts": pl.Datetime("us", "UTC"),
-    "pod": pl.String,
-    "namespace": pl.String,
-    "container": pl.String,
-    "pid": pl.Int64,
-    "command": pl.String,
-    "used_mib": pl.Float64,
+    "pod": pl.String(),
+    "namespace": pl.String(),
+    "container": pl.String(),
+    "pid": pl.Int64(),
+    "command": pl.String(),
+    "used_mib": pl.Float64(),
 }
 _KEYS = ["host", "gpu_uuid", "ts"]
 

@@ -514,7 +514,8 @@ def _q_migs(
             gi = _int(mig.get("GPU Instance ID"), f"{where} GPU Instance ID")
             ci = _int(mig.get("Compute Instance ID"), f"{where} Compute Instance ID")
             memory = next((c for c in mig.children if c.key.endswith("FB Memory Usage")), None)
-            profile, uuid = listed.get(parent["gpu_uuid"], {}).get(index, (None, None))
+            found = listed.get(parent["gpu_uuid"], {}).get(index) if index is not None else None
+            profile, uuid = found or (None, None)
             row = _mig_row(
                 parent,
                 gi,

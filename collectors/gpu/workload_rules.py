@@ -163,9 +163,10 @@ def env_keys(rules: Iterable[Rule]) -> list[str]:
 
 
 def _as_rules(rules: Sequence[Rule] | Iterable[Mapping[str, object]] | None) -> list[Rule]:
-    given = list(rules or ())
-    if given and all(isinstance(r, Rule) for r in given):
-        return given  # type: ignore[return-value]
+    given: list[Rule | Mapping[str, object]] = list(rules or ())
+    compiled = [r for r in given if isinstance(r, Rule)]
+    if given and len(compiled) == len(given):
+        return compiled
     return validate_rules(given)
 
 
