@@ -28,11 +28,11 @@ from advisor.recommend import (
     Params,
     Profile,
     Recommendation,
-    _with_class,
     alternatives,
     decide,
     local_capacity,
     observed_window,
+    with_class,
 )
 from config.gpu_class import GpuClasses
 
@@ -72,7 +72,7 @@ def measured_watts(
     least 20 points of busy; else their mean."""
     if usage.height == 0:
         return {}
-    held = _with_class(
+    held = with_class(
         usage.filter(~pl.col("idle") & (pl.col("seconds") >= 1800)), gpu_classes(catalog)
     ).with_columns(
         x=pl.col("busy_seconds") / pl.col("seconds"), y=pl.col("energy_j") / pl.col("seconds")
