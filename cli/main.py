@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors already
         return int(exc.code or 0)
     args.format = getattr(args, "format", "table")
-    handlers: dict[type, Callable[[Exception], str]] = {
+    handlers: dict[type[Exception], Callable[[Exception], str]] = {
         ConfigError: str,
         InputError: str,
         CatalogError: str,

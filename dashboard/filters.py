@@ -72,7 +72,7 @@ def sidebar(choices: dict[str, list[str]]) -> Filters:
             "Placement", list(PLACEMENTS), default=current.placements, key="f_placement"
         )
     chosen = Filters(days=days, hosts=hosts, workloads=workloads, placements=placements)
-    query = {"days": str(chosen.days)}
+    query: dict[str, str | list[str]] = {"days": str(chosen.days)}
     for key, values in (("host", hosts), ("workload", workloads), ("placement", placements)):
         if values:
             query[key] = values

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import polars as pl
 import streamlit as st
 
 from config.catalog import catalog_as_of, load_catalog
@@ -18,6 +19,9 @@ st.title("Data health")
 cfg = data.effective_config()
 snap_ok = data.snapshot_ready()
 age = data.snapshot().age_seconds() if snap_ok else None
+catalog: pl.DataFrame | None
+as_of: date | None
+catalog_age: int | None
 try:
     catalog = load_catalog(cfg.catalog_path)
     as_of = catalog_as_of(catalog)

@@ -27,7 +27,7 @@ def live() -> None:
         )
         return
     procs = data.live_processes()
-    newest = gpus["ts"].max()
+    newest = gpus["ts"].dt.max()
     st.caption(f"{gpus.height} GPUs, newest sample {newest:%H:%M:%S} UTC")
     for (host,), part in gpus.group_by("host", maintain_order=True):
         st.subheader(escape_markdown(str(host)))

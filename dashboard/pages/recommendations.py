@@ -62,7 +62,7 @@ actions = st.multiselect(
     "Actions",
     list(ACTION_LABELS),
     default=[a for a in ACTION_LABELS if a in set(recs["action"])],
-    format_func=ACTION_LABELS.get,
+    format_func=ACTION_LABELS.__getitem__,
 )
 shown = recs.filter(pl.col("action").is_in(actions)) if actions else recs
 st.dataframe(

@@ -39,7 +39,7 @@ if not data.snapshot_ready():
 
 version = data.published_at()
 flt = filters.sidebar(data.ledger_choices(version))  # in the URL, like the Overview's
-group = st.selectbox("Group by", list(GROUPS), format_func=GROUPS.get)
+group = st.selectbox("Group by", list(GROUPS), format_func=GROUPS.__getitem__)
 ledger = ledger_view(flt.days, version)
 if ledger.height == 0:
     st.info("No cost data in this window yet: let the agents run or import samples and bills.")
@@ -65,7 +65,9 @@ c3.metric("GPU-hours", f"{gpu_hours:,.1f}")
 c4.metric(
     "Busy",
     tables.busy_text(
-        summary["busy_gpu_hours"].sum(), summary["activity_gpu_hours"].sum(), gpu_hours
+        float(summary["busy_gpu_hours"].sum()),
+        float(summary["activity_gpu_hours"].sum()),
+        float(gpu_hours),
     ),
     help="busy ÷ GPU-hours with an activity signal; unknown where none had one",
 )
