@@ -62,6 +62,16 @@ def cycle(
     return result
 
 
+def ingest_now(cfg: Config) -> str:
+    """Ingest what the spool holds when no daemon owns the warehouse (`import`, `billing`,
+    `collect --since`); else say it is queued for the daemon."""
+    try:
+        with open_warehouse(cfg) as wh:
+            return cycle(wh, cfg, catalog_for(cfg)).summary()
+    except LockHeld as exc:
+        return f"queued in the spool: the running daemon will ingest it ({exc.holder})"
+
+
 def nvml_status() -> tuple[bool, str]:
     """Whether NVML answers on this host, and what it said."""
     try:
@@ -148,6 +158,7 @@ __all__ = [
     "cycle",
     "demo_billing_tick",
     "demo_decision",
+    "ingest_now",
     "nvml_status",
     "open_warehouse",
     "seed_demo",

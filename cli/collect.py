@@ -269,14 +269,9 @@ def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
 
 def _ingest(cfg: Config) -> str:
     """Ingest the spool now, as `import` does; queued when the daemon owns the warehouse."""
-    from cli import app
-    from warehouse.lock import LockHeld
+    from cli import app  # the warehouse's code: loaded only for history
 
-    try:
-        with app.open_warehouse(cfg) as wh:
-            return app.cycle(wh, cfg, app.catalog_for(cfg)).summary()
-    except LockHeld as exc:
-        return f"queued in the spool: the running daemon will ingest it ({exc.holder})"
+    return app.ingest_now(cfg)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,13 @@ def periodic_jobs(cfg: Config, wh: Warehouse, catalog: pl.DataFrame, *, demo_on:
 
         alert_service = AlertService(cfg, catalog)
         jobs.append(("alerts", cfg.alerts.check_interval_s, lambda: alert_service.run_once(wh)))
-    if cfg.aws.enabled:  # AWS billing pulls, in their own thread, into the spool
-        from cli.commands.billing import aws_pull_job
+    from cli.providers import PROVIDERS
 
-        jobs.append(aws_pull_job(cfg))
+    for provider in PROVIDERS.values():  # billing pulls, in their own thread, into the spool
+        if provider.enabled(cfg):
+            jobs.append(
+                (f"{provider.name}-billing", provider.check_every_s, provider.daemon_job(cfg))
+            )
     from warehouse.retention import retention_job
 
     jobs.append(retention_job(cfg, wh))  # raw rows kept [retention] raw_days; spool compaction

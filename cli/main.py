@@ -12,6 +12,7 @@ from pathlib import Path
 from cli import app
 from cli.commands import register_all
 from cli.output import FORMATS, emit, emit_mapping
+from collectors.billing import sources as billing_sources
 from collectors.errors import InputError
 from config.catalog import CatalogError
 from config.exposure import install_log_redaction
@@ -66,8 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     isub.required = True
     for what, help_ in (
         ("samples", "GPU samples (CSV or Parquet)"),
-        ("focus", "FOCUS 1.0-1.2 cost exports (CSV, gzip CSV or Parquet)"),
-        ("cur", "AWS CUR 2.0 and legacy CUR files (gzip CSV, CSV or Parquet)"),
+        *((f.name, f.help) for f in billing_sources.FORMATS.values()),
     ):
         ip = isub.add_parser(what, parents=[common], help=help_)
         ip.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -140,11 +140,11 @@ def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
 
 def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
     """Validate every file first (any error: nothing is written), then spool and ingest."""
-    if args.what in ("cur", "focus"):  # streamed into one batch: cli/commands/billing.py
-        from cli.commands.billing import import_billing_files, ingest_now
+    if args.what in billing_sources.FORMATS:  # streamed into one batch: cli/commands/billing.py
+        from cli.commands.billing import import_billing_files
 
         rows = import_billing_files(args.files, cfg, args.what)
-        status = ingest_now(cfg)
+        status = app.ingest_now(cfg)
         emit([{**r, "status": status} for r in rows], args.format)
         return EXIT_OK
     from collectors.gpu.samples_file import read_samples_file
@@ -156,12 +156,7 @@ def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
             cfg.spool_dir, kind, frame, host, metadata={"source_file": str(path.resolve())}
         )
     rows = [{"file": str(p), "kind": k, "rows": f.height} for p, f, k in frames]
-    try:
-        with app.open_warehouse(cfg) as wh:
-            result = app.cycle(wh, cfg, app.catalog_for(cfg))
-        status = result.summary()
-    except LockHeld as exc:
-        status = f"queued in the spool: the running daemon will ingest it ({exc.holder})"
+    status = app.ingest_now(cfg)
     for r in rows:
         r["status"] = status
     emit(rows, args.format)

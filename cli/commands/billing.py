@@ -1,213 +1,46 @@
-"""`gpuledger billing aws`: pull AWS Cost Explorer and the S3 exports; `import cur` files; the
-daemon's AWS job.
+"""`gpuledger billing PROVIDER`: the pull providers registered in cli/providers/ (AWS: Cost
+Explorer and the S3 exports, cli/providers/aws.py); `import focus|cur` files, in the formats
+registered in collectors/billing/sources.py.
 
-Pulls write spool batches, then (like `import`) ingest them when no daemon owns the warehouse,
-else leave them queued for it. Every run prints how many Cost Explorer requests it made (each
-costs USD 0.01).
+Pulls and imports write spool batches, then (like `import`) ingest them when no daemon owns the
+warehouse, else leave them queued for it.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
-import threading
-from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-from cli import app
-from cli.output import emit
-from collectors.billing.aws import AwsPullOptions, PullReport, describe_error, pull_aws
-from collectors.billing.aws_ce import USD_PER_REQUEST
-from collectors.billing.cur import read_cur_chunks
-from collectors.billing.focus import read_focus_chunks
+from cli.providers import PROVIDERS
+from collectors.billing import sources as billing_sources
 from collectors.billing.stream import BillingBatch, TableReader
-from collectors.errors import InputError
-from config.settings import Config, ConfigError
+from config.settings import Config
 from tables import spool
-from warehouse.billing_state import BillingState
-from warehouse.lock import LockHeld
-
-log = logging.getLogger(__name__)
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-CE_HISTORY_DAYS = 395  # Cost Explorer answers for about the last 13 months
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("billing", parents=[common], help="pull cloud billing (AWS)")
+    titles = ", ".join(dict.fromkeys(p.title for p in PROVIDERS.values()))
+    p = sub.add_parser("billing", parents=[common], help=f"pull cloud billing ({titles})")
     bsub = p.add_subparsers(dest="provider", metavar="PROVIDER")
     bsub.required = True
-    a = bsub.add_parser(
-        "aws",
-        parents=[common],
-        help="pull Cost Explorer and the S3 CUR 2.0 / FOCUS exports configured in [aws]",
-        description="Pull AWS billing into the warehouse. Cost Explorer asks for the trailing "
-        "window (plus a weekly month-to-date rebuild) unless --since is given; every request "
-        "costs USD 0.01 and the run prints how many it made.",
-    )
-    a.add_argument("--since", help="first day to pull from Cost Explorer (YYYY-MM-DD)")
-    a.add_argument("--until", help="day after the last one to pull (YYYY-MM-DD; default: tomorrow)")
-    a.add_argument("--no-cost-explorer", action="store_true", help="skip Cost Explorer")
-    a.add_argument("--no-exports", action="store_true", help="skip the S3 exports")
-    a.set_defaults(func=cmd_billing_aws)
-
-
-# Options ---------------------------------------------------------------------------------------
-def pull_options(cfg: Config) -> AwsPullOptions:
-    """The [aws] settings as pull options; refuses a configuration that would count twice."""
-    aws = cfg.aws
-    where = f"{cfg.source or 'configuration'}: [aws]"
-    if aws.cost_explorer and aws.export_bucket:
-        raise ConfigError(
-            f"{where} cost_explorer = true and export_bucket = {aws.export_bucket!r} would count "
-            "the same dollars twice: set cost_explorer = false to read the export only, or "
-            'export_bucket = "" to use Cost Explorer'
+    for provider in PROVIDERS.values():
+        module = provider.load()
+        a = bsub.add_parser(
+            provider.name,
+            parents=[common],
+            help=provider.help,
+            description=provider.description or None,
         )
-    if aws.export_prefix and not aws.export_bucket:
-        raise ConfigError(f"{where} export_prefix is set but export_bucket is empty")
-    return AwsPullOptions(
-        region=aws.region,
-        profile=aws.profile,
-        accounts=tuple((a.id, a.name, a.role_arn) for a in aws.accounts),
-        use_organizations=aws.use_organizations,
-        organizations_role_name=aws.organizations_role_name,
-        cost_explorer=aws.cost_explorer,
-        ce_trailing_days=aws.ce_trailing_days,
-        ce_rebuild_days=aws.ce_rebuild_days,
-        ce_with_resources=aws.ce_with_resources,
-        export_bucket=aws.export_bucket,
-        export_prefix=aws.export_prefix,
-        tag_key=cfg.workloads.tag_key,
-    )
-
-
-def _day(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(flag, f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def run_pull(
-    cfg: Config,
-    opts: AwsPullOptions,
-    *,
-    since: date | None = None,
-    until: date | None = None,
-    cost_explorer: bool = True,
-    exports: bool = True,
-    session: Any = None,
-    now: datetime | None = None,
-    sleep: Callable[[float], None] | None = None,
-) -> PullReport:
-    """One pull under the state lock (raises LockHeld while another pull runs)."""
-    kwargs: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
-    with BillingState(cfg.billing_state_path) as state:
-        report = pull_aws(
-            opts,
-            state,
-            cfg.spool_dir,
-            cfg.db_path.parent / "tmp",
-            since=since,
-            until=until,
-            cost_explorer=cost_explorer,
-            exports=exports,
-            session=session,
-            now=now,
-            **kwargs,
-        )
-        stamp = (now or datetime.now(UTC)).isoformat()
-        state.mark("last_pull_at", stamp)
-        if cost_explorer and opts.cost_explorer:
-            state.mark("last_ce_pull_at", stamp)
-    return report
-
-
-def ingest_now(cfg: Config) -> str:
-    """Ingest what the spool holds when no daemon owns the warehouse; else say it is queued."""
-    try:
-        with app.open_warehouse(cfg) as wh:
-            return app.cycle(wh, cfg, app.catalog_for(cfg)).summary()
-    except LockHeld as exc:
-        return f"queued in the spool: the running daemon will ingest it ({exc.holder})"
-
-
-# Commands --------------------------------------------------------------------------------------
-def cmd_billing_aws(args: argparse.Namespace, cfg: Config, *, session: Any = None) -> int:
-    opts = pull_options(cfg)
-    today = datetime.now(UTC).date()
-    since, until = _day(args.since, "--since"), _day(args.until, "--until")
-    if until is not None and since is None:
-        raise InputError("--until", "needs --since")
-    if since is not None:
-        until = until or today + timedelta(days=1)
-        if since >= until:
-            raise InputError("--since", f"{since} is not before --until {until}")
-        if since < today - timedelta(days=CE_HISTORY_DAYS):
-            raise InputError("--since", f"{since}: Cost Explorer keeps about 13 months")
-    try:
-        report = run_pull(
-            cfg,
-            opts,
-            since=since,
-            until=until,
-            cost_explorer=not args.no_cost_explorer,
-            exports=not args.no_exports,
-            session=session,
-        )
-    except LockHeld as exc:
-        print(f"gpuledger: another AWS billing pull is running ({exc.holder})", file=sys.stderr)
-        return EXIT_FAIL
-    except NoCredentialsError:
-        print(
-            "gpuledger: no AWS credentials in boto3's chain (environment, [aws] profile, "
-            "instance role): see docs/aws.md",
-            file=sys.stderr,
-        )
-        return EXIT_FAIL
-    except (ClientError, BotoCoreError) as exc:
-        print(f"gpuledger: AWS: {describe_error(exc)}", file=sys.stderr)
-        return EXIT_FAIL
-    status = ingest_now(cfg) if report.batches else "nothing new"
-    rows = [
-        {
-            "source": line.source,
-            "account": line.account,
-            "period": line.period,
-            "rows": line.rows,
-            "ce_requests": line.ce_requests,
-            "status": line.status,
-        }
-        for line in report.lines
-    ]
-    rows.append(
-        {
-            "source": "total",
-            "account": "",
-            "period": "",
-            "rows": sum(line.rows for line in report.lines),
-            "ce_requests": report.ce_requests,
-            "status": f"{status}; Cost Explorer requests: {report.ce_requests} "
-            f"(USD {report.ce_requests * USD_PER_REQUEST:.2f})",
-        }
-    )
-    emit(rows, args.format)
-    if report.bad_input:
-        return EXIT_USAGE
-    return EXIT_FAIL if report.failed else EXIT_OK
+        module.add_arguments(a)
+        a.set_defaults(func=module.run)
 
 
 def import_billing_files(files: list[Path], cfg: Config, fmt: str) -> list[dict[str, Any]]:
     """`gpuledger import cur|focus FILE…`: every file streamed in bounded chunks, validated, into
     ONE spool batch (a billing period's export comes as several files, and one period's rows must
     travel together to replace the earlier ones); any error writes nothing. A row per file."""
-    read = read_cur_chunks if fmt == "cur" else read_focus_chunks
+    read = billing_sources.get(fmt).read_chunks
     out: list[dict[str, Any]] = []
     first = files[0] if files else Path(fmt)
     with BillingBatch(
@@ -221,61 +54,3 @@ def import_billing_files(files: list[Path], cfg: Config, fmt: str) -> list[dict[
                 batch.add(chunk)
             out.append({"file": str(path), "kind": "billing_items", "rows": batch.rows - before})
     return out
-
-
-# Daemon ----------------------------------------------------------------------------------------
-def aws_pull_job(
-    cfg: Config, *, check_every_s: float = 60.0
-) -> tuple[str, float, Callable[[], None]]:
-    """The daemon's AWS job: every `check_every_s` it starts a pull in a background thread when
-    one is due ([aws] pull_interval_h; Cost Explorer only every ce_interval_h), so a long export
-    download never stalls ingest and publish. Validates the options now (a conflict stops the
-    daemon at start with exit status 2)."""
-    opts = pull_options(cfg)
-    running = threading.Lock()
-
-    def due() -> tuple[bool, bool]:
-        now = datetime.now(UTC)
-        with BillingState(cfg.billing_state_path) as state:
-            last, last_ce = state.marked("last_pull_at"), state.marked("last_ce_pull_at")
-        pull = last is None or now - last >= timedelta(hours=cfg.aws.pull_interval_h)
-        ce = last_ce is None or now - last_ce >= timedelta(hours=cfg.aws.ce_interval_h)
-        return pull or (ce and opts.cost_explorer), ce
-
-    def work(ce: bool) -> None:
-        try:
-            report = run_pull(cfg, opts, cost_explorer=ce)
-            for line in report.lines:
-                log.info(
-                    "aws %s %s %s: %s rows, %s Cost Explorer requests, %s",
-                    line.source,
-                    line.account,
-                    line.period,
-                    line.rows,
-                    line.ce_requests,
-                    line.status,
-                )
-        except LockHeld:
-            log.info("an AWS pull is already running elsewhere; next check in %.0fs", check_every_s)
-        except Exception:
-            log.exception("AWS billing pull failed; it is tried again at the next check")
-        finally:
-            running.release()
-
-    def job() -> None:
-        if not running.acquire(blocking=False):
-            return  # the previous pull is still going
-        try:
-            pull, ce = due()
-        except LockHeld:
-            running.release()
-            return
-        except BaseException:
-            running.release()
-            raise
-        if not pull:
-            running.release()
-            return
-        threading.Thread(target=work, args=(ce,), name="aws-billing", daemon=True).start()
-
-    return ("aws-billing", check_every_s, job)

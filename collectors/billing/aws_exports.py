@@ -30,8 +30,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from collectors.billing import formats as billing_formats
-from collectors.billing.cur import read_cur_chunks
-from collectors.billing.focus import read_focus_chunks
+from collectors.billing import sources as billing_sources
 from collectors.billing.stream import BillingBatch, TableReader
 from collectors.errors import InputError
 
@@ -180,14 +179,11 @@ def billing_chunks(local: Path, uri: str, tag_key: str) -> Iterator[pl.DataFrame
     """Normalized chunks of one export file, whichever claimed format it is; errors name `uri`."""
     try:
         reader = TableReader(local)
-        fmt = billing_formats.identify(reader.columns)
-        if fmt == "focus":
-            yield from read_focus_chunks(local, tag_key=tag_key, reader=reader)
-        elif fmt in ("cur_legacy", "cur_snake"):
-            yield from read_cur_chunks(local, tag_key=tag_key, reader=reader)
-        else:
+        fmt = billing_sources.identified(billing_formats.identify(reader.columns))
+        if fmt is None:
             why = billing_formats.foreign_format(reader.columns)
             raise InputError(local, why or "neither a CUR nor a FOCUS file")
+        yield from fmt.read_chunks(local, tag_key=tag_key, reader=reader)
     except InputError as exc:
         raise _renamed(exc, local, uri) from None
 

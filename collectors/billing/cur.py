@@ -350,3 +350,7 @@ def _tags(
 def _blank_null(s: pl.Series) -> pl.Series:
     s = s.cast(pl.String).str.strip_chars()
     return s.set(s == "", None).alias("workload")
+
+
+# The format's entry point (collectors/billing/sources.py): `gpuledger import cur`, S3 exports.
+read_chunks = read_cur_chunks

@@ -184,3 +184,7 @@ def workload_from_tags(path: Path, tags: pl.Series, tag_key: str, first: int) ->
         value = parsed.get(tag_key, parsed.get(f"user:{tag_key}"))
         values.append(str(value) if value not in (None, "") else None)
     return pl.Series("workload", values, dtype=pl.String)
+
+
+# The format's entry point (collectors/billing/sources.py): `gpuledger import focus`, S3 exports.
+read_chunks = read_focus_chunks
