@@ -24,6 +24,8 @@ import polars as pl
 from advisor.delivery import Delivery, Dispatcher, channels_from_config
 from advisor.waste import cost_rates_now, wasted_runs
 from config.settings import Config
+from tables.published import ALERT
+from tables.stored import RESULTS_GPU_COST_RATES
 from warehouse import alerts as store
 from warehouse.store import ROLLUP_LOOKBACK, Warehouse
 
@@ -135,28 +137,10 @@ def _when(value: Any) -> str:
 
 
 def contract_row(alert: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields `alerts --format json` promises (DESIGN.md §3), plus a few more, JSON-ready."""
-    keys = (
-        "alert_id",
-        "workload",
-        "host",
-        "gpu_uuid",
-        "gpu_model",
-        "kind",
-        "state",
-        "started_at",
-        "ended_at",
-        "resolved_at",
-        "duration_s",
-        "wasted_usd",
-        "usd_per_hour",
-        "placement",
-        "price_basis",
-        "activity_pct",
-        "suggested_class",
-    )
+    """The fields `alerts --format json` promises (DESIGN.md §3), plus a few more, JSON-ready:
+    tables/published.py ALERT, in its order."""
     out: dict[str, Any] = {}
-    for k in keys:
+    for k in ALERT.names:
         v = alert.get(k)
         if isinstance(v, datetime):
             v = v.isoformat()
@@ -421,7 +405,7 @@ def check_alerts(
         meta=meta,
     )
     wh.replace_result(
-        "results_gpu_cost_rates", cost_rates_now(minutes, cloud, catalog, cfg, now=now)
+        RESULTS_GPU_COST_RATES.name, cost_rates_now(minutes, cloud, catalog, cfg, now=now)
     )
     return CheckResult(
         since=since,

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import polars as pl
 
-IDLE = "__idle__"
+from tables.units import IDLE
+
 GPU_MINUTE = ["minute", "host", "gpu_uuid"]
 
 HOURLY_SCHEMA: dict[str, pl.DataType] = {

@@ -7,9 +7,6 @@ import math
 
 import polars as pl
 
-HOURS_PER_MONTH = 730.0
-MIB_PER_GIB = 1024.0
-
 
 def usd(value: float | None, *, cents: bool = True) -> str:
     """`$16,030.80` (negative: `-$12.00`); `n/a` for a missing figure."""

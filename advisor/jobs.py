@@ -36,6 +36,13 @@ from advisor.attribution import IDLE, hourly_usage, minute_shares
 from advisor.ledger import daily_ledger, held_usage, host_placements, local_rates
 from advisor.recommend import Params, recommendations
 from config.settings import Config
+from tables.stored import (
+    GPU_MINUTE,
+    RESULTS_ALTERNATIVES,
+    RESULTS_DAILY_LEDGER,
+    RESULTS_RECOMMENDATIONS,
+    RESULTS_USAGE_HOURLY,
+)
 from warehouse import results
 from warehouse.results import (
     advisor_minutes,
@@ -57,17 +64,17 @@ USAGE_KEY, COST_KEY = "usage_inputs", "cost_inputs"
 
 @dataclass
 class AdvisorResults:
-    usage: pl.DataFrame  # results_usage_hourly
-    ledger: pl.DataFrame  # results_daily_ledger
+    usage: pl.DataFrame  # RESULTS_USAGE_HOURLY
+    ledger: pl.DataFrame  # RESULTS_DAILY_LEDGER
     recommendations: pl.DataFrame
     alternatives: pl.DataFrame
 
     def tables(self) -> dict[str, pl.DataFrame]:
         return {
-            "results_usage_hourly": self.usage,
-            "results_daily_ledger": self.ledger,
-            "results_recommendations": self.recommendations,
-            "results_alternatives": self.alternatives,
+            RESULTS_USAGE_HOURLY.name: self.usage,
+            RESULTS_DAILY_LEDGER.name: self.ledger,
+            RESULTS_RECOMMENDATIONS.name: self.recommendations,
+            RESULTS_ALTERNATIVES.name: self.alternatives,
         }
 
 
@@ -157,12 +164,12 @@ def input_fingerprints(wh: Warehouse, cfg: Config, catalog: pl.DataFrame) -> dic
     return {
         USAGE_KEY: _digest(
             USAGE_VERSION,
-            results.table_columns(wh, "gpu_minute"),
-            results.table_columns(wh, "results_usage_hourly"),
+            results.table_columns(wh, GPU_MINUTE.name),
+            results.table_columns(wh, RESULTS_USAGE_HOURLY.name),
         ),
         COST_KEY: _digest(
             COST_VERSION,
-            results.table_columns(wh, "results_daily_ledger"),
+            results.table_columns(wh, RESULTS_DAILY_LEDGER.name),
             repr(cfg.local),
             repr(cfg.energy),
             catalog.to_dicts(),
@@ -319,7 +326,7 @@ def refresh_ledger(
         done.chunks += 1
     recs, alts = window_recommendations(wh, cfg, catalog, now=now)
     results.store_advisor_results(
-        wh, {"results_recommendations": recs, "results_alternatives": alts}
+        wh, {RESULTS_RECOMMENDATIONS.name: recs, RESULTS_ALTERNATIVES.name: alts}
     )
     done.recommendations = recs.height
     if done.reasons:

@@ -23,37 +23,16 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from advisor.attribution import IDLE
 from config.gpu_class import GpuClasses
 from config.settings import Config
+from tables.stored import RESULTS_DAILY_LEDGER
+from tables.units import HOURS_PER_YEAR, IDLE, J_PER_KWH, UNTAGGED
 
-HOURS_PER_YEAR = 8760.0
-UNTAGGED = "untagged"
 # EC2 instance ids, as the agent reports them on EC2: such a host is cloud even before its bill.
 INSTANCE_ID = r"^i-[0-9a-f]{8}([0-9a-f]{9})?$"
 
-LEDGER_SCHEMA: dict[str, pl.DataType] = {
-    "day": pl.Date(),
-    "placement": pl.String(),
-    "workload": pl.String(),
-    "host": pl.String(),
-    "gpu_model": pl.String(),
-    "gpu_hours": pl.Float64(),
-    "busy_gpu_hours": pl.Float64(),
-    "cost_usd": pl.Float64(),
-    "currency": pl.String(),
-    "idle_gpu_hours": pl.Float64(),
-    "idle_cost_usd": pl.Float64(),
-    "billed_cost_usd": pl.Float64(),
-    "list_cost_usd": pl.Float64(),
-    "energy_kwh": pl.Float64(),
-    # GPU-hours with an activity signal: busy fraction = busy_gpu_hours / activity_gpu_hours;
-    # busy_gpu_hours is null where no hour had one (a MIG instance without DCGM profiling).
-    "activity_gpu_hours": pl.Float64(),
-    # Local GPU-hours whose model has no purchase price (no catalog class, or a class without
-    # one): their cost holds operations and energy only, and every money view warns about them.
-    "unpriced_gpu_hours": pl.Float64(),
-}
+# The ledger's rows: results_daily_ledger (tables/stored.py, every column's meaning there).
+LEDGER_SCHEMA: dict[str, pl.DataType] = RESULTS_DAILY_LEDGER.polars_schema
 
 __all__ = [
     "HOURS_PER_YEAR",
@@ -224,7 +203,7 @@ def _usage_with_days(
 
 
 def _local_rows(u: pl.DataFrame, rates: pl.DataFrame, price_per_kwh: float, pue: float):
-    kwh = pl.col("energy_j") / 3.6e6
+    kwh = pl.col("energy_j") / J_PER_KWH
     if "priced" not in rates.columns:  # rates given without the flag: all have their price
         rates = rates.with_columns(priced=pl.lit(True))
     return (
@@ -276,7 +255,7 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
             seconds=pl.col("seconds").sum(),
             busy_seconds=pl.col("busy_seconds").sum(),
             activity_seconds=pl.col("activity_seconds").sum(),
-            energy_kwh=pl.col("energy_j").sum() / 3.6e6,
+            energy_kwh=pl.col("energy_j").sum() / J_PER_KWH,
         )
         .filter(pl.col("seconds") > 0)
     )

@@ -19,8 +19,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from advisor.costs import HOURS_PER_MONTH, gpu_classes, rate, usd
-from advisor.ledger import HOURS_PER_YEAR
+from advisor.costs import gpu_classes, rate, usd
 from advisor.recommend import (
     ASSUMED_WATTS,
     FULL_NODE_GPUS,
@@ -35,6 +34,7 @@ from advisor.recommend import (
     with_class,
 )
 from config.gpu_class import GpuClasses
+from tables.units import HOURS_PER_MONTH, HOURS_PER_YEAR
 
 
 class WhatIfError(ValueError):

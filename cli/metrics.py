@@ -17,12 +17,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from advisor.waste import KINDS
 from config.settings import Config
+from tables.units import BYTES_PER_MIB
 from warehouse import alerts as store
 from warehouse.snapshot import Snapshot, SnapshotMissing
 
 log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
-MIB = 1024 * 1024
 
 
 class SnapshotCollector:
@@ -77,7 +77,7 @@ class SnapshotCollector:
                 (util, g["util_pct"], 1),
                 (sm, g["sm_active_pct"], 1),
                 (power, g["power_w"], 1),
-                (memory, g["mem_used_mib"], MIB),
+                (memory, g["mem_used_mib"], BYTES_PER_MIB),
             ):
                 if value is not None:
                     family.add_metric(values, value * scale)

@@ -18,10 +18,10 @@ import polars as pl
 
 from collectors.gpu.sources import Sampler, SourceSettings
 from tables.records import Batch, conform
+from tables.units import MIB_PER_GIB, activity
 
 ACCOUNT = "111122223333"
 _NS = uuid.UUID("6f1c1c5e-8a5b-4e35-9a57-4c1f0d9b2a11")
-MIB_PER_GIB = 1024.0
 
 
 @dataclass(frozen=True)
@@ -353,7 +353,7 @@ class LiveDemo:
                 {w: c for w, (_, c) in _USERS.items()}, default=""
             ),
             used_mib=pl.col("mem_used_mib"),
-            sm_pct=pl.coalesce("sm_active_pct", "util_pct"),
+            sm_pct=activity(),
             workload=pl.col("workload"),
             source=pl.lit("demo"),
         )

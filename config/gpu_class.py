@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-MIB_PER_GIB = 1024.0
+from tables.units import MIB_PER_GIB
+
 CATALOG_PATH = "config/catalog.csv"
 # Words that name the vendor or a product brand, never the chip.
 BRAND_WORDS = frozenset({"NVIDIA", "TESLA", "GEFORCE", "QUADRO", "GRID"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from tables.units import MIB_PER_GIB, activity
+
 
 def busy_text(
     busy_gpu_hours: float | None, activity_gpu_hours: float | None, gpu_hours: float | None
@@ -35,13 +37,13 @@ def gpu_table(samples: pl.DataFrame, *, with_host: bool = True) -> None:
         *(["host"] if with_host else []),
         pl.col("gpu_index").alias("gpu"),
         pl.col("gpu_model").alias("model"),
-        pl.coalesce("sm_active_pct", "util_pct").alias("activity %"),
+        activity().alias("activity %"),
         pl.when(pl.col("sm_active_pct").is_not_null())
         .then(pl.lit("SM active (") + pl.col("activity_kind") + pl.lit(")"))
         .otherwise(pl.lit("GPU util (nvml)"))
         .alias("signal"),
-        (pl.col("mem_used_mib") / 1024).round(1).alias("memory GiB"),
-        (pl.col("mem_total_mib") / 1024).round(0).alias("of GiB"),
+        (pl.col("mem_used_mib") / MIB_PER_GIB).round(1).alias("memory GiB"),
+        (pl.col("mem_total_mib") / MIB_PER_GIB).round(0).alias("of GiB"),
         pl.col("power_w").round(0).alias("power W"),
         pl.col("workload").fill_null("—"),
     ]

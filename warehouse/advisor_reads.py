@@ -8,16 +8,16 @@ from datetime import date, datetime
 
 import polars as pl
 
+from tables.published import COSTS, COSTS_GROUP_BY, RECOMMENDATIONS_CSV
+from tables.snapshot import ADVISOR_SNAPSHOT_TABLES, DAILY_LEDGER
 from warehouse.snapshot import Snapshot
-
-ADVISOR_SNAPSHOT_TABLES = ("usage_hourly", "recommendations", "alternatives", "instances")
 
 
 def has_advisor_tables(snap: Snapshot) -> bool:
     names = set(
         snap.query("SELECT table_name FROM information_schema.tables")["table_name"].to_list()
     )
-    return all(t in names for t in ("daily_ledger", *ADVISOR_SNAPSHOT_TABLES))
+    return all(t in names for t in (DAILY_LEDGER.name, *ADVISOR_SNAPSHOT_TABLES))
 
 
 def _where_days(column: str, since: date | None, until: date | None) -> tuple[str, dict]:
@@ -99,21 +99,11 @@ def workload_gpu_usage(snap: Snapshot, workload: str, since: datetime) -> pl.Dat
     )
 
 
-# Summaries of the published results, shared by `gpuledger costs|recommend` and the dashboard.
-GROUP_BY = ("workload", "host", "gpu_model", "placement")
-
-SUMMARY_SCHEMA = {
-    "gpu_hours": pl.Float64,
-    "busy_gpu_hours": pl.Float64,
-    "idle_gpu_hours": pl.Float64,
-    "cost_usd": pl.Float64,
-    "idle_cost_usd": pl.Float64,
-    "billed_cost_usd": pl.Float64,
-    "list_cost_usd": pl.Float64,
-    "energy_kwh": pl.Float64,
-    "activity_gpu_hours": pl.Float64,
-    "unpriced_gpu_hours": pl.Float64,
-}
+# Summaries of the published results, shared by `gpuledger costs|recommend` and the dashboard:
+# rows of tables/published.py COSTS.
+GROUP_BY = COSTS_GROUP_BY
+# The ledger columns a summary adds up (null where a ledger from before them lacks them).
+SUMMED = tuple(n for n in COSTS.names if n in DAILY_LEDGER and n not in COSTS.key)
 
 
 def _sum_or_null(column: str) -> pl.Expr:
@@ -137,9 +127,9 @@ def summarize_ledger(
         frame = frame.filter(pl.col("day") < until)
     if "activity_gpu_hours" not in frame.columns:  # ledgers from before it: all had a signal
         frame = frame.with_columns(activity_gpu_hours=pl.col("gpu_hours"))
-    for name in SUMMARY_SCHEMA:
+    for name in SUMMED:
         if name not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, pl.Float64).alias(name))
+            frame = frame.with_columns(pl.lit(None, DAILY_LEDGER[name].dtype).alias(name))
     keys = [by] if by == "placement" else [by, "placement"]
     out = frame.group_by(keys).agg(
         gpu_hours=pl.col("gpu_hours").sum(),
@@ -154,33 +144,42 @@ def summarize_ledger(
         unpriced_gpu_hours=pl.col("unpriced_gpu_hours").fill_null(0.0).sum(),
     )
     known = pl.col("activity_gpu_hours") > 0
-    return out.with_columns(
-        busy_gpu_hours=pl.when(known).then(pl.col("busy_gpu_hours")),
-        busy_fraction=pl.when(known).then(pl.col("busy_gpu_hours") / pl.col("activity_gpu_hours")),
-    ).sort(["cost_usd", *keys], descending=[True] + [False] * len(keys), nulls_last=True)
+    return (
+        out.with_columns(
+            busy_gpu_hours=pl.when(known).then(pl.col("busy_gpu_hours")),
+            busy_fraction=pl.when(known).then(
+                pl.col("busy_gpu_hours") / pl.col("activity_gpu_hours")
+            ),
+        )
+        .sort(["cost_usd", *keys], descending=[True] + [False] * len(keys), nulls_last=True)
+        .select(*keys, *(n for n in COSTS.names if n not in COSTS.key))
+    )
+
+
+# Digits the recommendations CSV rounds to (money to the cent).
+_CSV_DIGITS = {
+    "current_monthly_cost_usd": 2,
+    "alternative_monthly_cost_usd": 2,
+    "monthly_savings_usd": 2,
+    "upfront_usd": 2,
+    "break_even_months": 1,
+    "busy_fraction": 4,
+    "duty_cycle": 4,
+    "peak_memory_gib": 2,
+    "gpu_hours_per_month": 1,
+}
 
 
 def recommendations_csv(recs: pl.DataFrame) -> str:
-    """Recommendations as CSV (money to the cent, reasons joined with ` | `)."""
+    """Recommendations as CSV (tables/published.py RECOMMENDATIONS_CSV: money to the cent,
+    reasons joined with ` | `)."""
     return recs.select(
-        "workload",
-        "action",
-        "placement",
-        "gpu_model",
-        "gpus",
-        "alternative",
-        pl.col("current_monthly_cost_usd").round(2),
-        pl.col("alternative_monthly_cost_usd").round(2),
-        pl.col("monthly_savings_usd").round(2),
-        pl.col("upfront_usd").round(2),
-        pl.col("break_even_months").round(1),
-        "confidence",
-        pl.col("busy_fraction").round(4),
-        pl.col("duty_cycle").round(4),
-        pl.col("peak_memory_gib").round(2),
-        pl.col("gpu_hours_per_month").round(1),
-        "days_observed",
-        pl.col("reasons").list.join(" | "),
+        pl.col(n).list.join(" | ")
+        if n == "reasons"
+        else pl.col(n).round(_CSV_DIGITS[n])
+        if n in _CSV_DIGITS
+        else pl.col(n)
+        for n in RECOMMENDATIONS_CSV.names
     ).write_csv()
 
 

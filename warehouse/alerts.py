@@ -2,8 +2,9 @@
 the delivery log (an outbox: a message is stored before it is sent, so a restart resends what was
 pending), and the reads the CLI, the dashboard and /metrics make on the published snapshot.
 
-Tables come from migration 4 (warehouse/schema.py). Writes take the writer `Warehouse`; snapshot
-reads take a `Snapshot` and answer empty frames on a snapshot published before alerts existed.
+Tables are defined in tables/stored.py (created by migration 4). Writes take the writer
+`Warehouse`; snapshot reads take a `Snapshot` and answer empty frames on a snapshot published
+before alerts existed.
 """
 
 from __future__ import annotations
@@ -14,63 +15,16 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from tables.columns import UTC_TS
+from tables.stored import ALERT_DELIVERIES, ALERT_EVENTS, ALERTS, MINUTE_WASTE
+
 if TYPE_CHECKING:
     from warehouse.snapshot import Snapshot
     from warehouse.store import Warehouse
 
-UTC_TS = pl.Datetime("us", "UTC")
-ALERT_SCHEMA: dict[str, pl.DataType] = {
-    "alert_id": pl.String(),
-    "host": pl.String(),
-    "gpu_uuid": pl.String(),
-    "gpu_model": pl.String(),
-    "workload": pl.String(),
-    "kind": pl.String(),
-    "state": pl.String(),
-    "started_at": UTC_TS,
-    "ended_at": UTC_TS,
-    "resolved_at": UTC_TS,
-    "opened_at": UTC_TS,
-    "updated_at": UTC_TS,
-    "duration_s": pl.Float64(),
-    "wasted_s": pl.Float64(),
-    "wasted_usd": pl.Float64(),
-    "usd_per_hour": pl.Float64(),
-    "placement": pl.String(),
-    "price_basis": pl.String(),
-    "activity_pct": pl.Float64(),
-    "util_pct": pl.Float64(),
-    "sm_active_pct": pl.Float64(),
-    "mem_used_max_gib": pl.Float64(),
-    "suggested_class": pl.String(),
-    "notify": pl.Boolean(),
-}
-EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "alert_id": pl.String(),
-    "ts": UTC_TS,
-    "event": pl.String(),  # opened | resolved | suppressed
-    "state": pl.String(),
-    "duration_s": pl.Float64(),
-    "wasted_usd": pl.Float64(),
-    "note": pl.String(),
-}
-DELIVERY_SCHEMA: dict[str, pl.DataType] = {
-    "delivery_id": pl.String(),
-    "alert_id": pl.String(),  # null for a digest
-    "event": pl.String(),  # opened | resolved | digest
-    "channel": pl.String(),
-    "created_at": UTC_TS,
-    "status": pl.String(),  # pending | sent | failed
-    "attempts": pl.Int32(),
-    "last_error": pl.String(),
-    "delivered_at": UTC_TS,
-    "message": pl.String(),  # the notification as JSON, so a restart can send it
-}
-MINUTE_COLUMNS = (
-    "minute, host, gpu_uuid, gpu_model, workload, seconds, busy_seconds, util_avg,"
-    " sm_active_avg, activity_kind, mem_used_max_mib, mem_total_mib, power_avg_w,"
-    " activity_seconds, board_share"
-)
+ALERT_SCHEMA: dict[str, pl.DataType] = ALERTS.polars_schema
+EVENT_SCHEMA: dict[str, pl.DataType] = ALERT_EVENTS.polars_schema
+DELIVERY_SCHEMA: dict[str, pl.DataType] = ALERT_DELIVERIES.polars_schema
 
 
 # Reads for a check (writer) -------------------------------------------------------------------
@@ -87,9 +41,9 @@ def recent_minutes(wh: Warehouse, since: datetime, reach: pl.DataFrame) -> pl.Da
     try:
         return con.sql(
             f"""
-            SELECT {MINUTE_COLUMNS} FROM gpu_minute WHERE minute >= $since
+            SELECT {MINUTE_WASTE.sql_columns()} FROM gpu_minute WHERE minute >= $since
             UNION ALL
-            SELECT {", ".join("m." + c.strip() for c in MINUTE_COLUMNS.split(","))}
+            SELECT {MINUTE_WASTE.sql_columns("m")}
             FROM gpu_minute m JOIN alert_reach r USING (host, gpu_uuid)
             WHERE m.minute >= r.since AND m.minute < $since""",
             params={"since": since},

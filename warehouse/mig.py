@@ -161,7 +161,7 @@ def _shares(inst: pl.DataFrame, board_rows: pl.DataFrame) -> tuple[pl.DataFrame,
 
 def split_boards(minutes: pl.DataFrame) -> pl.DataFrame:
     """Per-GPU minute rows with every MIG board turned into one GPU (see the module docstring),
-    plus `board_share`. `minutes` has the gpu_minute columns (warehouse.store.MINUTE_COLUMNS
+    plus `board_share`. `minutes` has the gpu_minute columns (tables.stored.GPU_MINUTE
     without `board_share`); rows come back in the same columns, `board_share` last."""
     is_inst = pl.col("parent_gpu_uuid").is_not_null()
     columns = [c for c in minutes.columns if c != "board_share"]

@@ -17,6 +17,12 @@ from datetime import UTC, date, datetime, time, timedelta
 import duckdb
 import polars as pl
 
+from tables.stored import (
+    ADVISOR_RESULTS,
+    MINUTE_ATTRIBUTION,
+    RESULTS_DAILY_LEDGER,
+    RESULTS_USAGE_HOURLY,
+)
 from warehouse.store import (
     BILL_DAY,
     BILLING_DAILY_FROM,
@@ -25,18 +31,12 @@ from warehouse.store import (
     mark_dirty_frame,
 )
 
-# Result tables the advisor replaces together, in this order.
-ADVISOR_TABLES = (
-    "results_usage_hourly",
-    "results_daily_ledger",
-    "results_recommendations",
-    "results_alternatives",
-)
-
-MINUTE_COLUMNS = (
-    "minute, host, gpu_uuid, gpu_model, workload, seconds, busy_seconds, energy_j,"
-    " mem_used_max_mib, mem_total_mib, activity_seconds, parent_gpu_uuid, mig_profile"
-)
+# Result tables the advisor replaces together, in this order (tables/stored.py).
+ADVISOR_TABLES = ADVISOR_RESULTS
+# The gpu_minute columns the attribution reads.
+MINUTE_COLUMNS_SQL = MINUTE_ATTRIBUTION.sql_columns()
+_USAGE = RESULTS_USAGE_HOURLY.name
+_LEDGER = RESULTS_DAILY_LEDGER.name
 
 # Per workload on one GPU in one minute, only where more than one workload shared the GPU that
 # minute: the SM share NVML gave its processes (null when it gave none) and their memory. GPUs
@@ -72,7 +72,7 @@ INSTANCE_TYPES_SQL = """
 def advisor_minutes(wh: Warehouse, since: datetime, until: datetime) -> pl.DataFrame:
     """The gpu_minute rollups the attribution needs, in [since, until)."""
     return wh.db.sql(
-        f"SELECT {MINUTE_COLUMNS} FROM gpu_minute WHERE minute >= $since AND minute < $until",
+        f"SELECT {MINUTE_COLUMNS_SQL} FROM gpu_minute WHERE minute >= $since AND minute < $until",
         params={"since": since, "until": until},
     ).pl()
 
@@ -182,18 +182,18 @@ def known_days(wh: Warehouse) -> pl.Series:
         f"""
         SELECT DISTINCT CAST(minute AS DATE) AS day FROM gpu_minute
         UNION SELECT DISTINCT {BILL_DAY} FROM billing_items
-        UNION SELECT DISTINCT day FROM results_daily_ledger
-        UNION SELECT DISTINCT CAST(hour AS DATE) FROM results_usage_hourly"""
+        UNION SELECT DISTINCT day FROM {_LEDGER}
+        UNION SELECT DISTINCT CAST(hour AS DATE) FROM {_USAGE}"""
     ).pl()["day"]
 
 
 def host_days(wh: Warehouse, hosts: Sequence[str]) -> pl.Series:
     """The days with rollups or stored attribution of any of `hosts`."""
     return wh.db.sql(
-        """
+        f"""
         SELECT DISTINCT CAST(minute AS DATE) AS day FROM gpu_minute
         WHERE list_contains($hosts, host)
-        UNION SELECT DISTINCT CAST(hour AS DATE) FROM results_usage_hourly
+        UNION SELECT DISTINCT CAST(hour AS DATE) FROM {_USAGE}
         WHERE list_contains($hosts, host)""",
         params={"hosts": list(hosts)},
     ).pl()["day"]
@@ -230,7 +230,9 @@ def _replace_hosts(con: duckdb.DuckDBPyConnection, hosts: pl.DataFrame) -> None:
 def minutes_on_days(wh: Warehouse, days: Sequence[date]) -> pl.DataFrame:
     """The gpu_minute rollups the attribution needs, on `days` (UTC)."""
     where, params = _days_where("minute", days)
-    return wh.db.sql(f"SELECT {MINUTE_COLUMNS} FROM gpu_minute WHERE {where}", params=params).pl()
+    return wh.db.sql(
+        f"SELECT {MINUTE_COLUMNS_SQL} FROM gpu_minute WHERE {where}", params=params
+    ).pl()
 
 
 def process_shares_on_days(wh: Warehouse, days: Sequence[date]) -> pl.DataFrame:
@@ -254,15 +256,15 @@ def billed_resources(wh: Warehouse) -> pl.DataFrame:
 
 
 def usage_on_days(wh: Warehouse, days: Sequence[date]) -> pl.DataFrame:
-    """The stored hourly attribution (results_usage_hourly, every column) of `days`."""
+    """The stored hourly attribution (every column) of `days`."""
     where, params = _days_where("hour", days)
-    return wh.db.sql(f"SELECT * FROM results_usage_hourly WHERE {where}", params=params).pl()
+    return wh.db.sql(f"SELECT * FROM {_USAGE} WHERE {where}", params=params).pl()
 
 
 def usage_between(wh: Warehouse, since: datetime, until: datetime) -> pl.DataFrame:
     """Stored hourly attribution in [since, until)."""
     return wh.db.sql(
-        "SELECT * FROM results_usage_hourly WHERE hour >= $since AND hour < $until",
+        f"SELECT * FROM {_USAGE} WHERE hour >= $since AND hour < $until",
         params={"since": since, "until": until},
     ).pl()
 
@@ -270,7 +272,7 @@ def usage_between(wh: Warehouse, since: datetime, until: datetime) -> pl.DataFra
 def ledger_between(wh: Warehouse, since: date, until: date) -> pl.DataFrame:
     """Stored daily ledger rows of days in [since, until)."""
     return wh.db.sql(
-        "SELECT * FROM results_daily_ledger WHERE day >= $since AND day < $until",
+        f"SELECT * FROM {_LEDGER} WHERE day >= $since AND day < $until",
         params={"since": since, "until": until},
     ).pl()
 
@@ -290,11 +292,9 @@ def store_ledger_days(
     listed = {"days": list(days)}
     where, params = _days_where("hour", days)
     with _transaction(wh) as con:
-        con.execute(f"DELETE FROM results_usage_hourly WHERE {where}", params).fetchall()
-        con.execute(
-            "DELETE FROM results_daily_ledger WHERE list_contains($days, day)", listed
-        ).fetchall()
-        for table, frame in (("results_usage_hourly", usage), ("results_daily_ledger", ledger)):
+        con.execute(f"DELETE FROM {_USAGE} WHERE {where}", params).fetchall()
+        con.execute(f"DELETE FROM {_LEDGER} WHERE list_contains($days, day)", listed).fetchall()
+        for table, frame in ((_USAGE, usage), (_LEDGER, ledger)):
             if frame.height == 0:
                 continue
             con.register("ledger_rows", frame)

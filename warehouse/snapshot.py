@@ -16,23 +16,34 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from tables import snapshot as shapes
+from tables.stored import (
+    ALERTS,
+    GPU_MINUTE,
+    RESULTS_ALTERNATIVES,
+    RESULTS_DAILY_LEDGER,
+    RESULTS_GPU_COST_RATES,
+    RESULTS_RECOMMENDATIONS,
+    RESULTS_USAGE_HOURLY,
+)
 from warehouse.results import INSTANCE_TYPES_SQL
 from warehouse.schema import SCHEMA_VERSION
 from warehouse.store import BILLING_DAILY_SQL, Warehouse, connect
 
-# What the snapshot holds: table -> SELECT over the warehouse (`$since` = first day kept). The
-# minute rollups (and so the Live and Overview charts drawn from them) stop at `snapshot_days`;
-# the results (hourly attribution, the daily ledger) and the daily bills are small and cover every
-# day the warehouse holds data for (DESIGN.md §2, ledger).
-SNAPSHOT_TABLES = {
-    "gpu_minute": "SELECT * FROM gpu_minute WHERE minute >= $since",
-    "gpu_latest": """
+# What the snapshot holds: table -> SELECT over the warehouse (`$since` = first day kept); the
+# tables' shapes are defined in tables/snapshot.py. The minute rollups (and so the Live and
+# Overview charts drawn from them) stop at `snapshot_days`; the results (hourly attribution, the
+# daily ledger) and the daily bills are small and cover every day the warehouse holds data for
+# (DESIGN.md §2, ledger).
+SNAPSHOT_SELECTS = {
+    shapes.SNAP_GPU_MINUTE.name: f"SELECT * FROM {GPU_MINUTE.name} WHERE minute >= $since",
+    shapes.GPU_LATEST.name: """
         SELECT * FROM gpu_samples
         WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 10 MINUTE
         QUALIFY row_number() OVER (PARTITION BY host, gpu_uuid ORDER BY ts DESC) = 1""",
-    "billing_daily": BILLING_DAILY_SQL,
-    "daily_ledger": "SELECT * FROM results_daily_ledger",
-    "hosts": """
+    shapes.SNAP_BILLING_DAILY.name: BILLING_DAILY_SQL,
+    shapes.DAILY_LEDGER.name: f"SELECT * FROM {RESULTS_DAILY_LEDGER.name}",
+    shapes.HOSTS.name: """
         WITH recent AS (  -- exact last sample; raw rows of the last day only, never a full scan
             SELECT host, max(ts) AS last_sample FROM gpu_samples
             WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 1 DAY GROUP BY host
@@ -43,24 +54,24 @@ SNAPSHOT_TABLES = {
                any_value(m.source) AS source
         FROM gpu_minute m LEFT JOIN recent r USING (host) GROUP BY m.host""",
     # Data health: the newest bill per source, recent health records, the ingest ledger.
-    "billing_sources": """
+    shapes.BILLING_SOURCES.name: """
         SELECT source, ProviderName AS provider, count(*) AS line_items,
                max(ChargePeriodEnd) AS last_charge, any_value(BillingCurrency) AS currency
         FROM billing_items GROUP BY source, ProviderName""",
-    "health_recent": """
+    shapes.HEALTH_RECENT.name: """
         SELECT * FROM health WHERE ts >= now() - INTERVAL 1 DAY ORDER BY ts DESC LIMIT 500""",
-    "ingest_stats": """
+    shapes.INGEST_STATS.name: """
         SELECT kind, count(*) AS files, sum(rows) AS rows, max(ingested_at) AS last_ingest
         FROM ingested_files GROUP BY kind""",
     # Alerts (all of them: few rows, and /metrics counts their wasted seconds since the start);
     # reads in warehouse/alerts.py.
-    "alerts": "SELECT * FROM alerts",
-    "gpu_cost_rates": "SELECT * FROM results_gpu_cost_rates",
+    shapes.SNAP_ALERTS.name: f"SELECT * FROM {ALERTS.name}",
+    shapes.GPU_COST_RATES.name: f"SELECT * FROM {RESULTS_GPU_COST_RATES.name}",
     # The advisor's results (migration 3); reads in warehouse/advisor_reads.py.
-    "usage_hourly": "SELECT * FROM results_usage_hourly",
-    "recommendations": "SELECT * FROM results_recommendations",
-    "alternatives": "SELECT * FROM results_alternatives",
-    "instances": INSTANCE_TYPES_SQL,
+    shapes.USAGE_HOURLY.name: f"SELECT * FROM {RESULTS_USAGE_HOURLY.name}",
+    shapes.RECOMMENDATIONS.name: f"SELECT * FROM {RESULTS_RECOMMENDATIONS.name}",
+    shapes.ALTERNATIVES.name: f"SELECT * FROM {RESULTS_ALTERNATIVES.name}",
+    shapes.INSTANCES.name: INSTANCE_TYPES_SQL,
 }
 
 
@@ -79,7 +90,7 @@ def publish(wh: Warehouse, path: Path, *, days: int, now: datetime | None = None
     quoted = str(tmp).replace("'", "''")
     con.execute(f"ATTACH '{quoted}' AS snap")
     try:
-        for table, select in SNAPSHOT_TABLES.items():
+        for table, select in SNAPSHOT_SELECTS.items():
             params = {"since": since} if "$since" in select else None
             con.execute(f"CREATE TABLE snap.{table} AS {select}", params or {})
         meta = {
@@ -88,7 +99,7 @@ def publish(wh: Warehouse, path: Path, *, days: int, now: datetime | None = None
             "data_as_of": hi.isoformat() if hi else "",
             "schema_version": str(SCHEMA_VERSION),
         }
-        con.execute("CREATE TABLE snap.meta (key VARCHAR, value VARCHAR)")
+        con.execute(shapes.SNAP_META.duckdb_ddl(schema="snap"))
         con.executemany("INSERT INTO snap.meta VALUES (?, ?)", list(meta.items()))
     finally:
         con.execute("DETACH snap")

@@ -21,20 +21,18 @@ import numpy as np
 import polars as pl
 
 from tables import spool
-from tables.records import SCHEMAS, conform
+from tables.records import RECORDS, SCHEMAS, conform
+from tables.stored import GPU_MINUTE, INGESTED_FILES
+from tables.units import UNTAGGED, activity
 from warehouse.lock import LockHeld, WriterLock
 from warehouse.mig import board_members, board_spans, split_boards, widen_to_boards
 from warehouse.schema import migrate
 
 log = logging.getLogger(__name__)
 
-# Kinds whose rows are deduplicated by key on ingest (a file imported twice counts once).
-DEDUP_KEYS = {
-    "gpu_samples": ("host", "gpu_uuid", "ts"),
-    # dcgm-exporter names pods, not pids: two pods on one GPU at one instant are two rows.
-    "process_samples": ("host", "gpu_uuid", "ts", "pid", "pod", "container"),
-    "health": ("host", "gpu_uuid", "ts", "kind"),
-}
+# Kinds whose rows are deduplicated by key on ingest (a file imported twice counts once): the
+# keys of their definitions (tables/records.py).
+DEDUP_KEYS = {kind: RECORDS[kind].key for kind in ("gpu_samples", "process_samples", "health")}
 # A sample stands for the time until its GPU's next sample, capped at this many usual intervals.
 GAP_CAP = 2.0
 # Rollup recomputation reaches this far before the earliest new sample (>= 2 x the longest
@@ -64,11 +62,12 @@ ROLLUP_COLUMNS = (
 )
 
 
-# Billing per day, workload and resource; every money basis kept (DESIGN.md §2).
-# BILLING_DAILY_FROM takes a WHERE clause before its GROUP BY (warehouse/results.py).
-BILLING_DAILY_FROM = """
+# Billing per day, workload and resource; every money basis kept (DESIGN.md §2), in the columns
+# of tables/stored.py BILLING_DAILY. BILLING_DAILY_FROM takes a WHERE clause before its GROUP BY
+# (warehouse/results.py).
+BILLING_DAILY_FROM = f"""
     SELECT CAST(ChargePeriodStart AS DATE) AS day, ProviderName AS provider,
-           coalesce(workload, 'untagged') AS workload, ResourceId AS resource_id,
+           coalesce(workload, '{UNTAGGED}') AS workload, ResourceId AS resource_id,
            InstanceType AS instance_type, BillingCurrency AS currency, source,
            sum(EffectiveCost) AS effective_cost, sum(BilledCost) AS billed_cost,
            sum(ListCost) AS list_cost, count(*) AS line_items
@@ -305,12 +304,7 @@ class Warehouse:
                 "rows": counts,
                 "ingested_at": [now] * len(files),
             },
-            schema={
-                "path": pl.String,
-                "kind": pl.String,
-                "rows": pl.Int64,
-                "ingested_at": pl.Datetime("us", "UTC"),
-            },
+            schema=INGESTED_FILES.polars_schema,
         )
 
     def _read_files(self, kind: str, files: list[Path]) -> pl.DataFrame:
@@ -515,7 +509,7 @@ class Warehouse:
     def purge_source(self, source: str) -> dict[str, int]:
         """Delete every row `source` wrote (the demo fleet, once real data is configured), in
         one transaction; returns the rows deleted per table."""
-        tables = ("gpu_samples", "process_samples", "health", "billing_items", "gpu_minute")
+        tables = (*RECORDS, GPU_MINUTE.name)
         con = self.db
         deleted: dict[str, int] = {}
         con.execute("BEGIN")
@@ -571,7 +565,7 @@ class Warehouse:
             con.unregister("result_rows")
 
     def counts(self) -> dict[str, int]:
-        tables = ["gpu_samples", "process_samples", "health", "billing_items", "gpu_minute"]
+        tables = [*RECORDS, GPU_MINUTE.name]
         sql = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in tables)
         return dict(self.db.execute(sql).fetchall())
 
@@ -721,7 +715,7 @@ def minute_rollups(
                 pl.coalesce("gap", "usual", pl.lit(1.0)),
                 GAP_CAP * pl.coalesce("usual", "gap", pl.lit(1.0)),
             ),
-            activity=pl.coalesce("sm_active_pct", "util_pct") / 100.0,
+            activity=activity() / 100.0,
             minute=pl.col("ts").dt.truncate("1m"),
         )
         .with_columns(
@@ -757,34 +751,9 @@ def minute_rollups(
             parent_gpu_uuid=pl.col("parent_gpu_uuid").drop_nulls().first(),
             mig_profile=pl.col("mig_profile").drop_nulls().first(),
         )
-        .select([c for c in MINUTE_COLUMNS if c != "board_share"])
+        .select([c for c in GPU_MINUTE.names if c != "board_share"])
     )
-    return split_boards(minutes).select(MINUTE_COLUMNS), replaced
-
-
-MINUTE_COLUMNS = (
-    "minute",
-    "host",
-    "gpu_uuid",
-    "gpu_model",
-    "workload",
-    "samples",
-    "seconds",
-    "busy_seconds",
-    "util_avg",
-    "sm_active_avg",
-    "activity_kind",
-    "mem_used_max_mib",
-    "mem_total_mib",
-    "power_avg_w",
-    "energy_j",
-    "source",
-    # Migration 5: seconds with an activity signal, and MIG (warehouse/mig.py).
-    "activity_seconds",
-    "parent_gpu_uuid",
-    "mig_profile",
-    "board_share",
-)
+    return split_boards(minutes).select(GPU_MINUTE.names), replaced
 
 
 def pq_rows(path: Path) -> int:

@@ -22,12 +22,12 @@ from typing import Any
 
 import polars as pl
 
-from advisor.costs import HOURS_PER_MONTH, gpu_classes, pct, rate, usd
-from advisor.ledger import HOURS_PER_YEAR
+from advisor.costs import gpu_classes, pct, rate, usd
 from advisor.recommend.capacity import LocalCapacity
 from advisor.recommend.fit import fit, smaller
 from advisor.recommend.params import Params
 from advisor.recommend.profiles import Profile
+from tables.units import HOURS_PER_MONTH, HOURS_PER_YEAR
 
 # A multi-GPU workload is only spread over several instances of a full-size (8-GPU) type.
 FULL_NODE_GPUS = 8

@@ -14,52 +14,10 @@ from advisor.recommend.choose import ACTIONS, Recommendation, recommend_profiles
 from advisor.recommend.params import Params
 from advisor.recommend.profiles import measured_profiles
 from advisor.recommend.usage import Window, observed_window
+from tables.stored import RESULTS_ALTERNATIVES, RESULTS_RECOMMENDATIONS
 
-RECOMMENDATION_SCHEMA: dict[str, pl.DataType] = {
-    "computed_at": pl.Datetime("us", "UTC"),
-    "window_start": pl.Datetime("us", "UTC"),
-    "window_end": pl.Datetime("us", "UTC"),
-    "days_observed": pl.Float64(),
-    "workload": pl.String(),
-    "placement": pl.String(),
-    "sensitive": pl.Boolean(),
-    "hosts": pl.String(),
-    "instance_type": pl.String(),
-    "gpu_model": pl.String(),
-    "gpus": pl.Int32(),
-    "gpu_hours_per_month": pl.Float64(),
-    "busy_fraction": pl.Float64(),
-    "duty_cycle": pl.Float64(),
-    "peak_memory_gib": pl.Float64(),
-    "current_monthly_cost_usd": pl.Float64(),
-    "action": pl.String(),
-    "alternative": pl.String(),
-    "alternative_monthly_cost_usd": pl.Float64(),
-    "monthly_savings_usd": pl.Float64(),
-    "upfront_usd": pl.Float64(),
-    "break_even_months": pl.Float64(),
-    "confidence": pl.Float64(),
-    "reasons": pl.List(pl.String()),
-}
-
-ALTERNATIVE_SCHEMA: dict[str, pl.DataType] = {
-    "computed_at": pl.Datetime("us", "UTC"),
-    "workload": pl.String(),
-    "option": pl.String(),
-    "kind": pl.String(),
-    "placement": pl.String(),
-    "gpu_model": pl.String(),
-    "gpus": pl.Int32(),
-    "instance_type": pl.String(),
-    "host": pl.String(),
-    "monthly_cost_usd": pl.Float64(),
-    "monthly_savings_usd": pl.Float64(),
-    "upfront_usd": pl.Float64(),
-    "break_even_months": pl.Float64(),
-    "feasible": pl.Boolean(),
-    "chosen": pl.Boolean(),
-    "note": pl.String(),
-}
+RECOMMENDATION_SCHEMA: dict[str, pl.DataType] = RESULTS_RECOMMENDATIONS.polars_schema
+ALTERNATIVE_SCHEMA: dict[str, pl.DataType] = RESULTS_ALTERNATIVES.polars_schema
 
 
 def recommendations(

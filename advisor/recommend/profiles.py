@@ -15,12 +15,11 @@ from typing import NamedTuple, cast
 
 import polars as pl
 
-from advisor.attribution import IDLE
-from advisor.costs import HOURS_PER_MONTH, MIB_PER_GIB, cloud_price_per_gpu, gpu_classes
-from advisor.ledger import UNTAGGED
+from advisor.costs import cloud_price_per_gpu, gpu_classes
 from advisor.recommend.capacity import LocalCapacity, local_capacity
 from advisor.recommend.params import Params
 from advisor.recommend.usage import Window, hour_of_week, with_activity, with_class
+from tables.units import HOURS_PER_MONTH, IDLE, MIB_PER_GIB, UNTAGGED
 
 # A recommendation for a workload whose memory was never measured is this much less certain.
 MEMORY_UNKNOWN_CONFIDENCE = 0.5

@@ -48,12 +48,12 @@ from tables.records import (
     Batch,
     empty,
 )
+from tables.units import BYTES_PER_MIB
 
 log = logging.getLogger(__name__)
 
 SOURCE = "nvml"
 GPM_MIN_INTERVAL_S = 0.1
-_MIB = 1024 * 1024
 _NO_DRIVER = "no NVIDIA GPU or driver on this host"
 
 # pynvml metric constant -> gpu_samples column.
@@ -515,7 +515,7 @@ class NvmlCollector:
         mem = self._first(t.uuid, alternatives)
         if mem is MISSING:
             return None, None
-        return mem.used / _MIB, mem.total / _MIB
+        return mem.used / BYTES_PER_MIB, mem.total / BYTES_PER_MIB
 
     def _board_readings(self, t: _Target) -> dict[str, float | None]:
         nv, u, h = self._nvml, t.uuid, t.handle
@@ -677,7 +677,7 @@ class NvmlCollector:
                     "container": info.container,
                     "pod": info.pod,
                     "namespace": info.namespace,
-                    "used_mib": None if used is None else used / _MIB,
+                    "used_mib": None if used is None else used / BYTES_PER_MIB,
                     "sm_pct": None if shares is None else shares.get(pid, 0.0),
                     "workload": workload,
                 }

@@ -38,11 +38,11 @@ from collectors.gpu.smi import host_from_filename
 from collectors.gpu.sources import Sampler, SourceSettings, SourceUnavailable
 from collectors.gpu.workload_rules import ProcessAttributor, Rule
 from tables.records import Batch
+from tables.units import BYTES_PER_MIB
 
 log = logging.getLogger(__name__)
 
 SOURCE = "prometheus"
-MIB = 1024 * 1024
 # Prometheus refuses a query_range answer of more than 11,000 points per series.
 MAX_POINTS_PER_SERIES = 11_000
 # History is read in windows of at most this many points in all (series x steps), so one answer
@@ -76,8 +76,8 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "dcgm_gpu_temp": ("temperature_c", 1.0),
     # utkuozdemir/nvidia_gpu_exporter
     "nvidia_smi_utilization_gpu_ratio": ("util_pct", 100.0),
-    "nvidia_smi_memory_used_bytes": ("mem_used_mib", 1 / MIB),
-    "nvidia_smi_memory_total_bytes": ("_mem_total", 1 / MIB),
+    "nvidia_smi_memory_used_bytes": ("mem_used_mib", 1 / BYTES_PER_MIB),
+    "nvidia_smi_memory_total_bytes": ("_mem_total", 1 / BYTES_PER_MIB),
     "nvidia_smi_power_draw_watts": ("power_w", 1.0),
     "nvidia_smi_power_draw_instant_watts": ("_power_instant", 1.0),
     "nvidia_smi_clocks_current_sm_clock_hz": ("sm_clock_mhz", 1e-6),
@@ -350,7 +350,7 @@ def _app_row(s: _Sample, ident: dict, value: float | None) -> dict:
         "container": None,
         "pid": int(pid),
         "command": s.labels.get("process_name") or None,
-        "used_mib": value / MIB if value is not None and s.name == _APP_MEMORY else None,
+        "used_mib": value / BYTES_PER_MIB if value is not None and s.name == _APP_MEMORY else None,
     }
 
 

@@ -34,6 +34,7 @@ import polars as pl
 
 from collectors.gpu.procinfo import UNKNOWN_USER, ProcessInfo, ProcessInfoCache
 from tables.records import Batch
+from tables.units import unattributed
 
 DEFAULT_WORKLOAD_ENV = "GPULEDGER_WORKLOAD"
 
@@ -154,7 +155,7 @@ def resolve_workload(
         workload = rule.workload_for(info)
         if workload:
             return workload
-    return f"unattributed:{info.user}"
+    return unattributed(info.user)
 
 
 def env_keys(rules: Iterable[Rule]) -> list[str]:
