@@ -1,8 +1,10 @@
-"""gpuledger dashboard entry point: routing only (pages live in dashboard/pages/)."""
+"""gpuledger dashboard entry point: routing only (pages live in dashboard/pages/, listed in
+dashboard/pages/__init__.py)."""
 
 import streamlit as st
 
 from dashboard import auth, data
+from dashboard.pages import PAGES
 
 st.set_page_config(page_title="gpuledger", page_icon=":material/memory:", layout="wide")
 
@@ -10,20 +12,8 @@ settings = data.effective_config().dashboard
 user = auth.require_login(settings.auth, settings.proxy_header)
 
 pages = [
-    st.Page(
-        "dashboard/pages/overview.py", title="Overview", icon=":material/dashboard:", default=True
-    ),
-    st.Page("dashboard/pages/live.py", title="Live", icon=":material/monitor_heart:"),
-    st.Page("dashboard/pages/workloads.py", title="Workloads", icon=":material/table_chart:"),
-    st.Page(
-        "dashboard/pages/recommendations.py", title="Recommendations", icon=":material/savings:"
-    ),
-    st.Page("dashboard/pages/whatif.py", title="What-if", icon=":material/calculate:"),
-    st.Page("dashboard/pages/alerts.py", title="Alerts", icon=":material/notifications:"),
-    st.Page(
-        "dashboard/pages/data_health.py", title="Data health", icon=":material/health_and_safety:"
-    ),
-    st.Page("dashboard/pages/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
+    for p in PAGES
 ]
 if user and settings.auth == "oidc":
     st.sidebar.caption(f"Signed in as {user}")

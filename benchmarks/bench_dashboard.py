@@ -8,10 +8,11 @@ timed too. Arguments are filled by name: `since` a week ago (the Overview's wind
 parameters with defaults keep them; a read needing anything else is listed as skipped. One
 `Snapshot` serves all calls, as the dashboard's cached one does; p50 of 21 calls after a warm-up.
 
-Pages: each file in dashboard/pages/ run by Streamlit's AppTest with the data cache cleared before
-every run (a page opened after the cache expired: the queries, the frames, the chart specs;
-the browser's drawing is not counted); p50 of 5 runs. The fleet's spool batches are back-dated
-and each host's agent has written the last 30 s in 5-second batches, as the live view meets it.
+Pages: each page of the registry (dashboard/pages/__init__.py) run by Streamlit's AppTest with
+the data cache cleared before every run (a page opened after the cache expired: the queries, the
+frames, the chart specs; the browser's drawing is not counted); p50 of 5 runs. The fleet's spool
+batches are back-dated and each host's agent has written the last 30 s in 5-second batches, as
+the live view meets it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from benchmarks.fleet import built_fleet, make_spool_live
 from benchmarks.run import ROOT, Result
+from dashboard.pages import PAGES
 
 PANEL_GOAL_MS = 50.0
 PAGE_GOAL_MS = 300.0
@@ -117,9 +119,8 @@ def _pages(cfg, live_files: int) -> list[Result]:
     results = []
     try:
         st.cache_resource.clear()
-        for page in sorted((ROOT / "dashboard" / "pages").glob("*.py")):
-            if page.name.startswith("_"):
-                continue
+        for spec in sorted(PAGES, key=lambda p: p.file):  # every registered page
+            page = ROOT / spec.path
             times, errors = [], []
             for _ in range(PAGE_RUNS + 1):
                 st.cache_data.clear()

@@ -3,16 +3,15 @@ against a real demo snapshot; expected figures are read straight from the snapsh
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from config.settings import Config
+from dashboard.pages import PAGES as PAGE_LIST
 from tests.conftest import DEMO_INTENDED_ACTIONS
 from tests.dashboard.conftest import APP, ROOT, demo_config, seed_demo_snapshot
 
@@ -131,14 +130,15 @@ def test_pages_without_a_snapshot_say_so(cfg, dashboard_for, page):
 
 
 def test_the_pages_are_routed_with_overview_first_and_default():
-    source = APP.read_text()
-    pages = re.findall(r'st\.Page\(\s*"([^"]+)"', source)
+    """streamlit_app.py routes the registry (dashboard/pages/__init__.py PAGES)."""
+    pages = [p.path for p in PAGE_LIST]
     assert pages[0] == "dashboard/pages/overview.py"
-    assert re.search(r'overview\.py",[^)]*default=True', source)
+    assert [p.file for p in PAGE_LIST if p.default] == ["overview.py"]
     for page in ("workloads.py", "recommendations.py", "whatif.py"):
         assert f"dashboard/pages/{page}" in pages
         assert (ROOT / "dashboard" / "pages" / page).exists()
-    assert Path(APP).exists()
+    source = APP.read_text()
+    assert "from dashboard.pages import PAGES" in source and 'st.Page("' not in source
 
 
 def test_workloads_drill_down_from_the_url(advisor_snapshot, dashboard_for) -> None:

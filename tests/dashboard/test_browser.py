@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pytest
 from cli.daemon import dashboard_command, dashboard_env
 from collectors import demo
 from config.settings import Config
+from dashboard.pages import PAGES
 from tables import spool
 from tests.dashboard.conftest import ROOT, OverviewFigures, overview_figures
 
@@ -175,7 +177,7 @@ def test_overview_in_chromium(
     assert page_errors == []
 
     if screenshots_dir is not None:
-        save_screenshot(page, screenshots_dir / "screenshot-overview.png")
+        save_screenshot(page, screenshots_dir / PAGES[0].screenshot)
 
 
 def test_live_tile_refreshes_without_reload(page, page_errors: list[str], server: Server) -> None:
@@ -212,15 +214,16 @@ def test_navigation_reaches_every_page_without_an_error(
     links = page.locator('[data-testid="stSidebarNav"] a')
     links.first.wait_for(timeout=RENDER_MS)
     names = [t.strip().splitlines()[-1].strip() for t in links.all_inner_texts()]
-    assert {"Overview", "Live", "Data health", "Settings"} <= set(names), names
-    for name in names:
-        page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
-        page.locator("h1", has_text=name).first.wait_for(timeout=RENDER_MS)
+    assert names == [p.title for p in PAGES]  # the registry, in its order
+    for spec in PAGES:
+        page.locator('[data-testid="stSidebarNav"] a', has_text=spec.title).first.click()
+        page.locator("h1", has_text=spec.title).first.wait_for(timeout=RENDER_MS)
         page.wait_for_timeout(800)  # let fragments and charts settle
-        assert page.locator('[data-testid="stException"]').count() == 0, name
-        if screenshots_dir is not None and name != "Overview":
-            slug = name.lower().replace(" ", "-").replace("/", "-")
-            save_screenshot(page, screenshots_dir / f"screenshot-{slug}.png")
+        assert page.locator('[data-testid="stException"]').count() == 0, spec.title
+        if not spec.default:
+            assert urllib.parse.urlsplit(page.url).path == f"/{spec.url_path}", page.url
+        if screenshots_dir is not None and not spec.default:  # the default: its own test
+            save_screenshot(page, screenshots_dir / spec.screenshot)
     assert page_errors == []
 
 
