@@ -1,49 +1,121 @@
-"""The daemon's periodic jobs beyond ingest and publish.
+"""The daemon's periodic jobs beyond ingest and publish: one line each in `JOBS`.
 
-Each entry is (name, period in seconds, callable). The daemon runs each on its own period, guarded
-(a failure is logged and retried next period), in its scheduler thread; a job writes only through
-the `Warehouse` it is given. Features add their job here in one line.
+A job is its name, its period (read from the configuration), when it runs, and a factory that
+builds its tick; the factory imports the feature's code only when the job runs, so a feature
+that is off costs nothing. The daemon runs each tick on its own period, guarded (a failure is
+logged and retried next period), in its scheduler thread; a tick writes only through the
+`Warehouse` it is given. docs/architecture.md says how to add a job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import polars as pl
 
 from config.settings import Config
 from warehouse.store import Warehouse
 
-Job = tuple[str, float, Callable[[], object]]
+Tick = Callable[[], object]
+Job = tuple[str, float, Tick]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job's factory and its `when` may use."""
+
+    cfg: Config
+    wh: Warehouse
+    catalog: pl.DataFrame
+    demo_on: bool  # the demo fleet runs (cli/app.py demo_decision)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One daemon job: its name, its period in seconds, when it runs, and its tick's factory."""
+
+    name: str
+    period_s: Callable[[Config], float]
+    when: Callable[[JobContext], bool]
+    factory: Callable[[JobContext], Tick]
+
+
+def _on(section: str, key: str) -> Callable[[JobContext], bool]:
+    """`when`: the job runs while `[section] key` is set (true, or not empty)."""
+    return lambda ctx: bool(getattr(getattr(ctx.cfg, section), key))
+
+
+# The factories: each imports its feature when its job runs ------------------------------------
+def _demo_billing(ctx: JobContext) -> Tick:
+    from cli import app
+
+    return lambda: app.demo_billing_tick(ctx.cfg)
+
+
+def _alerts(ctx: JobContext) -> Tick:
+    from advisor.alerts import AlertService
+
+    service = AlertService(ctx.cfg, ctx.catalog)
+    return lambda: service.run_once(ctx.wh)
+
+
+def _billing_pulls() -> list[JobSpec]:
+    """One `<name>-billing` job per pull provider (cli/providers/): in its own thread, into the
+    spool, when `[<section>] enabled`."""
+    from cli.providers import PROVIDERS
+
+    return [
+        JobSpec(
+            f"{p.name}-billing",
+            lambda _cfg, p=p: p.check_every_s,
+            lambda ctx, p=p: p.enabled(ctx.cfg),
+            lambda ctx, p=p: p.daemon_job(ctx.cfg),
+        )
+        for p in PROVIDERS.values()
+    ]
+
+
+def _retention(ctx: JobContext) -> Tick:
+    from warehouse.retention import retention_job
+
+    return retention_job(ctx.cfg, ctx.wh)
+
+
+def _ship_pull(ctx: JobContext) -> Tick:
+    from collectors.shipping import pull_job
+
+    return pull_job(ctx.cfg.ship, ctx.cfg.spool_dir)
+
+
+def _weekly_report(ctx: JobContext) -> Tick:
+    from advisor.jobs import weekly_report_tick
+
+    return lambda: weekly_report_tick(ctx.cfg, ctx.catalog)
+
+
+# One line per job, in the order the daemon schedules them -------------------------------------
+JOBS: list[JobSpec | Callable[[], list[JobSpec]]] = [
+    # the live demo's billing lines, while the demo fleet runs
+    JobSpec("demo-billing", lambda cfg: 300.0, lambda ctx: ctx.demo_on, _demo_billing),
+    # wasted high-end GPU time: detect, update alerts, deliver
+    JobSpec("alerts", lambda cfg: cfg.alerts.check_interval_s, _on("alerts", "enabled"), _alerts),
+    _billing_pulls,  # a job per billing pull provider
+    # raw rows kept [retention] raw_days; spool compaction
+    JobSpec("retention", lambda cfg: cfg.retention.interval_s, lambda ctx: True, _retention),
+    # multi-host over S3: the agents' batches into the local spool
+    JobSpec("ship-pull", lambda cfg: cfg.ship.interval_s, _on("ship", "pull_from"), _ship_pull),
+    # the weekly report, Monday 08:00 local time, and weeks it missed
+    JobSpec("weekly-report", lambda cfg: 60.0, _on("report", "weekly"), _weekly_report),
+]
+
+
+def job_specs() -> list[JobSpec]:
+    """Every job of `JOBS`, a group (such as the billing pulls) expanded in its place."""
+    return [s for entry in JOBS for s in ([entry] if isinstance(entry, JobSpec) else entry())]
 
 
 def periodic_jobs(cfg: Config, wh: Warehouse, catalog: pl.DataFrame, *, demo_on: bool) -> list[Job]:
-    from cli import app
-
-    jobs: list[Job] = []
-    if demo_on:
-        jobs.append(("demo-billing", 300.0, lambda: app.demo_billing_tick(cfg)))
-    if cfg.alerts.enabled:  # wasted high-end GPU time: detect, update alerts, deliver
-        from advisor.alerts import AlertService
-
-        alert_service = AlertService(cfg, catalog)
-        jobs.append(("alerts", cfg.alerts.check_interval_s, lambda: alert_service.run_once(wh)))
-    from cli.providers import PROVIDERS
-
-    for provider in PROVIDERS.values():  # billing pulls, in their own thread, into the spool
-        if provider.enabled(cfg):
-            jobs.append(
-                (f"{provider.name}-billing", provider.check_every_s, provider.daemon_job(cfg))
-            )
-    from warehouse.retention import retention_job
-
-    jobs.append(retention_job(cfg, wh))  # raw rows kept [retention] raw_days; spool compaction
-    if cfg.ship.pull_from:  # multi-host over S3: the agents' batches into the local spool
-        from collectors.shipping import pull_job
-
-        jobs.append(pull_job(cfg.ship, cfg.spool_dir))
-    if cfg.report.weekly:  # the weekly report, Monday 08:00 local time, and weeks it missed
-        from advisor.jobs import weekly_report_tick
-
-        jobs.append(("weekly-report", 60.0, lambda: weekly_report_tick(cfg, catalog)))
-    return jobs
+    """(name, period in seconds, tick) of every job that runs under this configuration."""
+    ctx = JobContext(cfg, wh, catalog, demo_on)
+    return [(s.name, s.period_s(cfg), s.factory(ctx)) for s in job_specs() if s.when(ctx)]

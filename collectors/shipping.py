@@ -24,7 +24,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,7 +138,7 @@ class Shipper:
         assert self.target.path is not None
         dest = self.target.path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f"{spool.TMP_PREFIX}{dest.name}")
+        tmp = spool.tmp_path(dest)
         try:
             shutil.copyfile(path, tmp)
             with open(tmp, "rb+") as fh:
@@ -233,7 +233,7 @@ class S3Puller:
         return result
 
     def _pull_partition(self, kind: str, date: str, result: PullResult) -> None:
-        prefix = self.source.key(f"kind={kind}/date={date}/")
+        prefix = self.source.key(spool.date_prefix(kind, date))
         taken = self._taken(kind, date)
         state = self._state(kind, date)
         pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -245,19 +245,12 @@ class S3Puller:
                 if key in taken or not key.endswith(".parquet"):
                     continue
                 rel = key[len(self.source.key("")) :]
-                name = rel.rsplit("/", 1)[-1]
-                parts = rel.split("/")
-                if (
-                    len(parts) != 4
-                    or not parts[2].startswith("host=")
-                    or name.startswith(spool.TMP_PREFIX)
-                    or any(p in ("", ".", "..") for p in parts)
-                ):
+                if spool.parse_batch_path(rel) is None:
                     log.warning("skipping s3://%s/%s: not a spool batch", self.source.bucket, key)
                     continue
                 dest = self.spool_dir / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(f"{spool.TMP_PREFIX}{name}")
+                tmp = spool.tmp_path(dest)
                 try:
                     self.client.download_file(self.source.bucket, key, str(tmp))
                     os.replace(tmp, dest)
@@ -281,8 +274,7 @@ class S3Puller:
                 state.unlink(missing_ok=True)
 
 
-def pull_job(ship: Any, spool_dir: Path) -> tuple[str, float, Any]:
-    """The daemon's job entry (cli/jobs.py) when `[ship] pull_from` is set (`ship` is that
-    configuration section)."""
-    puller = S3Puller(ship.pull_from, spool_dir, days=ship.pull_days)
-    return ("ship-pull", ship.interval_s, puller.pull_once)
+def pull_job(ship: Any, spool_dir: Path) -> Callable[[], object]:
+    """The daemon's ship-pull tick (cli/jobs.py runs it every `[ship] interval_s` when
+    `[ship] pull_from` is set; `ship` is that configuration section)."""
+    return S3Puller(ship.pull_from, spool_dir, days=ship.pull_days).pull_once

@@ -168,15 +168,14 @@ def compact_spool(
     today = now.strftime("%Y-%m-%d")
     for kind in COMPACT_KINDS:
         taken = _ledger_paths(wh, kind)
-        root = wh.spool_dir / f"kind={kind}"
-        if not root.is_dir():
+        if not spool.kind_dir(wh.spool_dir, kind).is_dir():
             continue
         missing: list[str] = []
-        for partition in _partitions(root):
+        for partition in spool.partitions(wh.spool_dir, kind):
             _remove_stale_tmp(partition)
-            files = sorted(p for p in partition.glob("part-*.parquet"))
+            files = sorted(p for p in partition.glob(spool.BATCH_GLOB))
             ingested = [p for p in files if wh._key(p) in taken]
-            finished = partition.parent.name[5:] < today
+            finished = spool.partition_date(partition) < today
             small = [p for p in ingested if not is_compacted(p)]
             if finished and (len(ingested) > 1 or small):
                 inputs = ingested
@@ -198,13 +197,6 @@ def _ledger_paths(wh: Warehouse, kind: str) -> set[str]:
             "SELECT path FROM ingested_files WHERE kind = ?", [kind]
         ).fetchall()
     }
-
-
-def _partitions(root: Path) -> list[Path]:
-    out = []
-    for date_dir in sorted(root.glob("date=*")):
-        out.extend(sorted(h for h in date_dir.glob("host=*") if h.is_dir()))
-    return out
 
 
 def _remove_stale_tmp(partition: Path) -> None:
@@ -320,11 +312,10 @@ def drop_old_spool(wh: Warehouse, keep_days: int, *, now: datetime | None = None
     removed = 0
     for kind in COMPACT_KINDS:
         taken = _ledger_paths(wh, kind)
-        root = wh.spool_dir / f"kind={kind}"
-        for date_dir in sorted(root.glob("date=*")) if root.is_dir() else []:
-            if date_dir.name[5:] >= cutoff:
+        for date, date_dir in spool.date_dirs(wh.spool_dir, kind):
+            if date >= cutoff:
                 continue
-            files = list(date_dir.glob("host=*/part-*.parquet"))
+            files = [p for h in spool.host_dirs(date_dir) for p in h.glob(spool.BATCH_GLOB)]
             if any(wh._key(p) not in taken for p in files):
                 log.warning("keeping %s: it holds files not ingested yet", date_dir)
                 continue
@@ -334,17 +325,14 @@ def drop_old_spool(wh: Warehouse, keep_days: int, *, now: datetime | None = None
     return removed
 
 
-def retention_job(cfg: Config, wh: Warehouse) -> tuple[str, float, Callable[[], object]]:
-    """The daemon's job entry (cli/jobs.py): `run_retention` every `[retention] interval_s`."""
+def retention_job(cfg: Config, wh: Warehouse) -> Callable[[], object]:
+    """The daemon's retention tick: `run_retention` with the [retention] settings (cli/jobs.py
+    runs it every `[retention] interval_s`)."""
     r = cfg.retention
-    return (
-        "retention",
-        r.interval_s,
-        lambda: run_retention(
-            wh,
-            raw_days=r.raw_days,
-            compact_min_files=r.compact_min_files,
-            quantize=r.compact_quantize,
-            spool_days=r.spool_days,
-        ),
+    return lambda: run_retention(
+        wh,
+        raw_days=r.raw_days,
+        compact_min_files=r.compact_min_files,
+        quantize=r.compact_quantize,
+        spool_days=r.spool_days,
     )
