@@ -138,7 +138,7 @@ class Shipper:
         assert self.target.path is not None
         dest = self.target.path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = spool.tmp_path(dest)
+        tmp = dest.with_name(f"{spool.TMP_PREFIX}{dest.name}")
         try:
             shutil.copyfile(path, tmp)
             with open(tmp, "rb+") as fh:
@@ -233,7 +233,7 @@ class S3Puller:
         return result
 
     def _pull_partition(self, kind: str, date: str, result: PullResult) -> None:
-        prefix = self.source.key(spool.date_prefix(kind, date))
+        prefix = self.source.key(f"kind={kind}/date={date}/")
         taken = self._taken(kind, date)
         state = self._state(kind, date)
         pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -245,12 +245,19 @@ class S3Puller:
                 if key in taken or not key.endswith(".parquet"):
                     continue
                 rel = key[len(self.source.key("")) :]
-                if spool.parse_batch_path(rel) is None:
+                name = rel.rsplit("/", 1)[-1]
+                parts = rel.split("/")
+                if (
+                    len(parts) != 4
+                    or not parts[2].startswith("host=")
+                    or name.startswith(spool.TMP_PREFIX)
+                    or any(p in ("", ".", "..") for p in parts)
+                ):
                     log.warning("skipping s3://%s/%s: not a spool batch", self.source.bucket, key)
                     continue
                 dest = self.spool_dir / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = spool.tmp_path(dest)
+                tmp = dest.with_name(f"{spool.TMP_PREFIX}{name}")
                 try:
                     self.client.download_file(self.source.bucket, key, str(tmp))
                     os.replace(tmp, dest)

@@ -168,14 +168,15 @@ def compact_spool(
     today = now.strftime("%Y-%m-%d")
     for kind in COMPACT_KINDS:
         taken = _ledger_paths(wh, kind)
-        if not spool.kind_dir(wh.spool_dir, kind).is_dir():
+        root = wh.spool_dir / f"kind={kind}"
+        if not root.is_dir():
             continue
         missing: list[str] = []
-        for partition in spool.partitions(wh.spool_dir, kind):
+        for partition in _partitions(root):
             _remove_stale_tmp(partition)
-            files = sorted(p for p in partition.glob(spool.BATCH_GLOB))
+            files = sorted(p for p in partition.glob("part-*.parquet"))
             ingested = [p for p in files if wh._key(p) in taken]
-            finished = spool.partition_date(partition) < today
+            finished = partition.parent.name[5:] < today
             small = [p for p in ingested if not is_compacted(p)]
             if finished and (len(ingested) > 1 or small):
                 inputs = ingested
@@ -197,6 +198,13 @@ def _ledger_paths(wh: Warehouse, kind: str) -> set[str]:
             "SELECT path FROM ingested_files WHERE kind = ?", [kind]
         ).fetchall()
     }
+
+
+def _partitions(root: Path) -> list[Path]:
+    out = []
+    for date_dir in sorted(root.glob("date=*")):
+        out.extend(sorted(h for h in date_dir.glob("host=*") if h.is_dir()))
+    return out
 
 
 def _remove_stale_tmp(partition: Path) -> None:
@@ -312,10 +320,11 @@ def drop_old_spool(wh: Warehouse, keep_days: int, *, now: datetime | None = None
     removed = 0
     for kind in COMPACT_KINDS:
         taken = _ledger_paths(wh, kind)
-        for date, date_dir in spool.date_dirs(wh.spool_dir, kind):
-            if date >= cutoff:
+        root = wh.spool_dir / f"kind={kind}"
+        for date_dir in sorted(root.glob("date=*")) if root.is_dir() else []:
+            if date_dir.name[5:] >= cutoff:
                 continue
-            files = [p for h in spool.host_dirs(date_dir) for p in h.glob(spool.BATCH_GLOB)]
+            files = list(date_dir.glob("host=*/part-*.parquet"))
             if any(wh._key(p) not in taken for p in files):
                 log.warning("keeping %s: it holds files not ingested yet", date_dir)
                 continue
