@@ -1,0 +1,233 @@
+"""Figures: spend and GPU-hours per workload for a week (cloud and local side by side), wasted
+high-end GPU time, and the Report that holds everything one week's report shows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from advisor.costs import pct
+from advisor.ledger import cloud_hosts
+from config.gpu_class import GpuClasses
+from config.settings import Config
+from tables.units import IDLE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WeekFigures:
+    by_workload: pl.DataFrame
+    cloud_usd: float = 0.0
+    local_usd: float = 0.0
+    gpu_hours: float = 0.0
+    busy_gpu_hours: float = 0.0
+    idle_usd: float = 0.0
+    activity_gpu_hours: float = 0.0  # GPU-hours with an activity signal
+
+    @property
+    def total_usd(self) -> float:
+        return self.cloud_usd + self.local_usd
+
+    @property
+    def busy_fraction(self) -> float | None:
+        """Busy over the GPU-hours with an activity signal; None (unknown) without any."""
+        if self.activity_gpu_hours <= 0:
+            return None
+        return self.busy_gpu_hours / self.activity_gpu_hours
+
+
+def busy_pct(value: float | None) -> str:
+    """A busy fraction in words: "unknown" where no activity signal existed, never 0 %."""
+    return "unknown" if value is None else pct(value)
+
+
+def week_figures(ledger: pl.DataFrame, start: date, end: date) -> WeekFigures:
+    """Spend and GPU-hours per workload, cloud and local side by side, for days [start, end).
+    Busy fraction = busy GPU-hours / GPU-hours with an activity signal (null: unknown)."""
+    rows = ledger.filter((pl.col("day") >= start) & (pl.col("day") < end))
+    if "activity_gpu_hours" not in rows.columns:  # ledgers from before it: all had a signal
+        rows = rows.with_columns(activity_gpu_hours=pl.col("gpu_hours"))
+    cloud, local = pl.col("placement") == "cloud", pl.col("placement") == "local"
+    return WeekFigures(
+        by_workload=_by_workload(rows),
+        cloud_usd=float(rows.filter(cloud)["cost_usd"].sum()),
+        local_usd=float(rows.filter(local)["cost_usd"].sum()),
+        gpu_hours=float(rows["gpu_hours"].sum()),
+        busy_gpu_hours=float(rows["busy_gpu_hours"].fill_null(0.0).sum()),
+        idle_usd=float(rows["idle_cost_usd"].fill_null(0.0).sum()),
+        activity_gpu_hours=float(
+            rows.select(pl.col("activity_gpu_hours").fill_null(pl.col("gpu_hours")).sum()).item()
+        ),
+    )
+
+
+def _by_workload(rows: pl.DataFrame) -> pl.DataFrame:
+    """The ledger `rows` per workload: money and GPU-hours by placement, busy, idle money."""
+    cloud, local = pl.col("placement") == "cloud", pl.col("placement") == "local"
+    return (
+        rows.group_by("workload")
+        .agg(
+            cloud_usd=pl.col("cost_usd").filter(cloud).sum(),
+            local_usd=pl.col("cost_usd").filter(local).sum(),
+            cloud_gpu_hours=pl.col("gpu_hours").filter(cloud).sum(),
+            local_gpu_hours=pl.col("gpu_hours").filter(local).sum(),
+            busy_gpu_hours=pl.col("busy_gpu_hours").fill_null(0.0).sum(),
+            activity_gpu_hours=pl.col("activity_gpu_hours").fill_null(pl.col("gpu_hours")).sum(),
+            idle_usd=pl.col("idle_cost_usd").fill_null(0.0).sum(),
+        )
+        .with_columns(
+            total_usd=pl.col("cloud_usd") + pl.col("local_usd"),
+            gpu_hours=pl.col("cloud_gpu_hours") + pl.col("local_gpu_hours"),
+        )
+        .with_columns(
+            busy_fraction=pl.when(pl.col("activity_gpu_hours") > 0)
+            .then(pl.col("busy_gpu_hours") / pl.col("activity_gpu_hours"))
+            .otherwise(None)
+        )
+        .sort(["total_usd", "workload"], descending=[True, False])
+    )
+
+
+# Wasted high-end GPU time ------------------------------------------------------------------------
+WASTE_SCHEMA = {
+    "workload": pl.String,
+    "gpu_model": pl.String,
+    "kind": pl.String,
+    "runs": pl.Int64,
+    "hours": pl.Float64,
+    "usd": pl.Float64,
+}
+
+
+def idle_high_end_hours(
+    usage: pl.DataFrame, ledger: pl.DataFrame, catalog: pl.DataFrame, threshold_pct: float
+) -> pl.DataFrame:
+    """Fallback for advisor/waste.py: hours in which a workload held a high-end GPU that was busy
+    under `threshold_pct`, valued at that workload's ledger cost per GPU-hour on the host. Hours
+    without an activity signal are no evidence of idleness and are left out."""
+    resolver = GpuClasses(catalog)
+    if "activity_seconds" not in usage.columns:  # usage from before it: all had a signal
+        usage = usage.with_columns(activity_seconds=pl.col("seconds"))
+    usage = resolver.resolve_frame(usage, "gpu_model", "mem_total_mib", "_class")
+    rate = (
+        ledger.group_by("workload", "host")
+        .agg(r=pl.col("cost_usd").sum() / pl.col("gpu_hours").sum())
+        .filter(pl.col("r").is_finite())
+    )
+    wasted = (
+        usage.filter(
+            pl.col("_class").is_in(list(resolver.high_end))
+            & (pl.col("workload") != IDLE)
+            & (pl.col("activity_seconds") > 0)
+            & (pl.col("busy_seconds") < pl.col("activity_seconds") * threshold_pct / 100.0)
+        )
+        .join(rate, on=["workload", "host"], how="left")
+        .group_by("workload", "gpu_model")
+        .agg(
+            hours=pl.col("seconds").sum() / 3600.0,
+            usd=(pl.col("seconds") / 3600.0 * pl.col("r").fill_null(0.0)).sum(),
+        )
+        .with_columns(kind=pl.lit("allocated_idle"), runs=pl.lit(None, pl.Int64))
+    )
+    return wasted.select("workload", "gpu_model", "kind", "runs", "hours", "usd").sort(
+        "usd", descending=True
+    )
+
+
+def wasted_time(
+    minutes: pl.DataFrame,
+    usage: pl.DataFrame,
+    ledger: pl.DataFrame,
+    bills: pl.DataFrame,
+    instances: pl.DataFrame,
+    catalog: pl.DataFrame,
+    cfg: Config,
+    *,
+    now: datetime,
+) -> tuple[pl.DataFrame, str]:
+    """Wasted high-end GPU time per workload, GPU model and kind, and where it comes from."""
+    empty = pl.DataFrame(schema=WASTE_SCHEMA)
+    try:
+        from advisor.waste import wasted_runs
+
+        cloud = cloud_hosts(bills).join(instances, on="host", how="left")
+        runs = wasted_runs(minutes, cloud, catalog, cfg, now=now) if minutes.height else None
+        if runs is None or runs.height == 0:
+            return empty, "advisor/waste.py"
+        table = (
+            runs.group_by("workload", "gpu_model", "kind")
+            .agg(
+                runs=pl.len().cast(pl.Int64),
+                hours=pl.col("wasted_s").sum() / 3600.0,
+                usd=pl.col("wasted_usd").sum(),
+            )
+            .sort("usd", descending=True)
+        )
+        return table, "advisor/waste.py"
+    except Exception:  # waste detection is another feature's: the report still goes out
+        log.exception("advisor.waste failed; the report uses the hourly fallback")
+        threshold = getattr(getattr(cfg, "thresholds", None), "idle_activity_pct", 10.0)
+        return (
+            idle_high_end_hours(usage, ledger, catalog, threshold),
+            "hourly ledger (allocated high-end GPU-hours busy under the idle threshold)",
+        )
+
+
+# The report --------------------------------------------------------------------------------------
+@dataclass
+class Report:
+    week: str
+    start: datetime
+    end: datetime
+    generated_at: datetime
+    data_from: datetime | None
+    data_to: datetime | None
+    this: WeekFigures
+    prev: WeekFigures
+    recs: pl.DataFrame
+    prev_recs: pl.DataFrame
+    waste: pl.DataFrame
+    prev_waste_usd: float
+    waste_source: str
+    spare_high_end: pl.DataFrame
+    catalog_as_of: date | None
+    changes: list[str] = field(default_factory=list)
+    # one warning per local GPU model the week's ledger could not price (no purchase price)
+    unpriced: list[str] = field(default_factory=list)
+
+    def covered_hours(self, start: datetime, end: datetime) -> float:
+        """Hours of [start, end) the snapshot's data covers."""
+        if self.data_from is None or self.data_to is None:
+            return 0.0
+        lo, hi = max(start, self.data_from), min(end, self.data_to + timedelta(minutes=1))
+        return max(0.0, (hi - lo).total_seconds() / 3600.0)
+
+    @property
+    def comparable(self) -> bool:
+        """Whether this week and the one before are covered alike (else compare per day)."""
+        now = self.covered_hours(self.start, self.end)
+        before = self.covered_hours(self.start - timedelta(days=7), self.start)
+        return before > 0 and abs(now - before) <= 0.1 * max(now, before)
+
+    def per_day(self, figure: float, *, prev: bool = False) -> float:
+        start = self.start - timedelta(days=7) if prev else self.start
+        hours = self.covered_hours(start, start + timedelta(days=7))
+        return figure / hours * 24.0 if hours else 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.data_to is not None and self.data_to >= self.end - timedelta(minutes=2)
+
+    @property
+    def savings(self) -> float:
+        acted = self.recs.filter(pl.col("action") != "keep")
+        return float(acted["monthly_savings_usd"].sum()) if acted.height else 0.0
+
+    @property
+    def waste_usd(self) -> float:
+        """The week's wasted high-end GPU time in money."""
+        return float(self.waste["usd"].sum()) if self.waste.height else 0.0

@@ -1,0 +1,65 @@
+"""The report as Markdown (`<week>.md`; also the plain-text part of the e-mail)."""
+
+from __future__ import annotations
+
+from advisor.report.figures import Report
+from advisor.report.render import (
+    ACTION_WORDS,
+    REC_HEAD,
+    TABLE_HEAD,
+    WASTE_HEAD,
+    footer,
+    kpis,
+    period,
+    rec_rows,
+    spare_lines,
+    table_rows,
+    waste_rows,
+)
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(rep: Report, images: dict[str, str]) -> str:
+    md = [f"# GPU spend and use, week {rep.week}", "", period(rep), ""]
+    for label, value, sub in kpis(rep):
+        md.append(f"- **{label}: {value}** — {sub}")
+    md += ["", "## What changed since last week", ""]
+    md += [f"- {c}" for c in rep.changes]
+    md += ["", "## Recommended actions", ""]
+    md += _table(REC_HEAD, rec_rows(rep)) if rep.recs.height else ["No workloads to assess."]
+    md += ["", "## Spend and GPU-hours per workload", ""]
+    for name in ("spend", "hours"):
+        if name in images:
+            md.append(f"![{name}]({images[name]})")
+    md += [""] + _table(TABLE_HEAD, table_rows(rep))
+    md += [
+        "",
+        "Local cost is amortized purchase + operations + measured energy; cloud cost is the"
+        " bill's EffectiveCost. `__idle__` is local GPU time with no process.",
+        "",
+    ]
+    if rep.unpriced:
+        md += ["## Unpriced GPUs", "", *(f"- {line}" for line in rep.unpriced), ""]
+    md += ["## Wasted high-end GPU time", ""]
+    md += _table(WASTE_HEAD, waste_rows(rep)) if rep.waste.height else ["None this week."]
+    md += spare_lines(rep)
+    md += ["", f"Source: {rep.waste_source}.", "", "## Recommendations with their arithmetic", ""]
+    md += _reasons(rep)
+    md += [footer(rep)]
+    return "\n".join(md) + "\n"
+
+
+def _reasons(rep: Report) -> list[str]:
+    """Each recommendation's heading and its reasons, the arithmetic in words."""
+    md = []
+    for r in rep.recs.iter_rows(named=True):
+        md.append(f"### {r['workload']}: {r['action']} ({ACTION_WORDS.get(r['action'], '')})")
+        md.append("")
+        md += [f"- {reason}" for reason in r["reasons"] or []]
+        md.append("")
+    return md
