@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -122,47 +123,15 @@ def described_profile(
 ) -> Profile:
     q.check()
     classes = gpu_classes(catalog)
-    resolver = GpuClasses(classes)
-    klass = resolver.resolve(q.gpu)
-    if klass is None:
-        several = resolver.candidates(q.gpu)
-        if len(several) > 1:
-            raise WhatIfError(
-                f"--gpu {q.gpu!r} names several GPU classes ({', '.join(several)}): say which"
-            )
-        known = ", ".join(classes["gpu_model"].to_list())
-        raise WhatIfError(f"--gpu {q.gpu!r} is not a GPU class of the catalog ({known})")
+    klass = _described_class(q, classes)
     info = classes.filter(pl.col("gpu_model") == klass).row(0, named=True)
     held = q.hours_per_day * HOURS_PER_MONTH / 24.0
     power = (watts or {}).get(klass)
     energy = q.count * params.energy_usd(power if power is not None else ASSUMED_WATTS, held)
-    notes = []
-    instance = None
     if q.current == "cloud":
-        ref = _reference_instance(catalog, klass, q.count)
-        if ref is None:
-            raise WhatIfError(
-                f"the catalog has no cloud instance with {klass}: use --current local"
-            )
-        instance = ref["name"]
-        current = ref["usd_per_hour"] * held
-        marginal = current
-        notes.append(
-            f"{ref['instances']} × {instance} at {rate(ref['on_demand_usd_per_hour'])}/h × "
-            f"{held:,.0f} h = {usd(current)}"
-        )
+        cost = _cloud_cost(q, catalog, klass, held)
     else:
-        price = info["purchase_usd_per_gpu"]
-        if price is None:
-            raise WhatIfError(f"the catalog has no purchase price for {klass}: use --current cloud")
-        capital = q.count * price / (params.depreciation_years * HOURS_PER_YEAR) * HOURS_PER_MONTH
-        ops = q.count * HOURS_PER_MONTH * params.ops_usd_per_gpu_hour
-        current = capital + ops + energy
-        marginal = energy
-        notes.append(
-            f"{usd(capital)} capital + {usd(ops)} operations + {usd(energy)} energy on owned "
-            f"{klass} = {usd(current)}"
-        )
+        cost = _owned_cost(q, info, klass, energy, params)
     return Profile(
         workload="what-if",
         placement=q.current,
@@ -179,12 +148,75 @@ def described_profile(
         else q.hours_per_day / 24.0,
         peak_memory_gib=q.memory_gib,
         avg_power_w=power,
-        current_monthly_cost=current,
-        marginal_monthly_cost=marginal,
-        instance_type=instance,
+        current_monthly_cost=cost.current,
+        marginal_monthly_cost=cost.marginal,
+        instance_type=cost.instance,
         described=True,
         confidence=1.0,
-        notes=notes,
+        notes=[cost.words],
+    )
+
+
+def _described_class(q: Question, classes: pl.DataFrame) -> str:
+    """The catalog class `--gpu` names (an error where it names none, or several)."""
+    resolver = GpuClasses(classes)
+    klass = resolver.resolve(q.gpu)
+    if klass is not None:
+        return klass
+    several = resolver.candidates(q.gpu)
+    if len(several) > 1:
+        raise WhatIfError(
+            f"--gpu {q.gpu!r} names several GPU classes ({', '.join(several)}): say which"
+        )
+    known = ", ".join(classes["gpu_model"].to_list())
+    raise WhatIfError(f"--gpu {q.gpu!r} is not a GPU class of the catalog ({known})")
+
+
+@dataclass(frozen=True)
+class _CurrentCost:
+    """What the described workload costs a month where it runs today, and in words."""
+
+    current: float
+    marginal: float  # what leaving stops paying
+    words: str
+    instance: str | None = None
+
+
+def _cloud_cost(q: Question, catalog: pl.DataFrame, klass: str, held: float) -> _CurrentCost:
+    """On the cheapest cloud instance of its class: the bill, all of which leaving saves."""
+    ref = _reference_instance(catalog, klass, q.count)
+    if ref is None:
+        raise WhatIfError(f"the catalog has no cloud instance with {klass}: use --current local")
+    instance = ref["name"]
+    current = ref["usd_per_hour"] * held
+    return _CurrentCost(
+        current=current,
+        marginal=current,
+        words=(
+            f"{ref['instances']} × {instance} at {rate(ref['on_demand_usd_per_hour'])}/h × "
+            f"{held:,.0f} h = {usd(current)}"
+        ),
+        instance=instance,
+    )
+
+
+def _owned_cost(
+    q: Question, info: dict[str, Any], klass: str, energy: float, params: Params
+) -> _CurrentCost:
+    """On GPUs the team owns: amortized purchase + operations + energy; leaving saves energy."""
+    price = info["purchase_usd_per_gpu"]
+    if price is None:
+        raise WhatIfError(f"the catalog has no purchase price for {klass}: use --current cloud")
+    capital = q.count * price / (params.depreciation_years * HOURS_PER_YEAR) * HOURS_PER_MONTH
+    ops = q.count * HOURS_PER_MONTH * params.ops_usd_per_gpu_hour
+    current = capital + ops + energy
+    return _CurrentCost(
+        current=current,
+        marginal=energy,
+        words=(
+            f"{usd(capital)} capital + {usd(ops)} operations + {usd(energy)} energy on owned "
+            f"{klass} = {usd(current)}"
+        ),
     )
 
 
