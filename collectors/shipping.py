@@ -20,17 +20,18 @@ deduplicates samples by key), never counts it twice.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tables import spool
+from tables.files import atomic_write
 from tables.records import SCHEMAS
 
 log = logging.getLogger(__name__)
@@ -138,15 +139,7 @@ class Shipper:
         assert self.target.path is not None
         dest = self.target.path / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f"{spool.TMP_PREFIX}{dest.name}")
-        try:
-            shutil.copyfile(path, tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(dest, lambda tmp: shutil.copyfile(path, tmp), tmp=spool.tmp_path(dest))
 
     def _report(self, result: ShipResult) -> None:
         if result.failed and not self._failing:
@@ -233,7 +226,7 @@ class S3Puller:
         return result
 
     def _pull_partition(self, kind: str, date: str, result: PullResult) -> None:
-        prefix = self.source.key(f"kind={kind}/date={date}/")
+        prefix = self.source.key(spool.date_prefix(kind, date))
         taken = self._taken(kind, date)
         state = self._state(kind, date)
         pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -245,31 +238,21 @@ class S3Puller:
                 if key in taken or not key.endswith(".parquet"):
                     continue
                 rel = key[len(self.source.key("")) :]
-                name = rel.rsplit("/", 1)[-1]
-                parts = rel.split("/")
-                if (
-                    len(parts) != 4
-                    or not parts[2].startswith("host=")
-                    or name.startswith(spool.TMP_PREFIX)
-                    or any(p in ("", ".", "..") for p in parts)
-                ):
+                if spool.parse_batch_path(rel) is None:
                     log.warning("skipping s3://%s/%s: not a spool batch", self.source.bucket, key)
                     continue
                 dest = self.spool_dir / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(f"{spool.TMP_PREFIX}{name}")
-                try:
-                    self.client.download_file(self.source.bucket, key, str(tmp))
-                    os.replace(tmp, dest)
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
+                atomic_write(dest, partial(self._download, key), tmp=spool.tmp_path(dest))
                 state.parent.mkdir(parents=True, exist_ok=True)
                 with open(state, "a", encoding="utf-8") as fh:
                     fh.write(key + "\n")
                 taken.add(key)
                 result.files += 1
                 result.bytes += int(obj.get("Size", 0))
+
+    def _download(self, key: str, tmp: Path) -> None:
+        self.client.download_file(self.source.bucket, key, str(tmp))
 
     def _forget_old_state(self, dates: list[str]) -> None:
         """Drop the memory of partitions older than those listed (a day of margin kept)."""

@@ -144,11 +144,13 @@ def run(args: argparse.Namespace) -> int:
 def summarise(out: Path, gpu_index: int = 0) -> int:
     import polars as pl
 
+    from tables import spool as layout
+
     spool = out / "spool"
     phases = json.loads((out / "phases.json").read_text())
 
     def read(kind: str) -> pl.DataFrame:
-        files = sorted((spool / f"kind={kind}").rglob("part-*.parquet"))
+        files = sorted(layout.kind_dir(spool, kind).rglob(layout.BATCH_GLOB))
         return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
 
     gpus, procs, health = read("gpu_samples"), read("process_samples"), read("health")

@@ -10,25 +10,22 @@ from pathlib import Path
 
 import polars as pl
 
+from tables import spool
 from tables.records import empty
 
 
 def recent_spool_files(spool_dir: Path, kind: str, within_s: float) -> list[Path]:
-    root = Path(spool_dir) / f"kind={kind}"
     now = datetime.now(UTC)
     cutoff = time.time() - within_s
+    days = {f"{day:%Y-%m-%d}" for day in (now, now - timedelta(days=1))}
     files: list[Path] = []
-    for day in (now, now - timedelta(days=1)):
-        date_dir = root / f"date={day:%Y-%m-%d}"
-        if not date_dir.is_dir():
-            continue
-        for host_dir in date_dir.iterdir():
-            for p in host_dir.glob("part-*.parquet"):
-                try:
-                    if p.stat().st_mtime >= cutoff:
-                        files.append(p)
-                except FileNotFoundError:  # compacted or moved meanwhile
-                    continue
+    for partition in spool.partitions(spool_dir, kind, dates=days):
+        for p in partition.glob(spool.BATCH_GLOB):
+            try:
+                if p.stat().st_mtime >= cutoff:
+                    files.append(p)
+            except FileNotFoundError:  # compacted or moved meanwhile
+                continue
     return files
 
 

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from config.settings import Config
 from tables import spool
+from tables.files import atomic_write
 from tables.records import SCHEMAS, conform
 from warehouse.store import DEDUP_KEYS, Warehouse
 
@@ -168,15 +169,14 @@ def compact_spool(
     today = now.strftime("%Y-%m-%d")
     for kind in COMPACT_KINDS:
         taken = _ledger_paths(wh, kind)
-        root = wh.spool_dir / f"kind={kind}"
-        if not root.is_dir():
+        if not spool.kind_dir(wh.spool_dir, kind).is_dir():
             continue
         missing: list[str] = []
-        for partition in _partitions(root):
+        for partition in spool.partitions(wh.spool_dir, kind):
             _remove_stale_tmp(partition)
-            files = sorted(p for p in partition.glob("part-*.parquet"))
+            files = sorted(p for p in partition.glob(spool.BATCH_GLOB))
             ingested = [p for p in files if wh._key(p) in taken]
-            finished = partition.parent.name[5:] < today
+            finished = spool.partition_date(partition) < today
             small = [p for p in ingested if not is_compacted(p)]
             if finished and (len(ingested) > 1 or small):
                 inputs = ingested
@@ -198,13 +198,6 @@ def _ledger_paths(wh: Warehouse, kind: str) -> set[str]:
             "SELECT path FROM ingested_files WHERE kind = ?", [kind]
         ).fetchall()
     }
-
-
-def _partitions(root: Path) -> list[Path]:
-    out = []
-    for date_dir in sorted(root.glob("date=*")):
-        out.extend(sorted(h for h in date_dir.glob("host=*") if h.is_dir()))
-    return out
 
 
 def _remove_stale_tmp(partition: Path) -> None:
@@ -232,7 +225,7 @@ def merged_rows(kind: str, files: list[Path], *, quantize: bool) -> pl.DataFrame
 
 
 def write_compacted(frame: pl.DataFrame, path: Path, *, sources: int) -> None:
-    """Write `frame` as a compacted spool file (fsync'd; the caller renames it into place)."""
+    """Write `frame` as a compacted spool file (the caller publishes it: tables/files.py)."""
     table = frame.to_arrow()
     table = table.replace_schema_metadata(
         {MARK: b"1", b"gpuledger_merged_files": str(sources).encode()}
@@ -248,8 +241,6 @@ def write_compacted(frame: pl.DataFrame, path: Path, *, sources: int) -> None:
         row_group_size=1 << 20,
         dictionary_pagesize_limit=1 << 20,
     )
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
 
 
 def _compact_partition(
@@ -264,18 +255,16 @@ def _compact_partition(
     first = frame["ts"].min() if frame.height else datetime.now(UTC)
     name = f"part-{first:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}{COMPACTED_SUFFIX}"
     final = partition / name
-    tmp = partition / f"{spool.TMP_PREFIX}{name}"
-    try:
+
+    def write(tmp: Path) -> None:
         write_compacted(frame, tmp, sources=len(inputs))
         # Enter the merged file in the ledger before it appears: it is never ingested again.
         wh.db.execute(
             "INSERT INTO ingested_files VALUES (?, ?, ?, ?)",
             [wh._key(final), kind, frame.height, datetime.now(UTC)],
         ).fetchall()
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    atomic_write(final, write, tmp=spool.tmp_path(final))
     last = frame["ts"].max() if frame.height else None
     if last is not None:  # the live view reads files by mtime: a merged file is not news
         os.utime(final, (time.time(), last.timestamp()))
@@ -320,11 +309,10 @@ def drop_old_spool(wh: Warehouse, keep_days: int, *, now: datetime | None = None
     removed = 0
     for kind in COMPACT_KINDS:
         taken = _ledger_paths(wh, kind)
-        root = wh.spool_dir / f"kind={kind}"
-        for date_dir in sorted(root.glob("date=*")) if root.is_dir() else []:
-            if date_dir.name[5:] >= cutoff:
+        for date, date_dir in spool.date_dirs(wh.spool_dir, kind):
+            if date >= cutoff:
                 continue
-            files = list(date_dir.glob("host=*/part-*.parquet"))
+            files = [p for h in spool.host_dirs(date_dir) for p in h.glob(spool.BATCH_GLOB)]
             if any(wh._key(p) not in taken for p in files):
                 log.warning("keeping %s: it holds files not ingested yet", date_dir)
                 continue

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from tables import snapshot as shapes
+from tables.files import atomic_write, default_tmp
 from tables.stored import (
     ALERTS,
     GPU_MINUTE,
@@ -80,31 +81,33 @@ def publish(wh: Warehouse, path: Path, *, days: int, now: datetime | None = None
     minute rollups of the last `days` days before `now` go in (the results: every day)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = default_tmp(path)
     for leftover in (tmp, Path(f"{tmp}.wal")):
         leftover.unlink(missing_ok=True)
     con = wh.db
     now = now or datetime.now(UTC)
     since = now - timedelta(days=days)
     lo, hi = wh.sample_span()
-    quoted = str(tmp).replace("'", "''")
-    con.execute(f"ATTACH '{quoted}' AS snap")
-    try:
-        for table, select in SNAPSHOT_SELECTS.items():
-            params = {"since": since} if "$since" in select else None
-            con.execute(f"CREATE TABLE snap.{table} AS {select}", params or {})
-        meta = {
-            "published_at": now.isoformat(),
-            "data_from": lo.isoformat() if lo else "",
-            "data_as_of": hi.isoformat() if hi else "",
-            "schema_version": str(SCHEMA_VERSION),
-        }
-        con.execute(shapes.SNAP_META.duckdb_ddl(schema="snap"))
-        con.executemany("INSERT INTO snap.meta VALUES (?, ?)", list(meta.items()))
-    finally:
-        con.execute("DETACH snap")
-    os.replace(tmp, path)
-    return path
+    meta = {
+        "published_at": now.isoformat(),
+        "data_from": lo.isoformat() if lo else "",
+        "data_as_of": hi.isoformat() if hi else "",
+        "schema_version": str(SCHEMA_VERSION),
+    }
+
+    def build(target: Path) -> None:  # DuckDB writes the temporary file itself
+        quoted = str(target).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS snap")
+        try:
+            for table, select in SNAPSHOT_SELECTS.items():
+                params = {"since": since} if "$since" in select else None
+                con.execute(f"CREATE TABLE snap.{table} AS {select}", params or {})
+            con.execute(shapes.SNAP_META.duckdb_ddl(schema="snap"))
+            con.executemany("INSERT INTO snap.meta VALUES (?, ?)", list(meta.items()))
+        finally:
+            con.execute("DETACH snap")
+
+    return atomic_write(path, build, tmp=tmp)
 
 
 def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:

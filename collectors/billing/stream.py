@@ -14,8 +14,6 @@ batch by batch: that is why a billing period split over several files becomes on
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,8 +25,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from collectors.errors import InputError
+from tables import files, spool
 from tables.records import conform, empty
-from tables.spool import TMP_PREFIX, safe_part
 
 # CSV: bytes of (decompressed) text per chunk. Parquet: rows per record batch.
 CSV_BLOCK_BYTES = 4 << 20
@@ -207,16 +205,10 @@ class BillingBatch:
         metadata: dict[str, str] | None = None,
         now: datetime | None = None,
     ) -> None:
-        now = now or datetime.now(UTC)
-        directory = (
-            Path(spool_dir)
-            / "kind=billing_items"
-            / f"date={now.strftime('%Y-%m-%d')}"
-            / f"host={safe_part(host)}"
+        self.final = spool.new_batch_path(
+            spool_dir, "billing_items", host, now or datetime.now(UTC)
         )
-        name = f"part-{now.strftime('%Y%m%dT%H%M%S%f')}-{secrets.token_hex(4)}.parquet"
-        self.final = directory / name
-        self.tmp = directory / f"{TMP_PREFIX}{name}"
+        self.tmp = spool.tmp_path(self.final)
         self.metadata = dict(metadata or {})
         self.rows = 0
         self.scopes: set[str] = set()
@@ -244,13 +236,7 @@ class BillingBatch:
             return None
         self._writer.close()
         self._writer = None
-        try:
-            with open(self.tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(self.tmp, self.final)
-        except BaseException:
-            self.tmp.unlink(missing_ok=True)
-            raise
+        files.publish(self.tmp, self.final)  # fsync, rename, fsync the directory
         self.published = self.final
         return self.final
 

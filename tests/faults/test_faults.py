@@ -20,7 +20,7 @@ from cli.main import main
 from collectors.gpu import agent as agent_mod
 from collectors.gpu.agent import Agent
 from config.settings import Config
-from tables import spool
+from tables import files, spool
 from tables.records import Batch
 from warehouse.snapshot import Snapshot
 from warehouse.store import Warehouse
@@ -115,12 +115,12 @@ def test_a_full_disk_fallback_without_a_tmpfs(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     agent = Agent(sample, tmp_path / "spool")
-    monkeypatch.setattr(spool.os, "replace", full)
+    monkeypatch.setattr(files.os, "replace", full)
     with caplog.at_level(logging.ERROR, logger="collectors.gpu.agent"):
         agent.tick()
         assert agent.flush() == 0
     assert "keeping 4 rows in memory" in caplog.text
-    monkeypatch.setattr(spool.os, "replace", real)
+    monkeypatch.setattr(files.os, "replace", real)
     agent.tick()
     assert agent.flush() == 1
     assert spool_frame(tmp_path / "spool").height == 2 * GPUS

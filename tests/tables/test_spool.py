@@ -57,3 +57,49 @@ def test_since_date_skips_older_partitions(tmp_path):
     spool.write_batch(tmp_path, "gpu_samples", _rows(1), "h", now=datetime(2026, 1, 1, tzinfo=UTC))
     spool.write_batch(tmp_path, "gpu_samples", _rows(1), "h", now=datetime(2026, 1, 3, tzinfo=UTC))
     assert len(spool.list_batches(tmp_path, "gpu_samples", since_date="2026-01-02")) == 1
+
+
+def test_the_layout_is_built_walked_and_read_back_by_one_set_of_functions(tmp_path):
+    """partition_dir builds `kind=/date=/host=`, partitions walks it (oldest date first, hosts by
+    name), parse_batch_path reads a relative path back; the S3 listing prefix is the same text."""
+    days = [datetime(2026, 1, d, 12, tzinfo=UTC) for d in (3, 1, 2)]
+    for day in days:
+        for host in ("b", "a"):
+            spool.write_batch(tmp_path, "health", pl.DataFrame({"host": [host]}), host, now=day)
+    d = spool.partition_dir(tmp_path, "health", "2026-01-02", "a/b")
+    assert d == tmp_path / "kind=health" / "date=2026-01-02" / "host=a_b"
+    assert spool.date_prefix("health", "2026-01-02") == "kind=health/date=2026-01-02/"
+    walked = [p.relative_to(tmp_path).as_posix() for p in spool.partitions(tmp_path, "health")]
+    assert walked == [
+        f"kind=health/date=2026-01-0{d}/host={h}" for d in (1, 2, 3) for h in ("a", "b")
+    ]
+    since = spool.partitions(tmp_path, "health", since_date="2026-01-02", dates={"2026-01-03", "x"})
+    assert [spool.partition_date(p) for p in since] == ["2026-01-03", "2026-01-03"]
+    assert [date for date, _ in spool.date_dirs(tmp_path, "health")] == [
+        "2026-01-01",
+        "2026-01-02",
+        "2026-01-03",
+    ]
+    assert spool.partitions(tmp_path, "gpu_samples") == []
+
+    batch = spool.list_batches(tmp_path, "health")[0]
+    part, name = spool.parse_batch_path(batch.relative_to(tmp_path).as_posix())
+    assert part == spool.Partition("health", "2026-01-01", "a") and name == batch.name
+    assert part.rel == "kind=health/date=2026-01-01/host=a"
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "kind=health/date=2026-01-01/host=a/.tmp-part-1.parquet",  # not finished
+        "kind=health/date=2026-01-01/part-1.parquet",  # no host
+        "kind=health/date=2026-01-01/host=a/x/part-1.parquet",  # too deep
+        "kind=health/date=2026-01-01/..host=a/part-1.parquet",  # not host=
+        "kind=health/date=2026-01-01/../part-1.parquet",
+        "kind=health/date=2026-01-01//part-1.parquet",
+        "kind=health/date=2026-01-01/host=a/part-1.csv",
+        "kind=health/day=2026-01-01/host=a/part-1.parquet",
+    ],
+)
+def test_anything_but_a_finished_batch_path_is_refused(rel):
+    assert spool.parse_batch_path(rel) is None
