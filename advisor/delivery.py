@@ -2,9 +2,10 @@
 
 Every channel has its own worker thread and queue, so a channel that is down (retried with
 exponential backoff) delays no other. Secrets (webhook URLs, tokens, the SMTP password) come only
-from environment variables that `[alerts]` names; they never appear in messages or logs.
-The warehouse's delivery log is the outbox: workers only report outcomes, which the alert job
-stores (advisor/alerts.py), so a message still pending at a restart is sent after it.
+from environment variables that `[alerts]` and `[alerts.email]` name; they never appear in
+messages or logs. The warehouse's delivery log is the outbox: workers only report outcomes, which
+the alert job stores (advisor/alerts.py), so a message still pending at a restart is sent after
+it. `smtp_send` is also how the weekly report goes out (advisor/report/send.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from config.settings import Config
+from config.settings import Config, EmailConfig
 
 log = logging.getLogger("gpuledger.alerts")
 
@@ -145,49 +146,45 @@ class WebhookChannel:
         _post_json(self._url, webhook_payload(message), self.timeout, headers)
 
 
+def smtp_send(
+    server: EmailConfig, mail: EmailMessage, password: str | None, timeout: float
+) -> None:
+    """Send `mail` through the SMTP server of an [alerts.email] or [report.email] table:
+    STARTTLS first when it says so, a login when it names a user."""
+    with smtplib.SMTP(server.host, server.port, timeout=timeout) as smtp:
+        if server.starttls:
+            smtp.starttls()
+        if server.user:
+            smtp.login(server.user, password or "")
+        smtp.send_message(mail)
+
+
 class EmailChannel:
     name = "email"
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        starttls: bool,
-        user: str,
-        password: str | None,
-        sender: str,
-        recipients: list[str],
-        timeout: float,
-    ) -> None:
-        self.host, self.port, self.starttls = host, port, starttls
-        self.user, self._password = user, password
-        self.sender, self.recipients, self.timeout = sender, recipients, timeout
+    def __init__(self, server: EmailConfig, password: str | None, timeout: float) -> None:
+        self.server, self._password, self.timeout = server, password, timeout
 
     def send(self, message: Mapping[str, Any]) -> None:
-        mail = email_message(message, self.sender, self.recipients)
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-            if self.starttls:
-                smtp.starttls()
-            if self.user:
-                smtp.login(self.user, self._password or "")
-            smtp.send_message(mail)
+        mail = email_message(message, self.server.sender, list(self.server.recipients))
+        smtp_send(self.server, mail, self._password, self.timeout)
 
 
 def channels_from_config(
     cfg: Config, environ: Mapping[str, str] | None = None
 ) -> tuple[list[Channel], list[str]]:
-    """The channels `[alerts]` configures, and a problem line for each one left out (a named
-    environment variable that is not set); the problems name the key and the variable."""
+    """The channels `[alerts]` and `[alerts.email]` configure, and a problem line for each one
+    left out (a named environment variable that is not set); the problems name the key and the
+    variable."""
     env = os.environ if environ is None else environ
     a = cfg.alerts
     channels: list[Channel] = []
     problems: list[str] = []
 
-    def secret(key: str, var: str) -> str | None:
+    def secret(key: str, var: str, table: str = "[alerts]") -> str | None:
         value = env.get(var)
         if not value:
-            problems.append(f"[alerts] {key} names ${var}, which is not set")
+            problems.append(f"{table} {key} names ${var}, which is not set")
         return value or None
 
     if a.log:
@@ -201,23 +198,15 @@ def channels_from_config(
         token = secret("webhook_token_env", a.webhook_token_env) if a.webhook_token_env else None
         if url:
             channels.append(WebhookChannel(url, token, a.timeout_s))
-    if a.smtp_host:
-        password = secret("smtp_password_env", a.smtp_password_env) if a.smtp_password_env else None
-        if not a.email_to:
-            problems.append("[alerts] smtp_host is set but email_to names no recipient")
-        elif password is not None or not a.smtp_password_env:  # else: reported above
-            channels.append(
-                EmailChannel(
-                    a.smtp_host,
-                    a.smtp_port,
-                    starttls=a.smtp_starttls,
-                    user=a.smtp_user,
-                    password=password,
-                    sender=a.email_from,
-                    recipients=list(a.email_to),
-                    timeout=a.timeout_s,
-                )
-            )
+    mail = a.email
+    if mail.host:
+        password = None
+        if mail.password_env:
+            password = secret("password_env", mail.password_env, "[alerts.email]")
+        if not mail.recipients:
+            problems.append("[alerts.email] host is set but recipients is empty")
+        elif password is not None or not mail.password_env:  # else: reported above
+            channels.append(EmailChannel(mail, password, a.timeout_s))
     return channels, problems
 
 

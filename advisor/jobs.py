@@ -354,7 +354,7 @@ def weekly_report_tick(
     """The daemon's weekly report job (every minute): write the due weeks' reports that are not
     written yet (Monday 08:00 local time, and at start-up the weeks it missed, up to
     [report] catch_up_weeks), oldest first and at most `limit` a tick so the scheduler is never
-    held for long, and email each where [report] smtp_host and email_to are set. Reads only the
+    held for long, and email each where [report.email] host and recipients are set. Reads only the
     snapshot, so it never holds the writer."""
     from advisor.report import (
         due_weeks,
@@ -388,10 +388,12 @@ def weekly_report_tick(
             files = write_report(cfg, catalog, week, snap=snap, now=now, directory=directory)
             log.info("weekly report written: %s (%s)", files.html, files.summary)
             written.append(files)
-            if cfg.report.smtp_host and cfg.report.email_to:
+            if cfg.report.email.enabled:
                 try:
                     email_report(cfg, files)
-                    log.info("weekly report %s sent to %s", week, ", ".join(cfg.report.email_to))
+                    log.info(
+                        "weekly report %s sent to %s", week, ", ".join(cfg.report.email.recipients)
+                    )
                 except Exception as exc:  # the file is written; say why the mail is not
                     log.error("weekly report %s not sent: %s", week, exc)
     finally:

@@ -221,6 +221,25 @@ class ThresholdsConfig:
 
 
 @dataclass(frozen=True)
+class EmailConfig:
+    """Where a feature's email goes: an SMTP server and the recipients ([alerts.email] and
+    [report.email] are this one table)."""
+
+    host: str = field(default="", metadata=_meta("SMTP server; empty: no email"))
+    port: int = field(default=587, metadata=_meta("SMTP port", _between(1, 65535)))
+    starttls: bool = field(default=True, metadata=_meta("STARTTLS before login"))
+    user: str = field(default="", metadata=_meta("SMTP user; empty: no login"))
+    password_env: str = field(default="", metadata=_meta("env var: SMTP password"))
+    sender: str = field(default="gpuledger@localhost", metadata=_meta("sender address"))
+    recipients: tuple[str, ...] = field(default=(), metadata=_meta("recipient addresses"))
+
+    @property
+    def enabled(self) -> bool:
+        """A server and at least one recipient: mail can go out."""
+        return bool(self.host and self.recipients)
+
+
+@dataclass(frozen=True)
 class AlertsConfig:
     enabled: bool = field(default=True, metadata=_meta("check for waste in the daemon"))
     check_interval_s: float = field(
@@ -238,13 +257,7 @@ class AlertsConfig:
     slack_webhook_url_env: str = field(default="", metadata=_meta("env var: Slack webhook URL"))
     webhook_url_env: str = field(default="", metadata=_meta("env var: JSON webhook URL"))
     webhook_token_env: str = field(default="", metadata=_meta("env var: webhook bearer token"))
-    smtp_host: str = field(default="", metadata=_meta("SMTP server; empty: no email"))
-    smtp_port: int = field(default=587, metadata=_meta("SMTP port", _between(1, 65535)))
-    smtp_starttls: bool = field(default=True, metadata=_meta("STARTTLS before login"))
-    smtp_user: str = field(default="", metadata=_meta("SMTP user; empty: no login"))
-    smtp_password_env: str = field(default="", metadata=_meta("env var: SMTP password"))
-    email_from: str = field(default="gpuledger@localhost", metadata=_meta("sender address"))
-    email_to: tuple[str, ...] = field(default=(), metadata=_meta("recipient addresses"))
+    email: EmailConfig = field(default=EmailConfig(), metadata=_meta("email alerts"))
     attempts: int = field(default=5, metadata=_meta("delivery attempts", _between(1, 20)))
     retry_backoff_s: float = field(
         default=2.0, metadata=_meta("first retry delay, doubled each time", _between(0, 600))
@@ -296,13 +309,7 @@ class ReportConfig:
     catch_up_weeks: int = field(
         default=4, metadata=_meta("missed weeks written at start-up", _between(0, 52))
     )
-    smtp_host: str = field(default="", metadata=_meta("SMTP server; empty: no email"))
-    smtp_port: int = field(default=587, metadata=_meta("SMTP port", _between(1, 65535)))
-    smtp_starttls: bool = field(default=True, metadata=_meta("STARTTLS before login"))
-    smtp_user: str = field(default="", metadata=_meta("SMTP user; empty: no login"))
-    smtp_password_env: str = field(default="", metadata=_meta("env var: SMTP password"))
-    email_from: str = field(default="gpuledger@localhost", metadata=_meta("sender address"))
-    email_to: tuple[str, ...] = field(default=(), metadata=_meta("recipient addresses"))
+    email: EmailConfig = field(default=EmailConfig(), metadata=_meta("the report by email"))
     timeout_s: float = field(default=30.0, metadata=_meta("SMTP timeout", _between(1, 300)))
 
 
@@ -407,6 +414,9 @@ def documented_keys() -> set[str]:
         if section.name == "source":
             continue
         for f in fields(_section_class(section.name)):
+            if is_dataclass(f.default):  # a table of its own: [alerts.email]
+                keys.update(f"{section.name}.{f.name}.{g.name}" for g in fields(f.default))
+                continue
             keys.add(f"{section.name}.{f.name}")
             if f.name == "hosts":
                 keys.update(f"local.hosts.{h.name}" for h in fields(LocalHost))
@@ -443,11 +453,23 @@ def _coerce(where: str, f, value: Any) -> Any:
 
 
 # Keys that moved elsewhere: a configuration that still sets one is told where it went.
+def _moved_to_email(section: str) -> dict[str, str]:
+    """The flat SMTP keys [alerts] and [report] had, each told its place in [<section>.email]."""
+    moved = {f"smtp_{k}": k for k in ("host", "port", "starttls", "user", "password_env")}
+    moved |= {"email_from": "sender", "email_to": "recipients"}
+    return {
+        old: f"is now {new} in [{section}.email] (the SMTP settings are one table: docs/alerts.md)"
+        for old, new in moved.items()
+    }
+
+
 RETIRED_KEYS: dict[str, dict[str, str]] = {
     "ThresholdsConfig": {
         "high_end_classes": "is no longer read: the high-end GPU classes now live in the"
         " catalog's high_end column (config/catalog.csv, docs/catalog.md); remove the key",
     },
+    "AlertsConfig": _moved_to_email("alerts"),
+    "ReportConfig": _moved_to_email("report"),
 }
 
 
@@ -488,10 +510,12 @@ def _build(cls: type, data: Any, where: str) -> Any:
             if not isinstance(value, list):
                 raise ConfigError(f"{key_where} must be an array of tables ([[aws.accounts]])")
             kwargs[name] = tuple(_build_account(item, i) for i, item in enumerate(value))
-        elif name == "email_to":
+        elif name == "recipients":
             if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
                 raise ConfigError(f"{key_where} must be a list of strings")
             kwargs[name] = tuple(value)
+        elif is_dataclass(f.default):  # a table of its own: [alerts.email]
+            kwargs[name] = _build(type(f.default), value, f"{where[:-1]}.{name}]")
         else:
             kwargs[name] = _coerce(key_where, f, value)
     return cls(**kwargs)

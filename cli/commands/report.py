@@ -1,6 +1,6 @@
 """`gpuledger report [--week 2026-W48]`: write the weekly report, `<week>.html` and `.md` with
 their chart images, into [report] dir (default ../reports beside the configuration's directory,
-like the warehouse); `--send` also emails it through [report] smtp_*."""
+like the warehouse); `--send` also emails it through [report.email]."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--week", help="ISO week, e.g. 2026-W48 (default: the last complete week)")
     p.add_argument("--out", type=Path, help="directory to write into (default: [report] dir)")
-    p.add_argument("--send", action="store_true", help="also email it ([report] smtp_*)")
+    p.add_argument("--send", action="store_true", help="also email it ([report.email])")
     p.set_defaults(func=cmd_report)
 
 
@@ -36,8 +36,8 @@ def cmd_report(args: argparse.Namespace, cfg: Config) -> int:
 
 def _report(args: argparse.Namespace, cfg: Config) -> int:
     week = args.week or last_complete_week(datetime.now(UTC))
-    if args.send and (not cfg.report.smtp_host or not cfg.report.email_to):
-        raise CommandError("--send needs [report] smtp_host and email_to in the configuration")
+    if args.send and not cfg.report.email.enabled:
+        raise CommandError("--send needs [report.email] host and recipients in the configuration")
     snap = fresh_snapshot(cfg)
     try:
         files = write_report(cfg, app.catalog_for(cfg), week, snap=snap, directory=args.out)
@@ -52,7 +52,7 @@ def _report(args: argparse.Namespace, cfg: Config) -> int:
             email_report(cfg, files)
         except (OSError, ReportError) as exc:
             raise CommandError(f"the report was written but not sent: {exc}", EXIT_FAIL) from None
-        out["sent_to"] = ", ".join(cfg.report.email_to)
+        out["sent_to"] = ", ".join(cfg.report.email.recipients)
     out["summary"] = files.summary
     emit_mapping(out, args.format)
     return EXIT_OK

@@ -12,6 +12,7 @@ import pytest
 
 from advisor.alerts import AlertService, check_alerts, plan_changes
 from cli import app
+from config.settings import EmailConfig
 from tests.advisor.receivers import http_receiver, smtp_receiver
 from tests.advisor.waste_samples import (
     H100_HOST,
@@ -299,10 +300,9 @@ def test_the_demo_notebook_raises_one_alert_per_idle_run_delivered_by_webhook_an
             log=False,
             webhook_url_env="TEST_HOOK_URL",
             slack_webhook_url_env="TEST_SLACK_URL",
-            smtp_host=box.host,
-            smtp_port=box.port,
-            smtp_starttls=False,
-            email_to=("gpu-team@test.example",),
+            email=EmailConfig(
+                host=box.host, port=box.port, starttls=False, recipients=("gpu-team@test.example",)
+            ),
         )
         env = {"TEST_HOOK_URL": hook.url, "TEST_SLACK_URL": slack.url}
         with app.open_warehouse(conf) as wh:

@@ -16,6 +16,7 @@ from advisor.delivery import (
     channels_from_config,
     slack_payload,
 )
+from config.settings import EmailConfig
 from tests.advisor.receivers import free_port, http_receiver, smtp_receiver
 
 MESSAGE = {
@@ -29,16 +30,14 @@ MESSAGE = {
 
 
 def email(box) -> EmailChannel:
-    return EmailChannel(
-        box.host,
-        box.port,
+    server = EmailConfig(
+        host=box.host,
+        port=box.port,
         starttls=False,
-        user="",
-        password=None,
         sender="gpuledger@test.example",
-        recipients=["gpu-team@test.example"],
-        timeout=5,
+        recipients=("gpu-team@test.example",),
     )
+    return EmailChannel(server, None, timeout=5)
 
 
 def test_slack_payload_is_text_plus_blocks_with_markup_escaped():
@@ -168,9 +167,9 @@ def test_channels_come_from_config_with_secrets_from_the_environment(cfg):
             slack_webhook_url_env="TEST_SLACK_URL",
             webhook_url_env="TEST_HOOK_URL",
             webhook_token_env="TEST_HOOK_TOKEN",
-            smtp_host="127.0.0.1",
-            smtp_password_env="TEST_SMTP_PASSWORD",
-            email_to=("a@test.example",),
+            email=EmailConfig(
+                host="127.0.0.1", password_env="TEST_SMTP_PASSWORD", recipients=("a@test.example",)
+            ),
         ),
     )
     env = {"TEST_SLACK_URL": "http://127.0.0.1:9/hooks/very-secret", "TEST_HOOK_URL": "http://x"}
@@ -178,7 +177,7 @@ def test_channels_come_from_config_with_secrets_from_the_environment(cfg):
     assert [c.name for c in channels] == ["log", "slack", "webhook"]
     assert problems == [
         "[alerts] webhook_token_env names $TEST_HOOK_TOKEN, which is not set",
-        "[alerts] smtp_password_env names $TEST_SMTP_PASSWORD, which is not set",
+        "[alerts.email] password_env names $TEST_SMTP_PASSWORD, which is not set",
     ]
     assert "very-secret" not in repr(channels[1].__dict__.keys())
     env["TEST_SMTP_PASSWORD"] = "pw"

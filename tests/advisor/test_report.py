@@ -27,7 +27,7 @@ from advisor.report import (
     write_report,
 )
 from cli import app
-from config.settings import Config, load_config
+from config.settings import Config, EmailConfig, load_config
 from tests.clock import pinned_clock, pinned_tz
 from tests.conftest import ROOT
 
@@ -216,12 +216,14 @@ def test_the_report_is_emailed_with_its_charts_and_the_password_from_the_environ
         demo_cfg,
         report=replace(
             demo_cfg.report,
-            smtp_host="127.0.0.1",
-            smtp_port=smtp_server.server_address[1],
-            smtp_starttls=False,
-            smtp_user="reports",
-            smtp_password_env="GPULEDGER_TEST_SMTP_PASSWORD",
-            email_to=("lead@example.com",),
+            email=EmailConfig(
+                host="127.0.0.1",
+                port=smtp_server.server_address[1],
+                starttls=False,
+                user="reports",
+                password_env="GPULEDGER_TEST_SMTP_PASSWORD",
+                recipients=("lead@example.com",),
+            ),
             timeout_s=5.0,
         ),
     )

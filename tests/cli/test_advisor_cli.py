@@ -199,4 +199,4 @@ def test_report_writes_html_and_markdown_beside_the_warehouse(conf, capsys):
     code, _, err = cli(conf, capsys, "report", "--week", "2026-W99")
     assert code == 2 and "2026-W99 is not a week of 2026" in err
     code, _, err = cli(conf, capsys, "report", "--send")
-    assert code == 2 and "--send needs [report] smtp_host and email_to" in err
+    assert code == 2 and "--send needs [report.email] host and recipients" in err

@@ -132,9 +132,9 @@ def test_check_delivers_to_the_webhook_and_by_email_with_secrets_from_the_enviro
     with http_receiver() as hook, smtp_receiver() as box:
         conf, db = write_config(
             tmp_path,
-            'webhook_url_env = "TEST_GPULEDGER_HOOK"\n'
-            f'smtp_host = "{box.host}"\nsmtp_port = {box.port}\nsmtp_starttls = false\n'
-            'email_to = ["gpu-team@test.example"]\nlog = false\n',
+            'webhook_url_env = "TEST_GPULEDGER_HOOK"\nlog = false\n[alerts.email]\n'
+            f'host = "{box.host}"\nport = {box.port}\nstarttls = false\n'
+            'recipients = ["gpu-team@test.example"]\n',
         )
         monkeypatch.setenv("TEST_GPULEDGER_HOOK", hook.url)
         spool_scenario(load_config(conf, db=db).spool_dir, now)

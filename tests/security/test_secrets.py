@@ -42,13 +42,14 @@ mode = "off"
 slack_webhook_url_env = "GL_TEST_SLACK_URL"
 webhook_url_env = "GL_TEST_SLACK_URL"
 webhook_token_env = "GL_TEST_WEBHOOK_TOKEN"
-smtp_host = "127.0.0.1"
-smtp_port = 9
-smtp_user = "gpuledger"
-smtp_password_env = "GL_TEST_SMTP_PASSWORD"
-email_to = ["ops@example.com"]
 attempts = 1
 timeout_s = 1.0
+[alerts.email]
+host = "127.0.0.1"
+port = 9
+user = "gpuledger"
+password_env = "GL_TEST_SMTP_PASSWORD"
+recipients = ["ops@example.com"]
 [metrics]
 enabled = false
 [report]
@@ -157,7 +158,8 @@ slack_webhook_url_env = "https://hooks.slack.com/services/T000/B000/XXXXXXXX"
 NAMES_ONLY = """
 [alerts]
 slack_webhook_url_env = "GPULEDGER_SLACK_URL"
-smtp_password_env = "GPULEDGER_SMTP_PASSWORD"
+[alerts.email]
+password_env = "GPULEDGER_SMTP_PASSWORD"
 """
 
 
@@ -200,13 +202,13 @@ def test_secret_findings_name_the_key_and_what_it_looks_like(tmp_path: Path) -> 
         "aws": {
             "accounts": [{"role_arn": "arn:aws:iam::1:role/x", "note": "AKIAABCDEFGHIJKLMNOP"}]
         },
-        "report": {"smtp_password_env": "hunter2 is my password"},
+        "report": {"email": {"password_env": "hunter2 is my password"}},
         "ship": {"target": "s3://bucket/prefix"},
         "collect": {"prometheus_url": "http://user:pa55@dcgm:9400/metrics"},
     }
     warning = exposure_warning(path, raw)
     assert warning is not None
     assert "aws.accounts[0].note (an AWS access key id)" in warning
-    assert "report.smtp_password_env (holds a value" in warning
+    assert "report.email.password_env (holds a value" in warning
     assert "collect.prometheus_url (a URL with a password)" in warning
     assert "ship.target" not in warning
