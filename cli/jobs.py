@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from config.settings import Config
 from warehouse.store import Warehouse
+
+if TYPE_CHECKING:
+    from cli.providers import PullProvider
 
 Tick = Callable[[], object]
 Job = tuple[str, float, Tick]
@@ -65,15 +69,16 @@ def _billing_pulls() -> list[JobSpec]:
     spool, when `[<section>] enabled`."""
     from cli.providers import PROVIDERS
 
-    return [
-        JobSpec(
-            f"{p.name}-billing",
-            lambda _cfg, p=p: p.check_every_s,
-            lambda ctx, p=p: p.enabled(ctx.cfg),
-            lambda ctx, p=p: p.daemon_job(ctx.cfg),
-        )
-        for p in PROVIDERS.values()
-    ]
+    return [_billing_pull(p) for p in PROVIDERS.values()]
+
+
+def _billing_pull(p: PullProvider) -> JobSpec:
+    return JobSpec(
+        f"{p.name}-billing",
+        lambda _cfg: p.check_every_s,
+        lambda ctx: p.enabled(ctx.cfg),
+        lambda ctx: p.daemon_job(ctx.cfg),
+    )
 
 
 def _retention(ctx: JobContext) -> Tick:
