@@ -29,6 +29,7 @@ from benchmarks.fleet import built_fleet, host_batches
 from benchmarks.run import Result
 from tables import spool
 from tables.records import SCHEMAS
+from warehouse.db import transaction
 from warehouse.store import DEDUP_KEYS, GAP_CAP, ROLLUP_LOOKBACK, Warehouse, pq_rows
 
 GOAL = 1_000_000  # samples per second for batches of 100k rows and more
@@ -52,26 +53,22 @@ class LegacyWarehouse(Warehouse):
         keys = DEDUP_KEYS[kind]
         new = new.unique(subset=list(keys), keep="last", maintain_order=True)
         ledger = self._ledger_rows(kind, files, counts)
-        con.execute("BEGIN")
         try:
-            con.register("new_rows", new)
-            con.register("new_ledger", ledger)
-            before = con.execute(f"SELECT count(*) FROM {kind}").fetchall()[0][0]
-            join = " AND ".join(f"e.{k} = n.{k}" for k in keys)
-            con.execute(
-                f"""INSERT INTO {kind} SELECT n.* FROM new_rows n WHERE NOT EXISTS (
-                    SELECT 1 FROM {kind} e
-                    WHERE e.ts BETWEEN (SELECT min(ts) FROM new_rows)
-                                   AND (SELECT max(ts) FROM new_rows) AND {join})"""
-            ).fetchall()
-            added = con.execute(f"SELECT count(*) FROM {kind}").fetchall()[0][0] - before
-            if kind == "gpu_samples" and new.height:
-                self._legacy_rollup()
-            con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger").fetchall()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            with transaction(con):
+                con.register("new_rows", new)
+                con.register("new_ledger", ledger)
+                before = con.execute(f"SELECT count(*) FROM {kind}").fetchall()[0][0]
+                join = " AND ".join(f"e.{k} = n.{k}" for k in keys)
+                con.execute(
+                    f"""INSERT INTO {kind} SELECT n.* FROM new_rows n WHERE NOT EXISTS (
+                        SELECT 1 FROM {kind} e
+                        WHERE e.ts BETWEEN (SELECT min(ts) FROM new_rows)
+                                       AND (SELECT max(ts) FROM new_rows) AND {join})"""
+                ).fetchall()
+                added = con.execute(f"SELECT count(*) FROM {kind}").fetchall()[0][0] - before
+                if kind == "gpu_samples" and new.height:
+                    self._legacy_rollup()
+                con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger").fetchall()
         finally:
             con.unregister("new_rows")
             con.unregister("new_ledger")

@@ -17,6 +17,7 @@ import polars as pl
 
 from tables.columns import UTC_TS
 from tables.stored import ALERT_DELIVERIES, ALERT_EVENTS, ALERTS, MINUTE_WASTE
+from warehouse.db import transaction
 
 if TYPE_CHECKING:
     from warehouse.snapshot import Snapshot
@@ -136,23 +137,21 @@ def apply_check(
         "new_events": _typed(new_events, EVENT_SCHEMA),
         "new_outbox": _typed(outbox, DELIVERY_SCHEMA),
     }
-    con.execute("BEGIN")
     try:
-        for name, frame in frames.items():
-            con.register(name, frame)
-        con.execute("INSERT INTO alerts BY NAME SELECT * FROM new_alerts").fetchall()
-        sets = ", ".join(f"{c} = u.{c}" for c in ALERT_SCHEMA if c != "alert_id")
-        con.execute(
-            f"UPDATE alerts SET {sets} FROM upd_alerts u WHERE alerts.alert_id = u.alert_id"
-        ).fetchall()
-        con.execute("INSERT INTO alert_events BY NAME SELECT * FROM new_events").fetchall()
-        con.execute("INSERT INTO alert_deliveries BY NAME SELECT * FROM new_outbox").fetchall()
-        if meta:
-            con.executemany("INSERT OR REPLACE INTO alert_meta VALUES (?, ?)", list(meta.items()))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            for name, frame in frames.items():
+                con.register(name, frame)
+            con.execute("INSERT INTO alerts BY NAME SELECT * FROM new_alerts").fetchall()
+            sets = ", ".join(f"{c} = u.{c}" for c in ALERT_SCHEMA if c != "alert_id")
+            con.execute(
+                f"UPDATE alerts SET {sets} FROM upd_alerts u WHERE alerts.alert_id = u.alert_id"
+            ).fetchall()
+            con.execute("INSERT INTO alert_events BY NAME SELECT * FROM new_events").fetchall()
+            con.execute("INSERT INTO alert_deliveries BY NAME SELECT * FROM new_outbox").fetchall()
+            if meta:
+                con.executemany(
+                    "INSERT OR REPLACE INTO alert_meta VALUES (?, ?)", list(meta.items())
+                )
     finally:
         for name in frames:
             con.unregister(name)

@@ -15,19 +15,13 @@ from pathlib import Path
 
 import duckdb
 
+from tables.billing_state import BILLING_STATE_TABLES
+from warehouse.db import connect, transaction
 from warehouse.lock import WriterLock
-from warehouse.store import connect
 
 STATE_VERSION = 1
-_DDL = [
-    "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-    "CREATE TABLE IF NOT EXISTS ce_days (account VARCHAR, day DATE, estimated BOOLEAN,"
-    " with_resources BOOLEAN, pulled_at TIMESTAMPTZ, PRIMARY KEY (account, day))",
-    "CREATE TABLE IF NOT EXISTS ce_runs (account VARCHAR, run_at TIMESTAMPTZ, start_day DATE,"
-    " end_day DATE, requests INTEGER, rebuild BOOLEAN, rows BIGINT)",
-    "CREATE TABLE IF NOT EXISTS export_objects (bucket VARCHAR, key VARCHAR, period VARCHAR,"
-    " etag VARCHAR, size BIGINT, taken_at TIMESTAMPTZ, PRIMARY KEY (bucket, key))",
-]
+# Its tables, from their definitions (tables/billing_state.py).
+_DDL = [t.duckdb_ddl(if_not_exists=True) for t in BILLING_STATE_TABLES.values()]
 
 
 def state_path(db_path: Path) -> Path:
@@ -109,9 +103,7 @@ class BillingState:
     ) -> None:
         """One pull: its days with their Estimated flag, and its request count."""
         now = now or datetime.now(UTC)
-        con = self.db
-        con.execute("BEGIN")
-        try:
+        with transaction(self.db) as con:
             con.executemany(
                 "INSERT OR REPLACE INTO ce_days VALUES (?, ?, ?, ?, ?)",
                 [
@@ -123,10 +115,6 @@ class BillingState:
                 "INSERT INTO ce_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [account, now, start, end, requests, rebuild, rows],
             ).fetchall()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def ce_requests(self, since: datetime | None = None) -> int:
         """Cost Explorer requests made since `since` (all time without), across accounts."""
@@ -156,9 +144,7 @@ class BillingState:
     ) -> None:
         """The (key, etag, size) objects now taken for `period`, replacing the earlier set."""
         now = now or datetime.now(UTC)
-        con = self.db
-        con.execute("BEGIN")
-        try:
+        with transaction(self.db) as con:
             con.execute(
                 "DELETE FROM export_objects WHERE bucket = ? AND period = ?", [bucket, period]
             ).fetchall()
@@ -166,7 +152,3 @@ class BillingState:
                 "INSERT OR REPLACE INTO export_objects VALUES (?, ?, ?, ?, ?, ?)",
                 [[bucket, k, period, e, s, now] for k, e, s in objects],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise

@@ -10,8 +10,7 @@ clears their marks in one transaction (`store_ledger_days`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
@@ -23,6 +22,7 @@ from tables.stored import (
     RESULTS_DAILY_LEDGER,
     RESULTS_USAGE_HOURLY,
 )
+from warehouse.db import transaction
 from warehouse.store import (
     BILL_DAY,
     BILLING_DAILY_FROM,
@@ -96,9 +96,7 @@ def store_advisor_results(wh: Warehouse, frames: dict[str, pl.DataFrame]) -> Non
     unknown = set(frames) - set(ADVISOR_TABLES)
     if unknown:
         raise ValueError(f"not an advisor result table: {sorted(unknown)}")
-    con = wh.db
-    con.execute("BEGIN")
-    try:
+    with transaction(wh.db) as con:
         for table in ADVISOR_TABLES:
             if table not in frames:
                 continue
@@ -109,27 +107,11 @@ def store_advisor_results(wh: Warehouse, frames: dict[str, pl.DataFrame]) -> Non
                     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM advisor_rows")
             finally:
                 con.unregister("advisor_rows")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 # The ledger's bookkeeping (migration 6) ------------------------------------------------------
 EPOCH_DAY = date(1970, 1, 1)
 US_PER_DAY = 86_400_000_000
-
-
-@contextmanager
-def _transaction(wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = wh.db
-    con.execute("BEGIN")
-    try:
-        yield con
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _days_where(column: str, days: Sequence[date]) -> tuple[str, dict]:
@@ -209,7 +191,7 @@ def mark_days(
     """In one transaction: mark days dirty (kind -> dates), record ledger state keys and the
     placements (host, placement, owner) that caused the marks, so a crash never loses a mark
     whose cause is already recorded as handled."""
-    with _transaction(wh) as con:
+    with transaction(wh.db) as con:
         for kind, days in marks.items():
             mark_dirty_frame(con, kind, days)
         for key, value in (state or {}).items():
@@ -291,7 +273,7 @@ def store_ledger_days(
         return
     listed = {"days": list(days)}
     where, params = _days_where("hour", days)
-    with _transaction(wh) as con:
+    with transaction(wh.db) as con:
         con.execute(f"DELETE FROM {_USAGE} WHERE {where}", params).fetchall()
         con.execute(f"DELETE FROM {_LEDGER} WHERE list_contains($days, day)", listed).fetchall()
         for table, frame in ((_USAGE, usage), (_LEDGER, ledger)):

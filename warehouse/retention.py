@@ -39,6 +39,7 @@ from config.settings import Config
 from tables import spool
 from tables.files import atomic_write
 from tables.records import SCHEMAS, conform
+from warehouse.db import transaction
 from warehouse.store import DEDUP_KEYS, Warehouse
 
 log = logging.getLogger(__name__)
@@ -126,10 +127,8 @@ def delete_old_raw(wh: Warehouse, keep_days: int, *, now: datetime | None = None
     horizon, so a late batch older than it never wipes rollups whose samples are gone."""
     now = now or datetime.now(UTC)
     cutoff = (now - timedelta(days=keep_days)).replace(second=0, microsecond=0)
-    con = wh.db
     deleted: dict[str, int] = {}
-    con.execute("BEGIN")
-    try:
+    with transaction(wh.db) as con:
         for table in RAW_TABLES:
             n = con.execute(
                 f"SELECT count(*) FROM {table} WHERE ts < $cutoff", {"cutoff": cutoff}
@@ -143,10 +142,6 @@ def delete_old_raw(wh: Warehouse, keep_days: int, *, now: datetime | None = None
             "INSERT OR REPLACE INTO meta VALUES ($k, $v)",
             {"k": HORIZON_KEY, "v": cutoff.isoformat()},
         ).fetchall()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return deleted
 
 

@@ -30,6 +30,7 @@ from tables.stored import (
     RESULTS_USAGE_HOURLY,
 )
 from tables.units import MINUTE_SIGNALS, activity_sql
+from warehouse.db import transaction
 
 # Every table is created from its definition (tables/stored.py) as the migration that created it
 # had it, and every later column is added by the migration its definition names (`since`), so a
@@ -160,20 +161,16 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     for version, _title, statements in sorted(MIGRATIONS, key=lambda m: m[0]):
         if version in applied:
             continue
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             for stmt in statements:
                 con.execute(stmt)
-            applied.add(version)
+            done = applied | {version}
             con.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(max(applied))]
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(max(done))]
             )
             con.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('applied_migrations', ?)",
-                [",".join(str(v) for v in sorted(applied))],
+                [",".join(str(v) for v in sorted(done))],
             )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+        applied = done
     return found

@@ -27,9 +27,10 @@ from tables.stored import (
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
 )
+from warehouse.db import connect
 from warehouse.results import INSTANCE_TYPES_SQL
 from warehouse.schema import SCHEMA_VERSION
-from warehouse.store import BILLING_DAILY_SQL, Warehouse, connect
+from warehouse.store import BILLING_DAILY_SQL, Warehouse
 
 # What the snapshot holds: table -> SELECT over the warehouse (`$since` = first day kept); the
 # tables' shapes are defined in tables/snapshot.py. The minute rollups (and so the Live and

@@ -24,6 +24,7 @@ from tables import spool
 from tables.records import RECORDS, SCHEMAS, conform
 from tables.stored import GPU_MINUTE, INGESTED_FILES
 from tables.units import UNTAGGED, activity
+from warehouse.db import connect, transaction
 from warehouse.lock import LockHeld, WriterLock
 from warehouse.mig import board_members, board_spans, split_boards, widen_to_boards
 from warehouse.schema import migrate
@@ -120,13 +121,6 @@ def span_days(spans: pl.DataFrame) -> pl.Series:
         .explode("day")
         .unique()["day"]
     )
-
-
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the session settings gpuledger relies on (UTC everywhere)."""
-    con = duckdb.connect(str(path), read_only=read_only)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 @dataclass
@@ -327,25 +321,23 @@ class Warehouse:
         ledger = self._ledger_rows(kind, files, counts)
         rollup = kind == "gpu_samples" and batch.rows.height > 0
         horizon = self.raw_horizon() if rollup else None
-        con.execute("BEGIN")
         try:
-            con.register("new_rows", batch.rows)
-            con.register("new_ledger", ledger)
-            with ThreadPoolExecutor(1, thread_name_prefix="gpuledger-insert") as pool:
-                inserting = pool.submit(self._insert_new_rows, kind) if batch.rows.height else None
+            with transaction(con):
+                con.register("new_rows", batch.rows)
+                con.register("new_ledger", ledger)
+                with ThreadPoolExecutor(1, thread_name_prefix="gpuledger-insert") as pool:
+                    inserting = (
+                        pool.submit(self._insert_new_rows, kind) if batch.rows.height else None
+                    )
+                    if rollup:
+                        # Polars only here: the connection belongs to the insert until it is done.
+                        self._minutes = minute_rollups(batch.rows, existing, batch.spans, horizon)
+                    if inserting is not None:
+                        inserting.result()
                 if rollup:
-                    # Polars only here: the connection belongs to the insert until it is done.
-                    self._minutes = minute_rollups(batch.rows, existing, batch.spans, horizon)
-                if inserting is not None:
-                    inserting.result()
-            if rollup:
-                self._refresh_minutes()
-            self._mark_touched_days(kind, batch)
-            con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger").fetchall()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+                    self._refresh_minutes()
+                self._mark_touched_days(kind, batch)
+                con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger").fetchall()
         finally:
             self._minutes = None
             con.unregister("new_rows")
@@ -441,24 +433,21 @@ class Warehouse:
             pl.lit(self._key(path)).alias("batch")
         )
         ledger = self._ledger_rows("billing_items", [path], [new.height])
-        con.execute("BEGIN")
+        # The days of the rows a restated scope replaces, and of the new rows, are re-costed.
+        replaced = "FROM billing_items WHERE scope IN (SELECT DISTINCT scope FROM new_bill)"
         try:
-            con.register("new_bill", new)
-            con.register("new_ledger", ledger)
-            # The days of the rows a restated scope replaces, and of the new rows, are re-costed.
-            replaced = "FROM billing_items WHERE scope IN (SELECT DISTINCT scope FROM new_bill)"
-            mark_dirty(
-                con,
-                "cost",
-                f"SELECT {BILL_DAY} AS day {replaced} UNION SELECT {BILL_DAY} AS day FROM new_bill",
-            )
-            con.execute(f"DELETE {replaced}")
-            con.execute("INSERT INTO billing_items SELECT * FROM new_bill")
-            con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            with transaction(con):
+                con.register("new_bill", new)
+                con.register("new_ledger", ledger)
+                mark_dirty(
+                    con,
+                    "cost",
+                    f"SELECT {BILL_DAY} AS day {replaced}"
+                    f" UNION SELECT {BILL_DAY} AS day FROM new_bill",
+                )
+                con.execute(f"DELETE {replaced}")
+                con.execute("INSERT INTO billing_items SELECT * FROM new_bill")
+                con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger")
         finally:
             con.unregister("new_bill")
             con.unregister("new_ledger")
@@ -512,8 +501,7 @@ class Warehouse:
         tables = (*RECORDS, GPU_MINUTE.name)
         con = self.db
         deleted: dict[str, int] = {}
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             # The days whose rollups or bills go are attributed or re-costed again.
             mark_dirty(
                 con,
@@ -531,10 +519,6 @@ class Warehouse:
                 deleted[table] = con.execute(
                     f"DELETE FROM {table} WHERE source = ?", [source]
                 ).fetchall()[0][0]
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return deleted
 
     def has_real_data(self) -> bool:
@@ -552,15 +536,11 @@ class Warehouse:
         if not table.startswith("results_"):
             raise ValueError(f"not a results table: {table}")
         con = self.db
-        con.execute("BEGIN")
         try:
-            con.register("result_rows", frame)
-            con.execute(f"DELETE FROM {table}")
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM result_rows")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            with transaction(con):
+                con.register("result_rows", frame)
+                con.execute(f"DELETE FROM {table}")
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM result_rows")
         finally:
             con.unregister("result_rows")
 

@@ -82,7 +82,7 @@ def test_the_layout_is_built_walked_and_read_back_by_one_set_of_functions(tmp_pa
     ]
     assert spool.partitions(tmp_path, "gpu_samples") == []
 
-    batch = spool.list_batches(tmp_path, "health")[0]
+    batch = min(spool.list_batches(tmp_path, "health"), key=str)  # date=2026-01-01/host=a
     part, name = spool.parse_batch_path(batch.relative_to(tmp_path).as_posix())
     assert part == spool.Partition("health", "2026-01-01", "a") and name == batch.name
     assert part.rel == "kind=health/date=2026-01-01/host=a"
