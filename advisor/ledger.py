@@ -78,26 +78,7 @@ def local_rates(gpus: pl.DataFrame, cfg: Config, catalog: pl.DataFrame) -> pl.Da
     prices = classes.table.select(
         gpu_class="gpu_model", class_usd=pl.col("purchase_usd_per_gpu").cast(pl.Float64)
     )
-    hosts = pl.DataFrame(
-        [
-            (
-                h.name,
-                None if math.isnan(h.purchase_usd) else h.purchase_usd / h.gpu_count,
-                None if math.isnan(h.depreciation_years) else h.depreciation_years,
-                None if math.isnan(h.ops_usd_per_gpu_hour) else h.ops_usd_per_gpu_hour,
-                classes.resolve(h.gpu_model),
-            )
-            for h in cfg.local.hosts
-        ],
-        schema={
-            "host": pl.String,
-            "host_usd": pl.Float64,
-            "host_years": pl.Float64,
-            "host_ops": pl.Float64,
-            "host_class": pl.String,
-        },
-        orient="row",
-    )
+    hosts = _configured_hosts(cfg, classes)
     frame = (
         classes.resolve_frame(pairs, "gpu_model", "mem_total_mib", "gpu_class")
         .join(hosts, on="host", how="left")
@@ -123,6 +104,31 @@ def local_rates(gpus: pl.DataFrame, cfg: Config, catalog: pl.DataFrame) -> pl.Da
         ops_usd_per_gpu_hour=pl.col("host_ops").fill_null(cfg.local.ops_usd_per_gpu_hour),
         priced=pl.col("purchase_usd_per_gpu").is_not_null(),
     ).cast(RATE_SCHEMA)
+
+
+def _configured_hosts(cfg: Config, classes: GpuClasses) -> pl.DataFrame:
+    """What [[local.hosts]] says of each host: purchase per GPU, years, operations (null where
+    it says nothing) and the class of its configured gpu_model."""
+    return pl.DataFrame(
+        [
+            (
+                h.name,
+                None if math.isnan(h.purchase_usd) else h.purchase_usd / h.gpu_count,
+                None if math.isnan(h.depreciation_years) else h.depreciation_years,
+                None if math.isnan(h.ops_usd_per_gpu_hour) else h.ops_usd_per_gpu_hour,
+                classes.resolve(h.gpu_model),
+            )
+            for h in cfg.local.hosts
+        ],
+        schema={
+            "host": pl.String,
+            "host_usd": pl.Float64,
+            "host_years": pl.Float64,
+            "host_ops": pl.Float64,
+            "host_class": pl.String,
+        },
+        orient="row",
+    )
 
 
 def cloud_hosts(billing_daily: pl.DataFrame) -> pl.DataFrame:
@@ -244,9 +250,32 @@ def _local_rows(u: pl.DataFrame, rates: pl.DataFrame, price_per_kwh: float, pue:
     )
 
 
-def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.DataFrame):
+def _cloud_rows(
+    u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.DataFrame
+) -> pl.DataFrame:
     """Cloud money split by GPU-seconds per (day, instance); see the module docstring."""
-    tele = (
+    tele = _cloud_telemetry(u)
+    tele_total = tele.group_by("day", "host").agg(total_s=pl.col("seconds").sum())
+    bill = _bill_groups(billing_daily)
+    bill_total = (
+        bill.filter(pl.col("host").is_not_null())
+        .group_by("day", "host")
+        .agg(eff_total=pl.col("eff").sum(), groups=pl.len())
+    )
+    return pl.concat(
+        [
+            _measured_rows(bill, bill_total, tele, tele_total),
+            _unmeasured_rows(bill, tele_total),
+            _unbilled_rows(tele, bill_total, placements),
+        ],
+        how="vertical_relaxed",
+    ).with_columns(placement=pl.lit("cloud"))
+
+
+def _cloud_telemetry(u: pl.DataFrame) -> pl.DataFrame:
+    """Cloud GPU time per (day, instance, workload; null: idle), with its busy, activity and
+    energy."""
+    return (
         u.filter(pl.col("placement") == "cloud")
         .with_columns(w=pl.when(pl.col("idle")).then(None).otherwise(pl.col("workload")))
         .group_by("day", "host", "w")
@@ -259,8 +288,11 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
         )
         .filter(pl.col("seconds") > 0)
     )
-    tele_total = tele.group_by("day", "host").agg(total_s=pl.col("seconds").sum())
-    bill = (
+
+
+def _bill_groups(billing_daily: pl.DataFrame) -> pl.DataFrame:
+    """The USD bill per (day, resource, tagged workload): effective, billed and list cost."""
+    return (
         billing_daily.filter(pl.col("currency") == "USD")
         .group_by("day", "resource_id", "workload")
         .agg(
@@ -280,13 +312,14 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
             listed="listed",
         )
     )
-    bill_total = (
-        bill.filter(pl.col("host").is_not_null())
-        .group_by("day", "host")
-        .agg(eff_total=pl.col("eff").sum(), groups=pl.len())
-    )
+
+
+def _measured_rows(
+    bill: pl.DataFrame, bill_total: pl.DataFrame, tele: pl.DataFrame, tele_total: pl.DataFrame
+) -> pl.DataFrame:
+    """Billed instances with telemetry: each bill group's money split by GPU-seconds."""
     is_idle = pl.col("w").is_null()
-    measured = (
+    return (
         bill.join(tele_total, on=["day", "host"], how="inner")
         .join(bill_total, on=["day", "host"], how="inner")
         .with_columns(
@@ -314,7 +347,11 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
             idle_cost_usd=pl.when(is_idle).then(pl.col("eff") * pl.col("frac")).otherwise(0.0),
         )
     )
-    unmeasured = bill.join(tele_total, on=["day", "host"], how="anti").select(
+
+
+def _unmeasured_rows(bill: pl.DataFrame, tele_total: pl.DataFrame) -> pl.DataFrame:
+    """Billed resources without telemetry: their money, to the workload their tag names."""
+    return bill.join(tele_total, on=["day", "host"], how="anti").select(
         "day",
         "host",
         gpu_model=pl.lit(None, pl.String),
@@ -329,7 +366,14 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
         idle_gpu_hours=pl.lit(0.0),
         idle_cost_usd=pl.lit(0.0),
     )
-    unbilled = (
+
+
+def _unbilled_rows(
+    tele: pl.DataFrame, bill_total: pl.DataFrame, placements: pl.DataFrame
+) -> pl.DataFrame:
+    """Cloud telemetry no bill line covers: its GPU-hours at no money."""
+    is_idle = pl.col("w").is_null()
+    return (
         tele.join(bill_total, on=["day", "host"], how="anti")
         .join(placements.select("host", "owner"), on="host", how="left")
         .select(
@@ -347,9 +391,6 @@ def _cloud_rows(u: pl.DataFrame, billing_daily: pl.DataFrame, placements: pl.Dat
             idle_gpu_hours=pl.when(is_idle).then(pl.col("seconds") / 3600.0).otherwise(0.0),
             idle_cost_usd=pl.lit(0.0),
         )
-    )
-    return pl.concat([measured, unmeasured, unbilled], how="vertical_relaxed").with_columns(
-        placement=pl.lit("cloud")
     )
 
 
