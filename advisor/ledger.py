@@ -260,7 +260,7 @@ def _cloud_rows(
     bill_total = (
         bill.filter(pl.col("host").is_not_null())
         .group_by("day", "host")
-        .agg(eff_total=pl.col("eff").sum(), groups=pl.len())
+        .agg(effective_cost_total=pl.col("effective_cost").sum(), groups=pl.len())
     )
     return pl.concat(
         [
@@ -291,25 +291,29 @@ def _cloud_telemetry(u: pl.DataFrame) -> pl.DataFrame:
 
 
 def _bill_groups(billing_daily: pl.DataFrame) -> pl.DataFrame:
-    """The USD bill per (day, resource, tagged workload): effective, billed and list cost."""
+    """The USD bill per (day, resource, tagged workload): effective_cost, billed_cost and
+    list_cost, billing_daily's sums of FOCUS EffectiveCost, BilledCost and ListCost (a ledger
+    row's share of them is its cost_usd, billed_cost_usd and list_cost_usd)."""
     return (
         billing_daily.filter(pl.col("currency") == "USD")
         .group_by("day", "resource_id", "workload")
         .agg(
-            eff=pl.col("effective_cost").fill_null(0.0).sum(),
+            effective_cost=pl.col("effective_cost").fill_null(0.0).sum(),
             # A basis no line of the group gives (Cost Explorer has no ListCost) stays unknown.
-            billed=pl.when(pl.col("billed_cost").is_not_null().any()).then(
+            billed_cost=pl.when(pl.col("billed_cost").is_not_null().any()).then(
                 pl.col("billed_cost").sum()
             ),
-            listed=pl.when(pl.col("list_cost").is_not_null().any()).then(pl.col("list_cost").sum()),
+            list_cost=pl.when(pl.col("list_cost").is_not_null().any()).then(
+                pl.col("list_cost").sum()
+            ),
         )
         .select(
             "day",
             host=pl.col("resource_id"),
             owner=pl.col("workload").fill_null(UNTAGGED),
-            eff="eff",
-            billed="billed",
-            listed="listed",
+            effective_cost="effective_cost",
+            billed_cost="billed_cost",
+            list_cost="list_cost",
         )
     )
 
@@ -323,8 +327,8 @@ def _measured_rows(
         bill.join(tele_total, on=["day", "host"], how="inner")
         .join(bill_total, on=["day", "host"], how="inner")
         .with_columns(
-            group_frac=pl.when(pl.col("eff_total") != 0)
-            .then(pl.col("eff") / pl.col("eff_total"))
+            group_frac=pl.when(pl.col("effective_cost_total") != 0)
+            .then(pl.col("effective_cost") / pl.col("effective_cost_total"))
             .otherwise(1.0 / pl.col("groups"))
         )
         .join(tele, on=["day", "host"], how="inner")
@@ -337,14 +341,16 @@ def _measured_rows(
             gpu_hours=pl.col("seconds") / 3600.0 * pl.col("group_frac"),
             busy_gpu_hours=pl.col("busy_seconds") / 3600.0 * pl.col("group_frac"),
             activity_gpu_hours=pl.col("activity_seconds") / 3600.0 * pl.col("group_frac"),
-            cost_usd=pl.col("eff") * pl.col("frac"),
-            billed_cost_usd=pl.col("billed") * pl.col("frac"),
-            list_cost_usd=pl.col("listed") * pl.col("frac"),
+            cost_usd=pl.col("effective_cost") * pl.col("frac"),
+            billed_cost_usd=pl.col("billed_cost") * pl.col("frac"),
+            list_cost_usd=pl.col("list_cost") * pl.col("frac"),
             energy_kwh=pl.col("energy_kwh") * pl.col("group_frac"),
             idle_gpu_hours=pl.when(is_idle)
             .then(pl.col("seconds") / 3600.0 * pl.col("group_frac"))
             .otherwise(0.0),
-            idle_cost_usd=pl.when(is_idle).then(pl.col("eff") * pl.col("frac")).otherwise(0.0),
+            idle_cost_usd=pl.when(is_idle)
+            .then(pl.col("effective_cost") * pl.col("frac"))
+            .otherwise(0.0),
         )
     )
 
@@ -359,9 +365,9 @@ def _unmeasured_rows(bill: pl.DataFrame, tele_total: pl.DataFrame) -> pl.DataFra
         gpu_hours=pl.lit(0.0),
         busy_gpu_hours=pl.lit(0.0),
         activity_gpu_hours=pl.lit(0.0),
-        cost_usd="eff",
-        billed_cost_usd="billed",
-        list_cost_usd="listed",
+        cost_usd="effective_cost",
+        billed_cost_usd="billed_cost",
+        list_cost_usd="list_cost",
         energy_kwh=pl.lit(0.0),
         idle_gpu_hours=pl.lit(0.0),
         idle_cost_usd=pl.lit(0.0),
