@@ -20,21 +20,23 @@ from tables.units import IDLE
 
 GPU_MINUTE = ["minute", "host", "gpu_uuid"]
 
-HOURLY_SCHEMA: dict[str, pl.DataType] = {
-    "hour": pl.Datetime("us", "UTC"),
-    "host": pl.String(),
-    "gpu_uuid": pl.String(),
-    "gpu_model": pl.String(),
-    "workload": pl.String(),
-    "seconds": pl.Float64(),
-    "busy_seconds": pl.Float64(),
-    "energy_j": pl.Float64(),
-    "mem_peak_mib": pl.Float64(),
-    "mem_total_mib": pl.Float64(),
-    "activity_seconds": pl.Float64(),  # of `seconds`, those with an activity signal
-    "parent_gpu_uuid": pl.String(),  # a MIG instance's board (warehouse/mig.py)
-    "mig_profile": pl.String(),
-}
+HOURLY_SCHEMA = pl.Schema(
+    {
+        "hour": pl.Datetime("us", "UTC"),
+        "host": pl.String(),
+        "gpu_uuid": pl.String(),
+        "gpu_model": pl.String(),
+        "workload": pl.String(),
+        "seconds": pl.Float64(),
+        "busy_seconds": pl.Float64(),
+        "energy_j": pl.Float64(),
+        "mem_peak_mib": pl.Float64(),
+        "mem_total_mib": pl.Float64(),
+        "activity_seconds": pl.Float64(),  # of `seconds`, those with an activity signal
+        "parent_gpu_uuid": pl.String(),  # a MIG instance's board (warehouse/mig.py)
+        "mig_profile": pl.String(),
+    }
+)
 # Columns hourly_usage takes from minute rows when they have them (older frames lack them).
 _OPTIONAL: dict[str, pl.DataType] = {
     "mem_used_max_mib": pl.Float64(),

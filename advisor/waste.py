@@ -48,28 +48,30 @@ RATE_SCHEMA = {
     "price_basis": pl.String,
 }
 CLOUD_SCHEMA = {"host": pl.String, "instance_type": pl.String, "owner": pl.String}
-RUN_SCHEMA = {
-    "host": pl.String,
-    "gpu_uuid": pl.String,
-    "gpu_model": pl.String,
-    "workload": pl.String,
-    "kind": pl.String,
-    "started_at": pl.Datetime("us", "UTC"),
-    "ended_at": pl.Datetime("us", "UTC"),
-    "ongoing": pl.Boolean,
-    "duration_s": pl.Float64,
-    "wasted_s": pl.Float64,
-    "usd_per_hour": pl.Float64,
-    "wasted_usd": pl.Float64,
-    "placement": pl.String,
-    "price_basis": pl.String,
-    "activity_pct": pl.Float64,
-    "util_pct": pl.Float64,
-    "sm_active_pct": pl.Float64,
-    "mem_used_max_gib": pl.Float64,
-    "suggested_class": pl.String,
-    "suggested_usd_per_hour": pl.Float64,
-}
+RUN_SCHEMA = pl.Schema(
+    {
+        "host": pl.String(),
+        "gpu_uuid": pl.String(),
+        "gpu_model": pl.String(),
+        "workload": pl.String(),
+        "kind": pl.String(),
+        "started_at": pl.Datetime("us", "UTC"),
+        "ended_at": pl.Datetime("us", "UTC"),
+        "ongoing": pl.Boolean(),
+        "duration_s": pl.Float64(),
+        "wasted_s": pl.Float64(),
+        "usd_per_hour": pl.Float64(),
+        "wasted_usd": pl.Float64(),
+        "placement": pl.String(),
+        "price_basis": pl.String(),
+        "activity_pct": pl.Float64(),
+        "util_pct": pl.Float64(),
+        "sm_active_pct": pl.Float64(),
+        "mem_used_max_gib": pl.Float64(),
+        "suggested_class": pl.String(),
+        "suggested_usd_per_hour": pl.Float64(),
+    }
+)
 
 
 def _cloud_class_prices(catalog: pl.DataFrame) -> pl.DataFrame:

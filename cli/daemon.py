@@ -41,6 +41,13 @@ def guarded(name: str, fn: Callable[[], object], failures: dict[str, int]) -> Ca
     return job
 
 
+def every_seconds(sched: schedule.Scheduler, seconds: float) -> schedule.Job:
+    """`sched.every(seconds).seconds`. schedule annotates `every(interval: int)`, but a job's
+    interval is any number of seconds (it becomes a timedelta); configured periods may be
+    fractions."""
+    return sched.every(seconds).seconds  # type: ignore[arg-type]
+
+
 def dashboard_command(cfg: Config) -> list[str]:
     return [
         sys.executable,
@@ -161,14 +168,14 @@ class Daemon:
                     app.cycle(wh, cfg, catalog, force=True)
                     state["dirty"] = False
 
-            sched.every(cfg.run.ingest_interval_s).seconds.do(
+            every_seconds(sched, cfg.run.ingest_interval_s).do(
                 guarded("ingest", ingest, self.failures)
             )
-            sched.every(cfg.run.publish_interval_s).seconds.do(
+            every_seconds(sched, cfg.run.publish_interval_s).do(
                 guarded("publish", publish, self.failures)
             )
             for name, period, fn in periodic_jobs(cfg, wh, catalog, demo_on=demo_on):
-                sched.every(period).seconds.do(guarded(name, fn, self.failures))
+                every_seconds(sched, period).do(guarded(name, fn, self.failures))
             while not self.stop_event.is_set():
                 sched.run_pending()
                 if self.dash is not None and self.dash.poll() is not None:

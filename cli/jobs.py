@@ -73,12 +73,16 @@ def _billing_pulls() -> list[JobSpec]:
 
 
 def _billing_pull(p: PullProvider) -> JobSpec:
-    return JobSpec(
-        f"{p.name}-billing",
-        lambda _cfg: p.check_every_s,
-        lambda ctx: p.enabled(ctx.cfg),
-        lambda ctx: p.daemon_job(ctx.cfg),
-    )
+    def period_s(_cfg: Config) -> float:
+        return p.check_every_s
+
+    def when(ctx: JobContext) -> bool:
+        return p.enabled(ctx.cfg)
+
+    def factory(ctx: JobContext) -> Tick:
+        return p.daemon_job(ctx.cfg)
+
+    return JobSpec(f"{p.name}-billing", period_s, when, factory)
 
 
 def _retention(ctx: JobContext) -> Tick:

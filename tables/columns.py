@@ -35,7 +35,9 @@ _INFORMATION_SCHEMA_NAMES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
 def duckdb_type(dtype: pl.DataType) -> str:
     """The DuckDB type a Polars type is stored as (a list of T as `T[]`)."""
     if isinstance(dtype, pl.List):
-        return f"{duckdb_type(dtype.inner)}[]"
+        inner = dtype.inner
+        assert isinstance(inner, pl.DataType)  # List() keeps its inner type as an instance
+        return f"{duckdb_type(inner)}[]"
     try:
         return _DUCKDB_TYPES[dtype]
     except KeyError:
@@ -130,9 +132,9 @@ class Table:
         return tuple(c.name for c in self.columns)
 
     @property
-    def polars_schema(self) -> dict[str, pl.DataType]:
-        """name -> Polars type, in stored order (a new dict each time: callers may extend it)."""
-        return {c.name: c.dtype for c in self.columns}
+    def polars_schema(self) -> pl.Schema:
+        """name -> Polars type, in stored order (a new one each time: callers may extend it)."""
+        return pl.Schema({c.name: c.dtype for c in self.columns})
 
     @property
     def labels(self) -> dict[str, str]:

@@ -183,13 +183,15 @@ def recommendations_csv(recs: pl.DataFrame) -> str:
     ).write_csv()
 
 
-UNPRICED_SCHEMA = {
-    "gpu_model": pl.String,
-    "hosts": pl.String,
-    "unpriced_gpu_hours": pl.Float64,
-    "first_day": pl.Date,
-    "last_day": pl.Date,
-}
+UNPRICED_SCHEMA = pl.Schema(
+    {
+        "gpu_model": pl.String,
+        "hosts": pl.String,
+        "unpriced_gpu_hours": pl.Float64,
+        "first_day": pl.Date,
+        "last_day": pl.Date,
+    }
+)
 
 
 def unpriced_models(ledger: pl.DataFrame) -> pl.DataFrame:
