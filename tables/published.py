@@ -12,7 +12,12 @@ from __future__ import annotations
 import polars as pl
 
 from tables.columns import Column, Table
-from tables.stored import ALERTS, RESULTS_DAILY_LEDGER, RESULTS_RECOMMENDATIONS
+from tables.stored import (
+    ALERTS,
+    RESULTS_ALTERNATIVES,
+    RESULTS_DAILY_LEDGER,
+    RESULTS_RECOMMENDATIONS,
+)
 
 _F = pl.Float64()
 
@@ -112,6 +117,21 @@ RECOMMENDATIONS_CSV = Table(
     key=("workload",),
 )
 
+# `recommend --alternatives`: every option considered for a workload, feasible or not.
+ALTERNATIVE = RESULTS_ALTERNATIVES.select(
+    "workload",
+    "option",
+    "kind",
+    "monthly_cost_usd",
+    "monthly_savings_usd",
+    "break_even_months",
+    "feasible",
+    "chosen",
+    "note",
+    name="alternative",
+    meaning="an option considered for a workload, with its monthly cost and why (not) feasible",
+)
+
 # `alerts --format json`: one element per open or recent alert.
 ALERT = ALERTS.select(
     "alert_id",
@@ -146,5 +166,5 @@ ALERT = ALERTS.select(
 )
 
 PUBLISHED: dict[str, Table] = {
-    t.name: t for t in (COSTS, RECOMMENDATION, RECOMMENDATIONS_CSV, ALERT)
+    t.name: t for t in (COSTS, RECOMMENDATION, RECOMMENDATIONS_CSV, ALTERNATIVE, ALERT)
 }

@@ -231,7 +231,7 @@ RESULTS_USAGE_HOURLY = Table(
         Column("seconds", _F, "GPU-s", "allocated GPU-seconds"),
         Column("busy_seconds", _F, "GPU-s", "seconds × activity"),
         Column("energy_j", _F, "J", "energy measured"),
-        Column("mem_peak_mib", _F, "MiB", "peak memory used"),
+        Column("mem_peak_mib", _F, "MiB", "peak memory used", label="peak memory GiB"),
         Column("mem_total_mib", _F, "MiB", "the GPU's memory"),
         Column(
             "activity_seconds", _F, "GPU-s", "of `seconds`, those with an activity signal", since=5

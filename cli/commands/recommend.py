@@ -15,35 +15,12 @@ import polars as pl
 from cli.commands.costs import EXIT_OK, CommandError, fresh_snapshot, run, warn_unpriced
 from cli.output import emit
 from config.settings import Config
+from tables.published import ALTERNATIVE, RECOMMENDATION
 from warehouse import advisor_reads
 
-CONTRACT = (
-    "workload",
-    "action",
-    "current_monthly_cost_usd",
-    "monthly_savings_usd",
-    "break_even_months",
-    "confidence",
-    "reasons",
-)
-DETAIL = (
-    "placement",
-    "sensitive",
-    "gpu_model",
-    "gpus",
-    "hosts",
-    "instance_type",
-    "gpu_hours_per_month",
-    "busy_fraction",
-    "duty_cycle",
-    "peak_memory_gib",
-    "alternative",
-    "alternative_monthly_cost_usd",
-    "upfront_usd",
-    "days_observed",
-    "window_start",
-    "window_end",
-)
+# The JSON record (tables/published.py RECOMMENDATION): the contract's fields, then the detail.
+CONTRACT = RECOMMENDATION.required
+DETAIL = tuple(n for n in RECOMMENDATION.names if n not in CONTRACT)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -136,18 +113,7 @@ def _emit_recommendations(
 
 
 def _alternative_rows(alts: pl.DataFrame, fmt: str) -> list[dict]:
-    cols = (
-        "workload",
-        "option",
-        "kind",
-        "monthly_cost_usd",
-        "monthly_savings_usd",
-        "break_even_months",
-        "feasible",
-        "chosen",
-        "note",
-    )
-    rows = [{k: r[k] for k in cols} for r in alts.to_dicts()]
+    rows = [{k: r[k] for k in ALTERNATIVE.names} for r in alts.to_dicts()]
     for r in rows:
         r["monthly_cost_usd"] = _round(r["monthly_cost_usd"])
         r["monthly_savings_usd"] = _round(r["monthly_savings_usd"])

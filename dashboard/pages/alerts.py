@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
+from tables.stored import ALERTS
 from warehouse.alerts import snapshot_alerts, snapshot_waste_by_workload
 
 DAYS = 7
@@ -31,23 +32,24 @@ def alerts_view(days: int, version: str) -> dict[str, pl.DataFrame]:
 
 
 def alert_table(frame: pl.DataFrame) -> None:
+    label = ALERTS.label  # headings from the definitions (tables/stored.py)
     table = frame.select(
         "workload",
         "host",
-        pl.col("gpu_model").alias("GPU"),
-        pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias("kind"),
-        pl.col("started_at").dt.strftime("%Y-%m-%d %H:%M").alias("started (UTC)"),
-        (pl.col("duration_s") / 3600).round(2).alias("hours"),
-        pl.col("wasted_usd").round(2).alias("wasted USD"),
-        pl.col("usd_per_hour").round(4).alias("USD/h"),
-        pl.col("activity_pct").round(1).alias("activity %"),
-        pl.col("suggested_class").fill_null("").alias("fits"),
+        pl.col("gpu_model").alias(label("gpu_model")),
+        pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias(label("kind")),
+        pl.col("started_at").dt.strftime("%Y-%m-%d %H:%M").alias(label("started_at")),
+        (pl.col("duration_s") / 3600).round(2).alias(label("duration_s")),
+        pl.col("wasted_usd").round(2).alias(label("wasted_usd")),
+        pl.col("usd_per_hour").round(4).alias(label("usd_per_hour")),
+        pl.col("activity_pct").round(1).alias(label("activity_pct")),
+        pl.col("suggested_class").fill_null("").alias(label("suggested_class")),
     )
     st.dataframe(
         table,
         hide_index=True,
         width="stretch",
-        column_config={"wasted USD": st.column_config.NumberColumn(format="$%.2f")},
+        column_config={label("wasted_usd"): st.column_config.NumberColumn(format="$%.2f")},
     )
 
 

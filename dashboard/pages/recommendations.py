@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, tables
+from tables.stored import RESULTS_ALTERNATIVES, RESULTS_RECOMMENDATIONS
 from warehouse import advisor_reads
 from warehouse.advisor_reads import recommendations_csv
 
@@ -65,25 +66,28 @@ actions = st.multiselect(
     format_func=ACTION_LABELS.__getitem__,
 )
 shown = recs.filter(pl.col("action").is_in(actions)) if actions else recs
+label = RESULTS_RECOMMENDATIONS.label  # headings from the definitions (tables/stored.py)
 st.dataframe(
     shown.select(
         "workload",
         "action",
         pl.col("alternative").fill_null("—"),
-        pl.col("current_monthly_cost_usd").round(2).alias("now USD/month"),
-        pl.col("monthly_savings_usd").round(2).alias("saves USD/month"),
-        pl.col("break_even_months").round(1).alias("break-even months"),
+        pl.col("current_monthly_cost_usd").round(2).alias(label("current_monthly_cost_usd")),
+        pl.col("monthly_savings_usd").round(2).alias(label("monthly_savings_usd")),
+        pl.col("break_even_months").round(1).alias(label("break_even_months")),
         "confidence",
-        tables.busy_column(),
-        (pl.col("duty_cycle") * 100).round(1).alias("active hours %"),
-        pl.col("peak_memory_gib").round(1).alias("peak GiB"),
+        tables.busy_column(name=label("busy_fraction")),
+        (pl.col("duty_cycle") * 100).round(1).alias(label("duty_cycle")),
+        pl.col("peak_memory_gib").round(1).alias(label("peak_memory_gib")),
     ),
     hide_index=True,
     width="stretch",
     column_config={
-        "now USD/month": st.column_config.NumberColumn(format="dollar"),
-        "saves USD/month": st.column_config.NumberColumn(format="dollar"),
-        "confidence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.2f"),
+        label("current_monthly_cost_usd"): st.column_config.NumberColumn(format="dollar"),
+        label("monthly_savings_usd"): st.column_config.NumberColumn(format="dollar"),
+        label("confidence"): st.column_config.ProgressColumn(
+            min_value=0.0, max_value=1.0, format="%.2f"
+        ),
     },
 )
 st.download_button(
@@ -104,17 +108,18 @@ for r in shown.iter_rows(named=True):
             st.markdown(f"- {reason.replace('$', chr(92) + '$')}")
         options = alts.filter(pl.col("workload") == r["workload"])
         if options.height:
+            alt_label = RESULTS_ALTERNATIVES.label
             st.dataframe(
                 options.select(
                     "option",
                     "kind",
-                    pl.col("monthly_cost_usd").round(2).alias("USD/month"),
-                    pl.col("monthly_savings_usd").round(2).alias("saves USD/month"),
-                    pl.col("break_even_months").round(1).alias("break-even months"),
+                    pl.col("monthly_cost_usd").round(2).alias(alt_label("monthly_cost_usd")),
+                    pl.col("monthly_savings_usd").round(2).alias(alt_label("monthly_savings_usd")),
+                    pl.col("break_even_months").round(1).alias(alt_label("break_even_months")),
                     "feasible",
                     "chosen",
-                    pl.col("note").alias("why"),
-                ).sort(~pl.col("feasible"), "USD/month"),
+                    pl.col("note").alias(alt_label("note")),
+                ).sort(~pl.col("feasible"), alt_label("monthly_cost_usd")),
                 hide_index=True,
                 width="stretch",
             )

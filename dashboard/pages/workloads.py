@@ -10,6 +10,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, filters, tables
+from tables.published import COSTS
+from tables.stored import RESULTS_USAGE_HOURLY
+from tables.units import MIB_PER_GIB
 from warehouse import advisor_reads
 
 GROUPS = {"workload": "Workload", "host": "Host", "gpu_model": "GPU model"}
@@ -73,29 +76,34 @@ c4.metric(
 )
 
 key = group
+label = COSTS.label  # headings from the definitions (tables/published.py)
 table = summary.select(
     pl.col(key).fill_null("(none)"),
     "placement",
-    pl.col("gpu_hours").round(2).alias("GPU-hours"),
-    pl.col("busy_gpu_hours").round(2).alias("busy GPU-hours"),
-    tables.busy_column(),
-    pl.col("cost_usd").round(2).alias("cost USD"),
-    pl.col("idle_gpu_hours").round(2).alias("idle GPU-hours"),
-    pl.col("idle_cost_usd").round(2).alias("idle USD"),
-    pl.col("billed_cost_usd").round(2).alias("billed USD"),
-    pl.col("list_cost_usd").round(2).alias("list USD"),
+    pl.col("gpu_hours").round(2).alias(label("gpu_hours")),
+    pl.col("busy_gpu_hours").round(2).alias(label("busy_gpu_hours")),
+    tables.busy_column(name=label("busy_fraction")),
+    pl.col("cost_usd").round(2).alias(label("cost_usd")),
+    pl.col("idle_gpu_hours").round(2).alias(label("idle_gpu_hours")),
+    pl.col("idle_cost_usd").round(2).alias(label("idle_cost_usd")),
+    pl.col("billed_cost_usd").round(2).alias(label("billed_cost_usd")),
+    pl.col("list_cost_usd").round(2).alias(label("list_cost_usd")),
 )
 st.dataframe(
     table,
     hide_index=True,
     width="stretch",
     column_config={
-        "cost USD": st.column_config.NumberColumn(format="dollar"),
-        "idle USD": st.column_config.NumberColumn(
+        label("cost_usd"): st.column_config.NumberColumn(format="dollar"),
+        label("idle_cost_usd"): st.column_config.NumberColumn(
             format="dollar", help="cloud: the owner's idle instance time; __idle__: spare GPUs"
         ),
-        "billed USD": st.column_config.NumberColumn(format="dollar", help="BilledCost (invoice)"),
-        "list USD": st.column_config.NumberColumn(format="dollar", help="ListCost (before deals)"),
+        label("billed_cost_usd"): st.column_config.NumberColumn(
+            format="dollar", help="BilledCost (invoice)"
+        ),
+        label("list_cost_usd"): st.column_config.NumberColumn(
+            format="dollar", help="ListCost (before deals)"
+        ),
     },
 )
 
@@ -161,11 +169,13 @@ if focus:
             gpus_used = (
                 usage.group_by("host", "gpu_uuid", "gpu_model", "placement")
                 .agg(
-                    (pl.col("seconds").sum() / 3600).round(1).alias("GPU-hours"),
+                    (pl.col("seconds").sum() / 3600).round(1).alias(label("gpu_hours")),
                     _busy_fraction(),
-                    (pl.col("mem_peak_mib").max() / 1024).round(1).alias("peak memory GiB"),
+                    (pl.col("mem_peak_mib").max() / MIB_PER_GIB)
+                    .round(1)
+                    .alias(RESULTS_USAGE_HOURLY.label("mem_peak_mib")),
                 )
-                .sort("GPU-hours", descending=True)
+                .sort(label("gpu_hours"), descending=True)
                 .with_columns(tables.busy_column())
                 .drop("busy_fraction")
             )
