@@ -48,15 +48,17 @@ __all__ = [
 ]
 
 
-RATE_SCHEMA: dict[str, pl.DataType] = {
-    "host": pl.String(),
-    "gpu_model": pl.String(),
-    "gpu_class": pl.String(),
-    "purchase_usd_per_gpu": pl.Float64(),
-    "capital_usd_per_gpu_hour": pl.Float64(),
-    "ops_usd_per_gpu_hour": pl.Float64(),
-    "priced": pl.Boolean(),
-}
+RATE_SCHEMA = pl.Schema(
+    {
+        "host": pl.String(),
+        "gpu_model": pl.String(),
+        "gpu_class": pl.String(),
+        "purchase_usd_per_gpu": pl.Float64(),
+        "capital_usd_per_gpu_hour": pl.Float64(),
+        "ops_usd_per_gpu_hour": pl.Float64(),
+        "priced": pl.Boolean(),
+    }
+)
 
 
 def local_rates(gpus: pl.DataFrame, cfg: Config, catalog: pl.DataFrame) -> pl.DataFrame:

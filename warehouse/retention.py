@@ -231,7 +231,8 @@ def write_compacted(frame: pl.DataFrame, path: Path, *, sources: int) -> None:
         path,
         compression="zstd",
         compression_level=9,
-        use_dictionary=[c for c in frame.columns if c not in encodings],
+        # pyarrow takes a bool or the columns to dictionary-encode; pyarrow-stubs says bool only.
+        use_dictionary=[c for c in frame.columns if c not in encodings],  # type: ignore[arg-type]
         column_encoding=encodings or None,
         row_group_size=1 << 20,
         dictionary_pagesize_limit=1 << 20,
@@ -247,7 +248,7 @@ def _compact_partition(
     result: RetentionResult,
 ) -> Path:
     frame = merged_rows(kind, inputs, quantize=quantize)
-    first = frame["ts"].min() if frame.height else datetime.now(UTC)
+    first = frame["ts"].dt.min() if frame.height else datetime.now(UTC)
     name = f"part-{first:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}{COMPACTED_SUFFIX}"
     final = partition / name
 
@@ -260,8 +261,8 @@ def _compact_partition(
         ).fetchall()
 
     atomic_write(final, write, tmp=spool.tmp_path(final))
-    last = frame["ts"].max() if frame.height else None
-    if last is not None:  # the live view reads files by mtime: a merged file is not news
+    last = frame["ts"].dt.max() if frame.height else None
+    if isinstance(last, datetime):  # the live view reads files by mtime: a merged file is not news
         os.utime(final, (time.time(), last.timestamp()))
     size_in = sum(spool_size(p) for p in inputs)
     for path in inputs:
