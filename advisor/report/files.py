@@ -3,7 +3,6 @@ directory ([report] dir), each file replaced whole (a reader never sees half of 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from advisor.report.render_html import render_html
 from advisor.report.render_md import render_markdown
 from advisor.report.schedule import ReportError
 from config.settings import Config
+from tables.files import atomic_write
 from warehouse.snapshot import Snapshot
 
 
@@ -34,9 +34,7 @@ def reports_dir(cfg: Config) -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_report(
