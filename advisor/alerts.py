@@ -227,62 +227,16 @@ def plan_changes(
         by_key.setdefault(tuple(a[k] for k in KEY), []).append(a)
     matched: set[str] = set()
     for run in runs.sort("started_at").to_dicts():
-        key = tuple(run[k] for k in KEY)
-        alerts = by_key.setdefault(key, [])
-        match = next(
-            (
-                a
-                for a in alerts
-                if a["alert_id"] not in matched
-                and a["started_at"] < run["ended_at"]
-                and run["started_at"] < a["ended_at"]
-            ),
-            None,
-        )
+        alerts = by_key.setdefault(tuple(run[k] for k in KEY), [])
+        match = _overlapping(run, alerts, matched)
         if match is not None:
             matched.add(match["alert_id"])
-            if match["state"] != "open":
-                continue  # a resolved alert is final
-            alert = {**match, **{k: run[k] for k in RUN_FIGURES}, "updated_at": now}
-            if not run["ongoing"]:
-                alert.update(state="resolved", resolved_at=run["ended_at"])
-                plan.events.append(_event(alert, "resolved", now))
-                if alert["notify"]:
-                    plan.notices.append((alert, "resolved"))
-            plan.updates.append(alert)
+            if match["state"] == "open":  # a resolved alert is final
+                _continue_alert(plan, match, run, now)
             continue
-        quiet = next(
-            (
-                a
-                for a in alerts
-                if a["state"] == "resolved"
-                and a["resolved_at"] is not None
-                and run["started_at"] - cooldown <= a["resolved_at"] <= run["started_at"]
-            ),
-            None,
-        )
-        alert = {
-            "alert_id": uuid.uuid4().hex,
-            **{k: run[k] for k in KEY},
-            **{k: run[k] for k in RUN_FIGURES},
-            "state": "open" if run["ongoing"] else "resolved",
-            "resolved_at": None if run["ongoing"] else run["ended_at"],
-            "opened_at": now,
-            "updated_at": now,
-            "notify": quiet is None,
-        }
+        alert = _open_alert(plan, run, alerts, now, cooldown)
         matched.add(alert["alert_id"])
         alerts.append(alert)
-        plan.inserts.append(alert)
-        plan.events.append(_event({**alert, "state": "open"}, "opened", now))
-        if quiet is not None:
-            plan.events.append(
-                _event(alert, "suppressed", now, f"cooldown after alert {quiet['alert_id']}")
-            )
-        if not run["ongoing"]:
-            plan.events.append(_event(alert, "resolved", now, "over when first seen"))
-        if alert["notify"]:
-            plan.notices.append((alert, "opened" if run["ongoing"] else "resolved"))
     for alerts in by_key.values():
         for a in alerts:
             if a["state"] == "open" and a["alert_id"] not in matched:
@@ -292,6 +246,75 @@ def plan_changes(
                 if alert["notify"]:
                     plan.notices.append((alert, "resolved"))
     return plan
+
+
+def _overlapping(
+    run: dict[str, Any], alerts: list[dict[str, Any]], matched: set[str]
+) -> dict[str, Any] | None:
+    """The first stored alert of the run's key, not matched yet, whose time overlaps the run."""
+    return next(
+        (
+            a
+            for a in alerts
+            if a["alert_id"] not in matched
+            and a["started_at"] < run["ended_at"]
+            and run["started_at"] < a["ended_at"]
+        ),
+        None,
+    )
+
+
+def _continue_alert(plan: Plan, match: dict[str, Any], run: dict[str, Any], now: datetime) -> None:
+    """An open alert the run continues: its figures updated, resolved where the run is over."""
+    alert = {**match, **{k: run[k] for k in RUN_FIGURES}, "updated_at": now}
+    if not run["ongoing"]:
+        alert.update(state="resolved", resolved_at=run["ended_at"])
+        plan.events.append(_event(alert, "resolved", now))
+        if alert["notify"]:
+            plan.notices.append((alert, "resolved"))
+    plan.updates.append(alert)
+
+
+def _open_alert(
+    plan: Plan,
+    run: dict[str, Any],
+    alerts: list[dict[str, Any]],
+    now: datetime,
+    cooldown: timedelta,
+) -> dict[str, Any]:
+    """A new alert for a run no stored alert covers (resolved at once where the run is over),
+    sent unless an alert of the key (`alerts`) resolved within `cooldown` before it began."""
+    quiet = next(
+        (
+            a
+            for a in alerts
+            if a["state"] == "resolved"
+            and a["resolved_at"] is not None
+            and run["started_at"] - cooldown <= a["resolved_at"] <= run["started_at"]
+        ),
+        None,
+    )
+    alert = {
+        "alert_id": uuid.uuid4().hex,
+        **{k: run[k] for k in KEY},
+        **{k: run[k] for k in RUN_FIGURES},
+        "state": "open" if run["ongoing"] else "resolved",
+        "resolved_at": None if run["ongoing"] else run["ended_at"],
+        "opened_at": now,
+        "updated_at": now,
+        "notify": quiet is None,
+    }
+    plan.inserts.append(alert)
+    plan.events.append(_event({**alert, "state": "open"}, "opened", now))
+    if quiet is not None:
+        plan.events.append(
+            _event(alert, "suppressed", now, f"cooldown after alert {quiet['alert_id']}")
+        )
+    if not run["ongoing"]:
+        plan.events.append(_event(alert, "resolved", now, "over when first seen"))
+    if alert["notify"]:
+        plan.notices.append((alert, "opened" if run["ongoing"] else "resolved"))
+    return alert
 
 
 # One check (reads and writes through warehouse/) ----------------------------------------------
@@ -378,23 +401,11 @@ def check_alerts(
     messages = [describe(a, event, cfg) for a, event in plan.notices]
     ids: list[str | None] = [a["alert_id"] for a, _ in plan.notices]
     meta = {"last_check": now.isoformat()}
-    sent_digest = False
-    if cfg.alerts.digest and now.hour >= cfg.alerts.digest_hour_utc:
-        day = now.date()
-        if store.get_meta(wh, "last_digest") != day.isoformat():
-            # the stored alerts of the last 24 hours, as this check leaves them
-            changed = pl.DataFrame(plan.inserts + plan.updates, schema=store.ALERT_SCHEMA)
-            stored = store.alerts_between(wh, now - timedelta(days=1), now)
-            recent = pl.concat(
-                [
-                    stored.filter(~pl.col("alert_id").is_in(changed["alert_id"].implode())),
-                    changed.filter(pl.col("ended_at") >= now - timedelta(days=1)),
-                ]
-            )
-            messages.append(digest(recent, day))
-            ids.append(None)
-            meta["last_digest"] = day.isoformat()
-            sent_digest = True
+    daily = _due_digest(wh, cfg, plan, now)
+    if daily is not None:
+        messages.append(daily)
+        ids.append(None)
+        meta["last_digest"] = now.date().isoformat()
     outbox = _outbox(messages, ids, channels, now)
     store.apply_check(
         wh,
@@ -415,8 +426,27 @@ def check_alerts(
         updated=sum(1 for u in plan.updates if u["state"] == "open"),
         suppressed=plan.count("suppressed"),
         queued=len(outbox),
-        digest=sent_digest,
+        digest=daily is not None,
     )
+
+
+def _due_digest(wh: Warehouse, cfg: Config, plan: Plan, now: datetime) -> dict[str, Any] | None:
+    """Today's digest where one is due ([alerts] digest, past digest_hour_utc, not yet queued
+    today): the stored alerts of the last 24 hours, as this check leaves them."""
+    if not (cfg.alerts.digest and now.hour >= cfg.alerts.digest_hour_utc):
+        return None
+    day = now.date()
+    if store.get_meta(wh, "last_digest") == day.isoformat():
+        return None
+    changed = pl.DataFrame(plan.inserts + plan.updates, schema=store.ALERT_SCHEMA)
+    stored = store.alerts_between(wh, now - timedelta(days=1), now)
+    recent = pl.concat(
+        [
+            stored.filter(~pl.col("alert_id").is_in(changed["alert_id"].implode())),
+            changed.filter(pl.col("ended_at") >= now - timedelta(days=1)),
+        ]
+    )
+    return digest(recent, day)
 
 
 class AlertService:
