@@ -117,16 +117,7 @@ def run_pull(
 def run(args: argparse.Namespace, cfg: Config, *, session: Any = None) -> int:
     """`gpuledger billing aws`: one pull now, ingested (or queued for the daemon)."""
     opts = pull_options(cfg)
-    today = datetime.now(UTC).date()
-    since, until = _day(args.since, "--since"), _day(args.until, "--until")
-    if until is not None and since is None:
-        raise InputError("--until", "needs --since")
-    if since is not None:
-        until = until or today + timedelta(days=1)
-        if since >= until:
-            raise InputError("--since", f"{since} is not before --until {until}")
-        if since < today - timedelta(days=CE_HISTORY_DAYS):
-            raise InputError("--since", f"{since}: Cost Explorer keeps about 13 months")
+    since, until = _window(args.since, args.until)
     try:
         report = run_pull(
             cfg,
@@ -151,7 +142,31 @@ def run(args: argparse.Namespace, cfg: Config, *, session: Any = None) -> int:
         print(f"gpuledger: AWS: {describe_error(exc)}", file=sys.stderr)
         return EXIT_FAIL
     status = app.ingest_now(cfg) if report.batches else "nothing new"
-    rows = [
+    emit(report_rows(report, status), args.format)
+    if report.bad_input:
+        return EXIT_USAGE
+    return EXIT_FAIL if report.failed else EXIT_OK
+
+
+def _window(since_text: str | None, until_text: str | None) -> tuple[date | None, date | None]:
+    """--since and --until as days; --until defaults to tomorrow when --since is given."""
+    today = datetime.now(UTC).date()
+    since, until = _day(since_text, "--since"), _day(until_text, "--until")
+    if until is not None and since is None:
+        raise InputError("--until", "needs --since")
+    if since is not None:
+        until = until or today + timedelta(days=1)
+        if since >= until:
+            raise InputError("--since", f"{since} is not before --until {until}")
+        if since < today - timedelta(days=CE_HISTORY_DAYS):
+            raise InputError("--since", f"{since}: Cost Explorer keeps about 13 months")
+    return since, until
+
+
+def report_rows(report: PullReport, status: str) -> list[dict[str, Any]]:
+    """A row per pulled account or export period, then the total with the ingest status and
+    what Cost Explorer cost."""
+    rows: list[dict[str, Any]] = [
         {
             "source": line.source,
             "account": line.account,
@@ -173,10 +188,7 @@ def run(args: argparse.Namespace, cfg: Config, *, session: Any = None) -> int:
             f"(USD {report.ce_requests * USD_PER_REQUEST:.2f})",
         }
     )
-    emit(rows, args.format)
-    if report.bad_input:
-        return EXIT_USAGE
-    return EXIT_FAIL if report.failed else EXIT_OK
+    return rows
 
 
 # Daemon ----------------------------------------------------------------------------------------
