@@ -33,6 +33,7 @@ test-dates: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format .
@@ -45,4 +46,4 @@ screenshots: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m browser tests/dashboard/test_browser.py --screenshots docs
 
 clean:
-	rm -rf $(VENV) data reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) data reports .pytest_cache .ruff_cache .mypy_cache

@@ -100,10 +100,10 @@ st.download_button(
 
 st.subheader("The arithmetic")
 for r in shown.iter_rows(named=True):
-    label = f"{r['workload']}: {ACTION_LABELS.get(r['action'], r['action'])}"
+    title = f"{r['workload']}: {ACTION_LABELS.get(r['action'], r['action'])}"
     if r["action"] != "keep":
-        label += f", saves ${r['monthly_savings_usd']:,.2f} a month"
-    with st.expander(label, expanded=r["action"] != "keep"):
+        title += f", saves ${r['monthly_savings_usd']:,.2f} a month"
+    with st.expander(title, expanded=r["action"] != "keep"):
         for reason in r["reasons"] or []:
             st.markdown(f"- {reason.replace('$', chr(92) + '$')}")
         options = alts.filter(pl.col("workload") == r["workload"])
