@@ -492,6 +492,8 @@ WAREHOUSE_TABLES: dict[str, Table] = {
     )
 }
 
+# Every table of results (what the advisor and the alert check computed): replaced, never edited.
+RESULT_TABLES = frozenset(name for name in WAREHOUSE_TABLES if name.startswith("results_"))
 # Result tables the advisor replaces together, in this order (warehouse/results.py).
 ADVISOR_RESULTS = (
     RESULTS_USAGE_HOURLY.name,

@@ -86,18 +86,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             # SM active had its signal (busy was counted over all its seconds), one without had
             # none. MIG columns stay null there: those minutes counted every instance as a GPU.
             GPU_MINUTE.add_column_ddl("activity_seconds"),
-            "UPDATE gpu_minute SET activity_seconds = CASE WHEN"
+            f"UPDATE {GPU_MINUTE.name} SET activity_seconds = CASE WHEN"
             f" {activity_sql(*MINUTE_SIGNALS)} IS NULL THEN 0.0 ELSE seconds END",
             GPU_MINUTE.add_column_ddl("parent_gpu_uuid"),
             GPU_MINUTE.add_column_ddl("mig_profile"),
             GPU_MINUTE.add_column_ddl("board_share"),
             # Results from before: busy was counted over every second (the next run recomputes).
             _HOURLY.add_column_ddl("activity_seconds"),
-            "UPDATE results_usage_hourly SET activity_seconds = seconds",
+            f"UPDATE {_HOURLY.name} SET activity_seconds = seconds",
             _HOURLY.add_column_ddl("parent_gpu_uuid"),
             _HOURLY.add_column_ddl("mig_profile"),
             _LEDGER.add_column_ddl("activity_gpu_hours"),
-            "UPDATE results_daily_ledger SET activity_gpu_hours = gpu_hours",
+            f"UPDATE {_LEDGER.name} SET activity_gpu_hours = gpu_hours",
         ],
     ),
     (

@@ -22,7 +22,7 @@ import polars as pl
 
 from tables import spool
 from tables.records import RECORDS, SCHEMAS, conform
-from tables.stored import GPU_MINUTE, INGESTED_FILES
+from tables.stored import GPU_MINUTE, INGESTED_FILES, RESULT_TABLES
 from tables.units import UNTAGGED, activity
 from warehouse.db import connect, transaction
 from warehouse.lock import LockHeld, WriterLock
@@ -533,7 +533,7 @@ class Warehouse:
     # Results -----------------------------------------------------------------------------
     def replace_result(self, table: str, frame: pl.DataFrame) -> None:
         """Replace a results table's rows in one transaction."""
-        if not table.startswith("results_"):
+        if table not in RESULT_TABLES:
             raise ValueError(f"not a results table: {table}")
         con = self.db
         try:
