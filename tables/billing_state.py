@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from tables.columns import UTC_TS, Column, Table
+from tables.columns import UTC_TS, Column, Table, key_value_table
 
 _S = pl.String()
 _B = pl.Boolean()
 _D = pl.Date()
 
-STATE_META = Table(
-    "meta",
-    (Column("key", _S, "", "what is recorded"), Column("value", _S, "", "its value, as text")),
-    "state_version and the times of the last pulls",
-    key=("key",),
-    primary_key=True,
-)
+STATE_META = key_value_table("meta", "state_version and the times of the last pulls")
 CE_DAYS = Table(
     "ce_days",
     (

@@ -222,3 +222,18 @@ class Table:
         if column.renamed is None:
             raise ValueError(f"{self.name}.{name} was never renamed")
         return f'ALTER TABLE {self.name} RENAME COLUMN "{column.renamed[0]}" TO "{name}"'
+
+
+def key_value_table(name: str, meaning: str, *, primary_key: bool = True, since: int = 1) -> Table:
+    """A key/value table (the bookkeeping of one part of a file: `meta` and the like)."""
+    return Table(
+        name,
+        (
+            Column("key", pl.String(), "", "what is recorded"),
+            Column("value", pl.String(), "", "its value, as text"),
+        ),
+        meaning,
+        key=("key",),
+        primary_key=primary_key,
+        since=since,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tables.columns import UTC_TS, Column, Table
+from tables.columns import UTC_TS, Column, Table, key_value_table
 from tables.records import GPU_SAMPLES, HEALTH
 from tables.stored import (
     ALERTS,
@@ -77,11 +77,8 @@ INSTANCES = Table(
     "the instance type of every billed resource",
     key=("host",),
 )
-SNAP_META = Table(
-    "meta",
-    (Column("key", _S, "", "what is recorded"), Column("value", _S, "", "its value, as text")),
-    "published_at, data_from, data_as_of, schema_version",
-    key=("key",),
+SNAP_META = key_value_table(
+    "meta", "published_at, data_from, data_as_of, schema_version", primary_key=False
 )
 
 # In the order the snapshot is written.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tables.columns import UTC_TS, Column, Table
+from tables.columns import UTC_TS, Column, Table, key_value_table
 from tables.records import BILLING_ITEMS, GPU_SAMPLES, HEALTH, PROCESS_SAMPLES
 
 _S = pl.String()
@@ -28,20 +28,13 @@ _B = pl.Boolean()
 _D = pl.Date()
 
 
-def _key_value(name: str, meaning: str, since: int = 1) -> Table:
-    """A key/value table (bookkeeping of one part of the warehouse)."""
-    return Table(
-        name,
-        (Column("key", _S, "", "what is recorded"), Column("value", _S, "", "its value, as text")),
-        meaning,
-        key=("key",),
-        primary_key=True,
-        since=since,
-    )
-
+# Columns several tables share (one definition each).
+_HOST = Column("host", _S, "", "the host")
+_PLACEMENT = Column("placement", _S, "", "local | cloud")
+_COMPUTED_AT = Column("computed_at", UTC_TS, "", "when the advisor ran")
 
 # Bookkeeping ---------------------------------------------------------------------------------
-META = _key_value("meta", "schema_version, applied_migrations, raw_kept_from (retention)")
+META = key_value_table("meta", "schema_version, applied_migrations, raw_kept_from (retention)")
 
 INGESTED_FILES = Table(
     "ingested_files",
@@ -222,8 +215,8 @@ RESULTS_USAGE_HOURLY = Table(
     "results_usage_hourly",
     (
         Column("hour", UTC_TS, "", "the hour (UTC)"),
-        Column("placement", _S, "", "local | cloud"),
-        Column("host", _S, "", "the host"),
+        _PLACEMENT,
+        _HOST,
         Column("gpu_uuid", _S, "", "the GPU"),
         Column("gpu_model", _S, "", "its model"),
         Column("workload", _S, "", "the workload (null where idle)"),
@@ -263,7 +256,7 @@ _UPFRONT = Column("upfront_usd", _F, "USD", "money spent up front (hardware boug
 RESULTS_RECOMMENDATIONS = Table(
     "results_recommendations",
     (
-        Column("computed_at", UTC_TS, "", "when the advisor ran"),
+        _COMPUTED_AT,
         Column("window_start", UTC_TS, "", "first instant of the window observed"),
         Column("window_end", UTC_TS, "", "end of the window observed"),
         Column("days_observed", _F, "days", "days the workload was seen in the window"),
@@ -319,11 +312,11 @@ RESULTS_RECOMMENDATIONS = Table(
 RESULTS_ALTERNATIVES = Table(
     "results_alternatives",
     (
-        Column("computed_at", UTC_TS, "", "when the advisor ran"),
+        _COMPUTED_AT,
         Column("workload", _S, "", "the workload"),
         Column("option", _S, "", "the option, in words"),
         Column("kind", _S, "", "current | spare | buy | cloud | downsize | hybrid | schedule ..."),
-        Column("placement", _S, "", "local | cloud"),
+        _PLACEMENT,
         Column("gpu_model", _S, "", "the GPU class it would use"),
         Column("gpus", _I32, "GPUs", "GPUs it would hold"),
         Column("instance_type", _S, "", "the cloud instance type, where cloud"),
@@ -347,11 +340,11 @@ RESULTS_GPU_COST_RATES = Table(
     "results_gpu_cost_rates",
     (
         Column("as_of", UTC_TS, "", "the minute the rates are for"),
-        Column("host", _S, "", "the host"),
+        _HOST,
         Column("gpu_uuid", _S, "", "the GPU"),
         Column("gpu_model", _S, "", "its model"),
         Column("workload", _S, "", "the workload on it (__idle__ or the owner where none)"),
-        Column("placement", _S, "", "local | cloud"),
+        _PLACEMENT,
         Column("share", _F, "fraction", "the workload's share of the GPU's newest minute"),
         Column("usd_per_hour", _F, "USD/h", "capital + operations, or the cloud price, × share"),
         Column("energy_usd_per_hour", _F, "USD/h", "measured energy × share (local GPUs)"),
@@ -378,7 +371,7 @@ ALERTS = Table(
     "alerts",
     (
         Column("alert_id", _S, "", "stable id of the run"),
-        Column("host", _S, "", "the host"),
+        _HOST,
         Column("gpu_uuid", _S, "", "the GPU"),
         Column("gpu_model", _S, "", "its model", label="GPU"),
         Column("workload", _S, "", "the workload holding it"),
@@ -393,7 +386,7 @@ ALERTS = Table(
         Column("wasted_s", _F, "GPU-s", "GPU-seconds wasted"),
         _WASTED_USD,
         Column("usd_per_hour", _F, "USD/h", "the GPU's cost per hour", label="USD/h"),
-        Column("placement", _S, "", "local | cloud"),
+        _PLACEMENT,
         Column("price_basis", _S, "", "where the price came from"),
         Column("activity_pct", _F, "%", "activity over the run", label="activity %"),
         Column("util_pct", _F, "%", "utilization.gpu over the run"),
@@ -441,7 +434,7 @@ ALERT_DELIVERIES = Table(
     key=("delivery_id",),
     since=4,
 )
-ALERT_META = _key_value("alert_meta", "the alert check's bookkeeping", since=4)
+ALERT_META = key_value_table("alert_meta", "the alert check's bookkeeping", since=4)
 
 # The ledger's bookkeeping (migration 6) --------------------------------------------------------
 LEDGER_DIRTY = Table(
@@ -457,7 +450,7 @@ LEDGER_DIRTY = Table(
 LEDGER_HOSTS = Table(
     "ledger_hosts",
     (
-        Column("host", _S, "", "the host"),
+        _HOST,
         Column("placement", _S, "", "local | cloud, as its ledger days were computed"),
         Column("owner", _S, "", "the workload its bill's tag names"),
     ),
@@ -465,7 +458,9 @@ LEDGER_HOSTS = Table(
     key=("host",),
     since=6,
 )
-LEDGER_STATE = _key_value("ledger_state", "fingerprints of what the ledger was computed with", 6)
+LEDGER_STATE = key_value_table(
+    "ledger_state", "fingerprints of what the ledger was computed with", since=6
+)
 
 WAREHOUSE_TABLES: dict[str, Table] = {
     t.name: t
