@@ -132,8 +132,26 @@ def gpu_rates(
             how="left",
         )
     )
-    cloud_rate = pl.coalesce("instance_usd", "class_usd")
-    cloud_basis = (
+    cloud_rate, cloud_basis = _cloud_price()
+    local_rate, local_basis = _local_price()
+    return frame.select(
+        "host",
+        "gpu_model",
+        "placement",
+        usd_per_hour=pl.when(pl.col("placement") == "cloud")
+        .then(cloud_rate)
+        .otherwise(local_rate)
+        .fill_null(0.0),
+        price_basis=pl.when(pl.col("placement") == "cloud")
+        .then(cloud_basis)
+        .otherwise(local_basis),
+    )
+
+
+def _cloud_price() -> tuple[pl.Expr, pl.Expr]:
+    """A cloud GPU's USD per hour (its instance's on-demand price per GPU, else the catalog's
+    cheapest per GPU of its class) and that basis in words."""
+    basis = (
         pl.when(pl.col("instance_usd").is_not_null())
         .then(
             pl.format(
@@ -147,8 +165,12 @@ def gpu_rates(
         .then(pl.format("catalog on-demand {} per GPU", "klass"))
         .otherwise(pl.lit("unpriced: no catalog price for this cloud GPU"))
     )
-    local_rate = pl.col("capital_usd_per_gpu_hour") + pl.col("ops_usd_per_gpu_hour")
-    local_basis = (
+    return pl.coalesce("instance_usd", "class_usd"), basis
+
+
+def _local_price() -> tuple[pl.Expr, pl.Expr]:
+    """A local GPU's USD per hour (capital + operations) and that basis in words."""
+    basis = (
         pl.when(pl.col("priced"))
         .then(pl.lit("local capital + operations"))
         .otherwise(
@@ -158,18 +180,7 @@ def gpu_rates(
             )
         )
     )
-    return frame.select(
-        "host",
-        "gpu_model",
-        "placement",
-        usd_per_hour=pl.when(pl.col("placement") == "cloud")
-        .then(cloud_rate)
-        .otherwise(local_rate)
-        .fill_null(0.0),
-        price_basis=pl.when(pl.col("placement") == "cloud")
-        .then(cloud_basis)
-        .otherwise(local_basis),
-    )
+    return pl.col("capital_usd_per_gpu_hour") + pl.col("ops_usd_per_gpu_hour"), basis
 
 
 def smaller_classes(catalog: pl.DataFrame, cfg: Config) -> pl.DataFrame:
@@ -256,19 +267,7 @@ def classify_minutes(
         )
         .with_row_index("_row")
     )
-    fits = (
-        frame.select("_row", "placement", "need_mem_gib", "need_tp", "usd_per_hour")
-        .join(small.rename({"usd_per_hour": "class_usd"}), on="placement", how="inner")
-        .filter(
-            (pl.col("class_mem_gib") >= pl.col("need_mem_gib"))
-            & (pl.col("class_tp") >= pl.col("need_tp"))
-            & (pl.col("class_usd") < pl.col("usd_per_hour"))
-        )
-        .select("_row")
-        .unique()
-        .with_columns(fits_smaller=pl.lit(True))
-    )
-    frame = frame.join(fits, on="_row", how="left").with_columns(
+    frame = frame.join(_fits_smaller(frame, small), on="_row", how="left").with_columns(
         pl.col("fits_smaller").fill_null(False)
     )
     return frame.with_columns(
@@ -286,6 +285,23 @@ def classify_minutes(
         .then(pl.lit("over_powered"))
         .otherwise(None)
     ).drop("_row", "_class")
+
+
+def _fits_smaller(frame: pl.DataFrame, small: pl.DataFrame) -> pl.DataFrame:
+    """`_row` of each minute whose memory and throughput need a smaller, cheaper class of the
+    same placement holds (`fits_smaller` true)."""
+    return (
+        frame.select("_row", "placement", "need_mem_gib", "need_tp", "usd_per_hour")
+        .join(small.rename({"usd_per_hour": "class_usd"}), on="placement", how="inner")
+        .filter(
+            (pl.col("class_mem_gib") >= pl.col("need_mem_gib"))
+            & (pl.col("class_tp") >= pl.col("need_tp"))
+            & (pl.col("class_usd") < pl.col("usd_per_hour"))
+        )
+        .select("_row")
+        .unique()
+        .with_columns(fits_smaller=pl.lit(True))
+    )
 
 
 def _clock_s() -> pl.Expr:
@@ -322,85 +338,20 @@ def wasted_runs(
     """
     if minutes.height == 0:
         return pl.DataFrame(schema=RUN_SCHEMA)
-    t = cfg.thresholds
     newest = minutes.group_by("host", "gpu_uuid").agg(gpu_last=pl.col("minute").max())
     rates = gpu_rates(minutes, cloud, cfg, catalog)
     small = smaller_classes(catalog, cfg)
-    key = ["host", "gpu_uuid", "workload"]
-    classified = (
-        classify_minutes(allocated_minutes(minutes, cloud, cfg), rates, small, catalog, cfg)
-        .sort([*key, "minute"])
-        .with_columns(span_s=_span_s())
-    )
-    prev_end = (pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).shift().over(key)
-    gap = pl.col("minute") - prev_end
-    new_run = (
-        prev_end.is_null()
-        | (gap > pl.duration(minutes=1))
-        | pl.col("kind").ne_missing(pl.col("kind").shift().over(key))
-    )
-    wasted = (
-        pl.when(pl.col("kind") == "inefficient_busy")
-        .then(pl.col("seconds") * (1 - pl.col("sm_active_avg") / 100.0))
-        .otherwise(pl.col("seconds"))
-    )
-    weight = pl.col("seconds")
-    clock = _clock_s()
-    runs = (
-        classified.with_columns(run=new_run.cum_sum().over(key))
-        .filter(pl.col("kind").is_not_null())
-        .group_by([*key, "run", "kind"])
-        .agg(
-            gpu_model=pl.col("gpu_model").last(),
-            started_at=pl.col("minute").min(),
-            last_minute=pl.col("minute").max(),
-            ended_at=(pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).max(),
-            duration_s=clock.sum(),
-            wasted_s=wasted.sum(),
-            board_share=pl.col("board_share").mean(),
-            activity_pct=(pl.col("activity_pct") * weight).sum() / weight.sum(),
-            util_pct=(pl.col("util_avg") * weight).sum() / weight.sum(),
-            sm_active_pct=(pl.col("sm_active_avg") * weight).sum()
-            / weight.filter(pl.col("sm_active_avg").is_not_null()).sum(),
-            mem_used_max_gib=pl.col("mem_used_max_mib").max() / MIB_PER_GIB,
-            need_mem_gib=pl.col("need_mem_gib").max(),
-            need_tp=pl.col("need_tp").max(),
-        )
-    )
-    min_minutes = (
-        pl.when(pl.col("kind") == "allocated_idle")
-        .then(t.idle_min_minutes)
-        .when(pl.col("kind") == "inefficient_busy")
-        .then(t.inefficient_min_minutes)
-        .otherwise(t.overpowered_min_minutes)
-    )
-    runs = runs.filter(
-        pl.col("ended_at") - pl.col("started_at") >= pl.duration(minutes=min_minutes)
+    classified = classify_minutes(
+        allocated_minutes(minutes, cloud, cfg), rates, small, catalog, cfg
     )
     runs = (
-        runs.join(rates, on=["host", "gpu_model"], how="left")
+        _long_enough(_runs(classified), cfg)
+        .join(rates, on=["host", "gpu_model"], how="left")
         # A MIG instance's price is its share of the board's.
         .with_columns(usd_per_hour=pl.col("usd_per_hour") * pl.col("board_share"))
         .with_row_index("_run")
     )
-    # Over-powered runs: the cheapest smaller class that fits the run's peaks on the same basis.
-    suggestion = (
-        runs.filter(pl.col("kind") == "over_powered")
-        .select("_run", "placement", "need_mem_gib", "need_tp", "usd_per_hour")
-        .join(small.rename({"usd_per_hour": "class_usd"}), on="placement", how="inner")
-        .filter(
-            (pl.col("class_mem_gib") >= pl.col("need_mem_gib"))
-            & (pl.col("class_tp") >= pl.col("need_tp"))
-            & (pl.col("class_usd") < pl.col("usd_per_hour"))
-        )
-        .sort("class_usd", "klass")
-        .group_by("_run")
-        .agg(
-            suggested_class=pl.col("klass").first(),
-            suggested_usd_per_hour=pl.col("class_usd").first(),
-        )
-    )
-    runs = runs.join(suggestion, on="_run", how="left").filter(
+    runs = runs.join(_suggestions(runs, small), on="_run", how="left").filter(
         (pl.col("kind") != "over_powered") | pl.col("suggested_class").is_not_null()
     )
     # wasted_s are GPU-seconds (a MIG instance's already scaled by its share of the board).
@@ -419,6 +370,83 @@ def wasted_runs(
         .sort("started_at", "host", "gpu_uuid", "workload", "kind")
         .select(list(RUN_SCHEMA))
         .cast(RUN_SCHEMA)
+    )
+
+
+def _runs(classified: pl.DataFrame) -> pl.DataFrame:
+    """Consecutive classified minutes of one kind on one GPU and workload, one row per run (a
+    missing minute is tolerated, a longer gap ends the run), with its figures."""
+    key = ["host", "gpu_uuid", "workload"]
+    minutes = classified.sort([*key, "minute"]).with_columns(span_s=_span_s())
+    prev_end = (pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).shift().over(key)
+    gap = pl.col("minute") - prev_end
+    new_run = (
+        prev_end.is_null()
+        | (gap > pl.duration(minutes=1))
+        | pl.col("kind").ne_missing(pl.col("kind").shift().over(key))
+    )
+    wasted = (
+        pl.when(pl.col("kind") == "inefficient_busy")
+        .then(pl.col("seconds") * (1 - pl.col("sm_active_avg") / 100.0))
+        .otherwise(pl.col("seconds"))
+    )
+    weight = pl.col("seconds")
+    return (
+        minutes.with_columns(run=new_run.cum_sum().over(key))
+        .filter(pl.col("kind").is_not_null())
+        .group_by([*key, "run", "kind"])
+        .agg(
+            gpu_model=pl.col("gpu_model").last(),
+            started_at=pl.col("minute").min(),
+            last_minute=pl.col("minute").max(),
+            ended_at=(pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).max(),
+            duration_s=_clock_s().sum(),
+            wasted_s=wasted.sum(),
+            board_share=pl.col("board_share").mean(),
+            activity_pct=(pl.col("activity_pct") * weight).sum() / weight.sum(),
+            util_pct=(pl.col("util_avg") * weight).sum() / weight.sum(),
+            sm_active_pct=(pl.col("sm_active_avg") * weight).sum()
+            / weight.filter(pl.col("sm_active_avg").is_not_null()).sum(),
+            mem_used_max_gib=pl.col("mem_used_max_mib").max() / MIB_PER_GIB,
+            need_mem_gib=pl.col("need_mem_gib").max(),
+            need_tp=pl.col("need_tp").max(),
+        )
+    )
+
+
+def _long_enough(runs: pl.DataFrame, cfg: Config) -> pl.DataFrame:
+    """The runs at least as long as [thresholds] asks of their kind."""
+    t = cfg.thresholds
+    min_minutes = (
+        pl.when(pl.col("kind") == "allocated_idle")
+        .then(t.idle_min_minutes)
+        .when(pl.col("kind") == "inefficient_busy")
+        .then(t.inefficient_min_minutes)
+        .otherwise(t.overpowered_min_minutes)
+    )
+    return runs.filter(
+        pl.col("ended_at") - pl.col("started_at") >= pl.duration(minutes=min_minutes)
+    )
+
+
+def _suggestions(runs: pl.DataFrame, small: pl.DataFrame) -> pl.DataFrame:
+    """Over-powered runs: the cheapest smaller class that fits the run's peaks on the same
+    basis (`_run`, suggested_class, suggested_usd_per_hour)."""
+    return (
+        runs.filter(pl.col("kind") == "over_powered")
+        .select("_run", "placement", "need_mem_gib", "need_tp", "usd_per_hour")
+        .join(small.rename({"usd_per_hour": "class_usd"}), on="placement", how="inner")
+        .filter(
+            (pl.col("class_mem_gib") >= pl.col("need_mem_gib"))
+            & (pl.col("class_tp") >= pl.col("need_tp"))
+            & (pl.col("class_usd") < pl.col("usd_per_hour"))
+        )
+        .sort("class_usd", "klass")
+        .group_by("_run")
+        .agg(
+            suggested_class=pl.col("klass").first(),
+            suggested_usd_per_hour=pl.col("class_usd").first(),
+        )
     )
 
 
