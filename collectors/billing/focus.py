@@ -112,39 +112,13 @@ def normalize_focus(
     guard: CurrencyGuard,
 ) -> pl.DataFrame:
     """One validated chunk in the billing shape."""
-    out: dict[str, pl.Series] = {}
-    for col in ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart"):
-        out[col] = to_utc(path, frame, col, first, naive_is_utc=True)
-        require(path, out[col], col, first)
-    for col in ("BilledCost", "EffectiveCost", *OPTIONAL_NUMERIC):
-        if col in frame.columns:
-            out[col] = to_float(path, frame, col, first)
-    for col in ("BilledCost", "EffectiveCost"):
-        require(path, out[col], col, first)
-    for col in TEXT_COLUMNS:
-        if col in frame.columns:
-            out[col] = as_text(frame, col)
-    out["ProviderName"] = as_text(frame, provider_col)
-    require(path, out["BillingCurrency"], "BillingCurrency", first)
-    require(path, out["BillingAccountId"], "BillingAccountId", first)
-    tags = (
-        as_text(frame, "Tags")
-        if "Tags" in frame.columns
-        else pl.Series("Tags", [None] * frame.height, pl.String)
-    )
+    out = _checked_columns(path, frame, first, provider_col)
+    tags = _optional_text(frame, "Tags", name="Tags")
     out["Tags"] = tags
     result = pl.DataFrame(out)
     guard.check(path, result, first)
-    description = (
-        as_text(frame, "ChargeDescription")
-        if "ChargeDescription" in frame.columns
-        else pl.Series([None] * frame.height, dtype=pl.String)
-    )
-    usage_type = (
-        as_text(frame, "x_UsageType")
-        if "x_UsageType" in frame.columns
-        else pl.Series([None] * frame.height, dtype=pl.String)
-    )
+    description = _optional_text(frame, "ChargeDescription")
+    usage_type = _optional_text(frame, "x_UsageType")
     result = result.with_columns(
         ResourceId=instance_id(pl.col("ResourceId"))
         if "ResourceId" in result.columns
@@ -166,6 +140,36 @@ def normalize_focus(
         ),
     )
     return conform(result, "billing_items")
+
+
+def _checked_columns(
+    path: Path, frame: pl.DataFrame, first: int, provider_col: str
+) -> dict[str, pl.Series]:
+    """The chunk's times, money and text columns, parsed; a required one missing a value is an
+    error naming the file, row and column."""
+    out: dict[str, pl.Series] = {}
+    for col in ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart"):
+        out[col] = to_utc(path, frame, col, first, naive_is_utc=True)
+        require(path, out[col], col, first)
+    for col in ("BilledCost", "EffectiveCost", *OPTIONAL_NUMERIC):
+        if col in frame.columns:
+            out[col] = to_float(path, frame, col, first)
+    for col in ("BilledCost", "EffectiveCost"):
+        require(path, out[col], col, first)
+    for col in TEXT_COLUMNS:
+        if col in frame.columns:
+            out[col] = as_text(frame, col)
+    out["ProviderName"] = as_text(frame, provider_col)
+    require(path, out["BillingCurrency"], "BillingCurrency", first)
+    require(path, out["BillingAccountId"], "BillingAccountId", first)
+    return out
+
+
+def _optional_text(frame: pl.DataFrame, col: str, name: str = "") -> pl.Series:
+    """Column `col` as text, or nulls where the file has no such column."""
+    if col in frame.columns:
+        return as_text(frame, col)
+    return pl.Series(name, [None] * frame.height, dtype=pl.String)
 
 
 def workload_from_tags(path: Path, tags: pl.Series, tag_key: str, first: int) -> pl.Series:
