@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -204,31 +205,90 @@ def normalize_cur(
 ) -> pl.DataFrame:
     """One validated chunk of a CUR in the billing shape."""
     names = cols.names
-    _check_scalar(path, frame, [*names.values(), *cols.tag_columns.values()])
-    v: dict[str, pl.Series] = {}
-    for key in TIMES:
-        v[key] = to_utc(path, frame, names[key], first, naive_is_utc=True)
-        require(path, v[key], names[key], first)
-    for key in MONEY:
-        if key in names:
-            v[key] = to_float(path, frame, names[key], first)
-    require(path, v["unblended"], names["unblended"], first)
-    text = {k: as_text(frame, c) for k, c in names.items() if k not in TIMES and k not in MONEY}
-    require(path, text["currency"], names["currency"], first)
-    require(path, text["line_type"], names["line_type"], first)
-    n = frame.height
-
-    def num(key: str) -> pl.Expr:
-        return pl.lit(v[key]) if key in v else pl.lit(None, pl.Float64)
-
-    def txt(key: str) -> pl.Expr:
-        return pl.lit(text[key]) if key in text else pl.lit(None, pl.String)
-
+    parsed = _Parsed.of(path, frame, first, cols)
+    num, txt = parsed.num, parsed.txt
     account = pl.coalesce(txt("payer"), txt("usage_account"))
     tags, workload = _tags(path, frame, first, cols)
     billed = pl.coalesce(num("net_unblended"), num("unblended"))
     line_type = txt("line_type")
-    effective = (
+    result = pl.select(
+        ChargePeriodStart=pl.lit(parsed.v["start"]),
+        ChargePeriodEnd=pl.lit(parsed.v["end"]),
+        BillingPeriodStart=pl.lit(parsed.v["period"]),
+        BillingAccountId=account,
+        ProviderName=pl.lit("AWS"),
+        ServiceName=pl.coalesce(_product_name(parsed, frame, cols), txt("product_code")),
+        ResourceId=instance_id(txt("resource")),
+        SkuId=txt("sku"),
+        ChargeCategory=line_type.replace_strict(
+            CHARGE_CATEGORY, default="Adjustment", return_dtype=pl.String
+        ),
+        PricingUnit=txt("pricing_unit"),
+        PricingQuantity=num("usage_amount"),
+        ConsumedQuantity=num("usage_amount"),
+        BilledCost=billed,
+        EffectiveCost=_effective_cost(parsed, billed),
+        ListCost=num("public_cost"),
+        BillingCurrency=txt("currency"),
+        Tags=pl.lit(tags),
+        RegionId=pl.coalesce(txt("region_code"), txt("region")),
+        InstanceType=pl.coalesce(txt("instance_type"), instance_type_from_usage(txt("usage_type"))),
+        workload=pl.lit(workload),
+        source=pl.lit("cur"),
+        scope=pl.concat_str(
+            [
+                pl.lit("cur"),
+                account,
+                pl.coalesce(txt("usage_account"), account),
+                pl.lit(parsed.v["period"]).dt.strftime("%Y-%m-%d"),
+            ],
+            separator="|",
+        ),
+    )
+    if result.height != frame.height:  # every column above is a full-length series or a literal
+        raise AssertionError("CUR normalization changed the row count")
+    require(path, result["BillingAccountId"], names.get("payer", ""), first)
+    guard.check(path, result, first)
+    return conform(result, "billing_items")
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A chunk's CUR columns parsed, by CurColumns key: times and money (`v`), text (`text`)."""
+
+    v: dict[str, pl.Series]
+    text: dict[str, pl.Series]
+
+    @classmethod
+    def of(cls, path: Path, frame: pl.DataFrame, first: int, cols: CurColumns) -> _Parsed:
+        """Parse and check: a required value missing is an error naming file, row and column."""
+        names = cols.names
+        _check_scalar(path, frame, [*names.values(), *cols.tag_columns.values()])
+        v: dict[str, pl.Series] = {}
+        for key in TIMES:
+            v[key] = to_utc(path, frame, names[key], first, naive_is_utc=True)
+            require(path, v[key], names[key], first)
+        for key in MONEY:
+            if key in names:
+                v[key] = to_float(path, frame, names[key], first)
+        require(path, v["unblended"], names["unblended"], first)
+        text = {k: as_text(frame, c) for k, c in names.items() if k not in TIMES and k not in MONEY}
+        require(path, text["currency"], names["currency"], first)
+        require(path, text["line_type"], names["line_type"], first)
+        return cls(v, text)
+
+    def num(self, key: str) -> pl.Expr:
+        return pl.lit(self.v[key]) if key in self.v else pl.lit(None, pl.Float64)
+
+    def txt(self, key: str) -> pl.Expr:
+        return pl.lit(self.text[key]) if key in self.text else pl.lit(None, pl.String)
+
+
+def _effective_cost(parsed: _Parsed, billed: pl.Expr) -> pl.Expr:
+    """EffectiveCost, amortized (the module docstring): covered usage at its effective cost,
+    unused commitment on the recurring-fee line, upfront fees and negations 0, else billed."""
+    num, line_type = parsed.num, parsed.txt("line_type")
+    return (
         pl.when(line_type == "SavingsPlanCoveredUsage")
         .then(pl.coalesce(num("net_sp_effective"), num("sp_effective"), billed))
         .when(line_type == "SavingsPlanRecurringFee")
@@ -251,54 +311,20 @@ def normalize_cur(
             )
             .otherwise(billed)
         )
-        .when((line_type == "Fee") & txt("ri_arn").is_not_null())
+        .when((line_type == "Fee") & parsed.txt("ri_arn").is_not_null())
         .then(0.0)
         .otherwise(billed)
     )
-    product_name = txt("product_name")
+
+
+def _product_name(parsed: _Parsed, frame: pl.DataFrame, cols: CurColumns) -> pl.Expr:
+    """The product name column, else the one in the product map (CUR 2.0)."""
+    product_name = parsed.txt("product_name")
     if cols.product_map and isinstance(frame[cols.product_map].dtype, pl.Map):
         product_name = pl.coalesce(
             product_name, pl.lit(frame[cols.product_map]).map.get("product_name")
         )
-    result = pl.select(
-        ChargePeriodStart=pl.lit(v["start"]),
-        ChargePeriodEnd=pl.lit(v["end"]),
-        BillingPeriodStart=pl.lit(v["period"]),
-        BillingAccountId=account,
-        ProviderName=pl.lit("AWS"),
-        ServiceName=pl.coalesce(product_name, txt("product_code")),
-        ResourceId=instance_id(txt("resource")),
-        SkuId=txt("sku"),
-        ChargeCategory=line_type.replace_strict(
-            CHARGE_CATEGORY, default="Adjustment", return_dtype=pl.String
-        ),
-        PricingUnit=txt("pricing_unit"),
-        PricingQuantity=num("usage_amount"),
-        ConsumedQuantity=num("usage_amount"),
-        BilledCost=billed,
-        EffectiveCost=effective,
-        ListCost=num("public_cost"),
-        BillingCurrency=txt("currency"),
-        Tags=pl.lit(tags),
-        RegionId=pl.coalesce(txt("region_code"), txt("region")),
-        InstanceType=pl.coalesce(txt("instance_type"), instance_type_from_usage(txt("usage_type"))),
-        workload=pl.lit(workload),
-        source=pl.lit("cur"),
-        scope=pl.concat_str(
-            [
-                pl.lit("cur"),
-                account,
-                pl.coalesce(txt("usage_account"), account),
-                pl.lit(v["period"]).dt.strftime("%Y-%m-%d"),
-            ],
-            separator="|",
-        ),
-    )
-    if result.height != n:  # every column above is a full-length series or a literal
-        raise AssertionError("CUR normalization changed the row count")
-    require(path, result["BillingAccountId"], names.get("payer", ""), first)
-    guard.check(path, result, first)
-    return conform(result, "billing_items")
+    return product_name
 
 
 def _tags(
