@@ -395,55 +395,10 @@ def billing_rows(
     if not rows:
         return empty("billing_items")
     resource_workloads = resource_workloads or {}
-    records = []
-    for r in rows:
-        billed = r["NetUnblendedCost"] if r["NetUnblendedCost"] is not None else r["UnblendedCost"]
-        effective = next(
-            (r[m] for m in ("NetAmortizedCost", "AmortizedCost") if r[m] is not None), billed
-        )
-        quantity = r["UsageQuantity"]
-        if not billed and not effective and not quantity:
-            continue  # Cost Explorer lists zero groups; they carry nothing (None: not given)
-        currency = next((r[f"{m}_unit"] for m in METRICS[:4] if r[f"{m}_unit"] is not None), None)
-        resource = r.get("RESOURCE_ID")
-        resource = None if resource in NO_RESOURCE else resource
-        workload = (
-            _tag_value(r["TAG"])
-            if "TAG" in r
-            else resource_workloads.get((r["day"], resource or ""))
-        )
-        records.append(
-            {
-                "day": r["day"],
-                "end": r["end"],
-                "usage_type": r.get("USAGE_TYPE"),
-                "resource": resource,
-                "workload": workload,
-                "billed": billed,  # a metric the answer did not give stays null, never 0
-                "effective": effective,
-                "quantity": quantity,
-                "unit": r["UsageQuantity_unit"],
-                "currency": currency or "USD",
-            }
-        )
+    records = [rec for r in rows if (rec := _group_record(r, resource_workloads)) is not None]
     if not records:
         return empty("billing_items")
-    frame = pl.DataFrame(
-        records,
-        schema={
-            "day": pl.Date,
-            "end": pl.Date,
-            "usage_type": pl.String,
-            "resource": pl.String,
-            "workload": pl.String,
-            "billed": pl.Float64,
-            "effective": pl.Float64,
-            "quantity": pl.Float64,
-            "unit": pl.String,
-            "currency": pl.String,
-        },
-        orient="row",
-    )
+    frame = pl.DataFrame(records, schema=_RECORD_SCHEMA, orient="row")
     instance_type = instance_type_from_usage(pl.col("usage_type"))
     return conform(
         frame.select(
@@ -474,6 +429,52 @@ def billing_rows(
         ),
         "billing_items",
     )
+
+
+# One Cost Explorer group, as `_group_record` gives it.
+_RECORD_SCHEMA = {
+    "day": pl.Date,
+    "end": pl.Date,
+    "usage_type": pl.String,
+    "resource": pl.String,
+    "workload": pl.String,
+    "billed": pl.Float64,
+    "effective": pl.Float64,
+    "quantity": pl.Float64,
+    "unit": pl.String,
+    "currency": pl.String,
+}
+
+
+def _group_record(
+    r: dict[str, Any], resource_workloads: dict[tuple[date, str], str | None]
+) -> dict[str, Any] | None:
+    """One group row's money, quantity, resource and workload (None: a group of zeros)."""
+    billed = r["NetUnblendedCost"] if r["NetUnblendedCost"] is not None else r["UnblendedCost"]
+    effective = next(
+        (r[m] for m in ("NetAmortizedCost", "AmortizedCost") if r[m] is not None), billed
+    )
+    quantity = r["UsageQuantity"]
+    if not billed and not effective and not quantity:
+        return None  # Cost Explorer lists zero groups; they carry nothing (None: not given)
+    currency = next((r[f"{m}_unit"] for m in METRICS[:4] if r[f"{m}_unit"] is not None), None)
+    resource = r.get("RESOURCE_ID")
+    resource = None if resource in NO_RESOURCE else resource
+    workload = (
+        _tag_value(r["TAG"]) if "TAG" in r else resource_workloads.get((r["day"], resource or ""))
+    )
+    return {
+        "day": r["day"],
+        "end": r["end"],
+        "usage_type": r.get("USAGE_TYPE"),
+        "resource": resource,
+        "workload": workload,
+        "billed": billed,  # a metric the answer did not give stays null, never 0
+        "effective": effective,
+        "quantity": quantity,
+        "unit": r["UsageQuantity_unit"],
+        "currency": currency or "USD",
+    }
 
 
 @dataclass
