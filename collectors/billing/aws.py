@@ -168,6 +168,30 @@ def pull_aws(
     return report
 
 
+def _spool_ce_pull(
+    spool_dir: Path,
+    label: str,
+    window: aws_ce.CeWindow,
+    pull: aws_ce.CePull,
+    now: datetime,
+    report: PullReport,
+) -> None:
+    """One account's Cost Explorer rows as one billing batch of the spool."""
+    with BillingBatch(
+        spool_dir,
+        f"aws-ce-{label}",
+        metadata={
+            "source": "aws_ce",
+            "account": label,
+            "window": f"{window.start}/{window.end}",
+        },
+        now=now,
+    ) as batch:
+        batch.add(pull.frame)
+    if batch.published:
+        report.batches.append(batch.published)
+
+
 def _pull_ce_account(
     opts: AwsPullOptions,
     state: PullState,
@@ -201,19 +225,7 @@ def _pull_ce_account(
         )
         ce = aws_ce.CostExplorer(aws_ce.ce_client(session), sleep=sleep)
         pull = aws_ce.pull_account(ce, account_id, window, opts.tag_key, label=label)
-        with BillingBatch(
-            spool_dir,
-            f"aws-ce-{label}",
-            metadata={
-                "source": "aws_ce",
-                "account": label,
-                "window": f"{window.start}/{window.end}",
-            },
-            now=now,
-        ) as batch:
-            batch.add(pull.frame)
-        if batch.published:
-            report.batches.append(batch.published)
+        _spool_ce_pull(spool_dir, label, window, pull, now, report)
         state.record_ce_run(
             label,
             start=window.start,
