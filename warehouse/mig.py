@@ -32,6 +32,8 @@ _FOUR_SLICE_BOARD = r"(?i)(^|[^a-z0-9])(A30|RTX PRO 6000)([^0-9]|$)"
 DEFAULT_BOARD_SLICES = 7
 # A board's remainder below this many seconds in a minute is rounding, not time.
 _EPSILON_S = 1e-6
+# A MIG instance's rows name their board by (host, parent_gpu_uuid, minute).
+_ON_BOARD = ["host", "parent_gpu_uuid", "minute"]
 
 
 def profile_slices(profile: pl.Expr) -> pl.Expr:
@@ -95,11 +97,9 @@ def board_spans(spans: pl.DataFrame, gpus: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _shares(inst: pl.DataFrame, board_rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per (instance, minute): its share of the board; per (board, minute): the board's
-    seconds, energy, power and what its own row (if any) says."""
-    key = ["host", "parent_gpu_uuid", "minute"]
-    per_inst = (
+def _per_instance(inst: pl.DataFrame) -> pl.DataFrame:
+    """Per (instance, minute): its profile, model, clock seconds, energy, power and slices."""
+    return (
         inst.group_by("host", "parent_gpu_uuid", "gpu_uuid", "minute")
         .agg(
             profile=pl.col("mig_profile").drop_nulls().first(),
@@ -110,7 +110,12 @@ def _shares(inst: pl.DataFrame, board_rows: pl.DataFrame) -> tuple[pl.DataFrame,
         )
         .with_columns(slices=profile_slices(pl.col("profile")).cast(pl.Float64))
     )
-    own = board_rows.group_by("host", "gpu_uuid", "minute").agg(
+
+
+def _board_own_rows(board_rows: pl.DataFrame) -> pl.DataFrame:
+    """Per (board, minute): what the board's own row says (seconds, energy, power, samples,
+    model, source)."""
+    return board_rows.group_by("host", "gpu_uuid", "minute").agg(
         row_s=pl.col("seconds").sum(),
         row_j=pl.col("energy_j").fill_null(0.0).sum(),
         row_w=pl.col("power_avg_w").mean(),
@@ -118,6 +123,14 @@ def _shares(inst: pl.DataFrame, board_rows: pl.DataFrame) -> tuple[pl.DataFrame,
         row_model=pl.col("gpu_model").drop_nulls().first(),
         row_source=pl.col("source").drop_nulls().first(),
     )
+
+
+def _shares(inst: pl.DataFrame, board_rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per (instance, minute): its share of the board; per (board, minute): the board's
+    seconds, energy, power and what its own row (if any) says."""
+    key = ["host", "parent_gpu_uuid", "minute"]
+    per_inst = _per_instance(inst)
+    own = _board_own_rows(board_rows)
     board = (
         per_inst.group_by(key)
         .agg(
@@ -173,10 +186,25 @@ def split_boards(minutes: pl.DataFrame) -> pl.DataFrame:
     board_rows = others.join(boards, on=["host", "gpu_uuid", "minute"], how="semi")
     plain = others.join(boards, on=["host", "gpu_uuid", "minute"], how="anti")
     shares, board = _shares(inst, board_rows)
-    on_board = ["host", "parent_gpu_uuid", "minute"]
-    parts = (
+    parts = _instance_parts(inst, shares, board)
+    remainder = _unpartitioned_remainder(inst, board, parts)
+    out_cols = [*columns, "board_share"]
+    return pl.concat(
+        [
+            plain.select(columns).with_columns(board_share=pl.lit(1.0)),
+            parts.select(out_cols),
+            remainder.select(out_cols),
+        ],
+        how="vertical_relaxed",
+    )
+
+
+def _instance_parts(inst: pl.DataFrame, shares: pl.DataFrame, board: pl.DataFrame) -> pl.DataFrame:
+    """The instances' rows with their GPU-seconds, power and energy as their share of the
+    board's."""
+    return (
         inst.join(shares, on=["host", "gpu_uuid", "minute"], how="left")
-        .join(board.select(*on_board, "board_s", "board_j", "board_w"), on=on_board, how="left")
+        .join(board.select(*_ON_BOARD, "board_s", "board_j", "board_w"), on=_ON_BOARD, how="left")
         .with_columns(
             seconds=pl.col("seconds") * pl.col("share"),
             busy_seconds=pl.col("busy_seconds") * pl.col("share"),
@@ -190,11 +218,18 @@ def split_boards(minutes: pl.DataFrame) -> pl.DataFrame:
             .otherwise(0.0)
         )
     )
-    used = parts.group_by(on_board).agg(
+
+
+def _unpartitioned_remainder(
+    inst: pl.DataFrame, board: pl.DataFrame, parts: pl.DataFrame
+) -> pl.DataFrame:
+    """Per (board, minute): the seconds and energy no instance holds, as one row of the board
+    (no workload, no activity), its source the board row's, else its instances'."""
+    used = parts.group_by(_ON_BOARD).agg(
         used_s=pl.col("seconds").sum(), used_j=pl.col("energy_j").sum()
     )
     remainder = (
-        board.join(used, on=on_board, how="left")
+        board.join(used, on=_ON_BOARD, how="left")
         .with_columns(
             seconds=(pl.col("board_s") - pl.col("used_s")).clip(lower_bound=0.0),
             energy_j=(pl.col("board_j").fill_null(0.0) - pl.col("used_j")).clip(lower_bound=0.0),
@@ -224,23 +259,14 @@ def split_boards(minutes: pl.DataFrame) -> pl.DataFrame:
         )
     )
     # A board row's source where it had none of its own: its instances'.
-    sources = inst.group_by(on_board).agg(inst_source=pl.col("source").drop_nulls().first())
-    remainder = (
+    sources = inst.group_by(_ON_BOARD).agg(inst_source=pl.col("source").drop_nulls().first())
+    return (
         remainder.join(
             sources,
             left_on=["host", "gpu_uuid", "minute"],
-            right_on=on_board,
+            right_on=_ON_BOARD,
             how="left",
         )
         .with_columns(source=pl.coalesce("source", "inst_source"))
         .drop("inst_source")
-    )
-    out_cols = [*columns, "board_share"]
-    return pl.concat(
-        [
-            plain.select(columns).with_columns(board_share=pl.lit(1.0)),
-            parts.select(out_cols),
-            remainder.select(out_cols),
-        ],
-        how="vertical_relaxed",
     )
