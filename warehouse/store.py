@@ -677,6 +677,13 @@ def minute_rollups(
     )
     both = both.with_columns(ids.head(both.height)).sort("_gid", "ts")
     ends = replaced.with_columns(ids.tail(replaced.height)).select("_gid", "lo", "hi")
+    minutes = _per_minute(_timed_samples(both, ends))
+    return split_boards(minutes).select(GPU_MINUTE.names), replaced
+
+
+def _timed_samples(both: pl.DataFrame, ends: pl.DataFrame) -> pl.DataFrame:
+    """The samples in each GPU's recomputed span (`ends`: _gid, lo, hi), each with the seconds
+    it stands for, its activity (a fraction, null where unknown), its minute and its energy."""
     same_next = pl.col("_gid").shift(-1) == pl.col("_gid")
     gap = pl.when(same_next).then(
         (pl.col("ts").shift(-1) - pl.col("ts")).dt.total_microseconds() / 1e6
@@ -685,7 +692,7 @@ def minute_rollups(
     delta_j = pl.when(same_next).then(
         (pl.col("energy_mj").shift(-1) - pl.col("energy_mj")) / 1000.0
     )
-    d = (
+    return (
         both.with_columns(gap=gap, delta_j=delta_j)
         .with_columns(usual=pl.col("gap").filter(pl.col("gap") > 0).median().over("_gid"))
         .join(ends, on="_gid", how="inner")
@@ -710,8 +717,13 @@ def minute_rollups(
             .otherwise(pl.col("seconds") * pl.col("power_w").fill_null(0.0))
         )
     )
-    minutes = (
-        d.group_by("_gid", "minute", "workload")
+
+
+def _per_minute(samples: pl.DataFrame) -> pl.DataFrame:
+    """The timed samples summed per (GPU, minute, workload) into gpu_minute rows (before MIG
+    boards are split)."""
+    return (
+        samples.group_by("_gid", "minute", "workload")
         .agg(
             host=pl.col("host").first(),
             gpu_uuid=pl.col("gpu_uuid").first(),
@@ -733,7 +745,6 @@ def minute_rollups(
         )
         .select([c for c in GPU_MINUTE.names if c != "board_share"])
     )
-    return split_boards(minutes).select(GPU_MINUTE.names), replaced
 
 
 def pq_rows(path: Path) -> int:
