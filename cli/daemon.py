@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import schedule
 
@@ -21,6 +22,11 @@ from cli.metrics import MetricsServer, start_metrics
 from collectors.gpu import sources
 from collectors.gpu.agent import Agent
 from config.settings import Config
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from warehouse.store import Warehouse
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,23 +136,7 @@ class Daemon:
         wh = app.open_warehouse(cfg)
         thread = None
         try:
-            app.cycle(wh, cfg, catalog, progress=True)  # what was queued decides the demo too
-            demo_on, why = app.demo_decision(cfg, wh)
-            log.info("demo fleet: %s", why)
-            if not demo_on and wh.last_sample("demo") is not None:
-                log.warning(
-                    "the warehouse still holds the demo fleet's data beside yours: "
-                    "`gpuledger demo --purge` removes it"
-                )
-            if demo_on:
-                seeded = app.seed_demo(wh, cfg, catalog, progress=True)
-                if seeded:
-                    print(
-                        f"demo history: {seeded.gpu_rows:,} samples, {seeded.billing_rows} bill"
-                        f" lines in {seeded.seconds:.1f}s",
-                        flush=True,
-                    )
-            app.cycle(wh, cfg, catalog, force=True)
+            demo_on = self._catch_up(wh, catalog)
             if self.once:
                 return 0
             self.metrics = start_metrics(cfg)  # Prometheus /metrics on 127.0.0.1
@@ -154,51 +144,89 @@ class Daemon:
             if self.agent:
                 self.agent.stop_event = self.stop_event
                 thread = self.agent.start_thread()
-            sched = schedule.Scheduler()
-            state = {"dirty": False}
-
-            def ingest() -> None:
-                result = wh.ingest_spool()
-                if result.files:
-                    state["dirty"] = True
-                    log.debug(result.summary())
-
-            def publish() -> None:
-                if state["dirty"]:
-                    app.cycle(wh, cfg, catalog, force=True)
-                    state["dirty"] = False
-
-            every_seconds(sched, cfg.run.ingest_interval_s).do(
-                guarded("ingest", ingest, self.failures)
-            )
-            every_seconds(sched, cfg.run.publish_interval_s).do(
-                guarded("publish", publish, self.failures)
-            )
-            for name, period, fn in periodic_jobs(cfg, wh, catalog, demo_on=demo_on):
-                every_seconds(sched, period).do(guarded(name, fn, self.failures))
-            while not self.stop_event.is_set():
-                sched.run_pending()
-                if self.dash is not None and self.dash.poll() is not None:
-                    log.error("the dashboard exited with status %s", self.dash.returncode)
-                    self.dash = None
-                idle = sched.idle_seconds
-                self.stop_event.wait(min(max(idle or 0.5, 0.05), 1.0))
+            self._loop(self._scheduler(wh, catalog, demo_on))
             return 0
         finally:
-            self.stop_event.set()
-            if thread is not None:
-                thread.join(timeout=10)
+            self._shut_down(wh, catalog, thread)
+
+    def _catch_up(self, wh: Warehouse, catalog: pl.DataFrame) -> bool:
+        """Ingest what was queued, seed the demo fleet where it runs, recompute and publish;
+        whether the demo fleet runs."""
+        cfg = self.cfg
+        app.cycle(wh, cfg, catalog, progress=True)  # what was queued decides the demo too
+        demo_on, why = app.demo_decision(cfg, wh)
+        log.info("demo fleet: %s", why)
+        if not demo_on and wh.last_sample("demo") is not None:
+            log.warning(
+                "the warehouse still holds the demo fleet's data beside yours: "
+                "`gpuledger demo --purge` removes it"
+            )
+        if demo_on:
+            seeded = app.seed_demo(wh, cfg, catalog, progress=True)
+            if seeded:
+                print(
+                    f"demo history: {seeded.gpu_rows:,} samples, {seeded.billing_rows} bill"
+                    f" lines in {seeded.seconds:.1f}s",
+                    flush=True,
+                )
+        app.cycle(wh, cfg, catalog, force=True)
+        return demo_on
+
+    def _scheduler(self, wh: Warehouse, catalog: pl.DataFrame, demo_on: bool) -> schedule.Scheduler:
+        """Ingest, publish (where something was ingested) and the periodic jobs, each guarded."""
+        cfg = self.cfg
+        sched = schedule.Scheduler()
+        state = {"dirty": False}
+
+        def ingest() -> None:
+            result = wh.ingest_spool()
+            if result.files:
+                state["dirty"] = True
+                log.debug(result.summary())
+
+        def publish() -> None:
+            if state["dirty"]:
+                app.cycle(wh, cfg, catalog, force=True)
+                state["dirty"] = False
+
+        every_seconds(sched, cfg.run.ingest_interval_s).do(guarded("ingest", ingest, self.failures))
+        every_seconds(sched, cfg.run.publish_interval_s).do(
+            guarded("publish", publish, self.failures)
+        )
+        for name, period, fn in periodic_jobs(cfg, wh, catalog, demo_on=demo_on):
+            every_seconds(sched, period).do(guarded(name, fn, self.failures))
+        return sched
+
+    def _loop(self, sched: schedule.Scheduler) -> None:
+        """Run the due jobs until told to stop, watching the dashboard's process."""
+        while not self.stop_event.is_set():
+            sched.run_pending()
+            if self.dash is not None and self.dash.poll() is not None:
+                log.error("the dashboard exited with status %s", self.dash.returncode)
+                self.dash = None
+            idle = sched.idle_seconds
+            self.stop_event.wait(min(max(idle or 0.5, 0.05), 1.0))
+
+    def _shut_down(
+        self, wh: Warehouse, catalog: pl.DataFrame, thread: threading.Thread | None
+    ) -> None:
+        """Stop sampling, ingest what is left, close the warehouse, the metrics and the
+        dashboard."""
+        cfg = self.cfg
+        self.stop_event.set()
+        if thread is not None:
+            thread.join(timeout=10)
+        try:
+            app.cycle(wh, cfg, catalog)
+        except Exception:
+            log.exception("final ingest failed; the spool keeps the data for the next start")
+        wh.close()
+        if self.metrics is not None:
+            self.metrics.stop()
+        if self.dash is not None:
+            self.dash.terminate()
             try:
-                app.cycle(wh, cfg, catalog)
-            except Exception:
-                log.exception("final ingest failed; the spool keeps the data for the next start")
-            wh.close()
-            if self.metrics is not None:
-                self.metrics.stop()
-            if self.dash is not None:
-                self.dash.terminate()
-                try:
-                    self.dash.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.dash.kill()
-            log.info("stopped")
+                self.dash.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.dash.kill()
+        log.info("stopped")
