@@ -34,6 +34,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_function_length.py
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff format .
