@@ -11,16 +11,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from collectors.billing import aws_accounts, aws_ce, aws_exports
-from collectors.billing.stream import BillingBatch
+from collectors.billing.provider import (
+    PullLine,
+    PullReport,
+    PullState,
+    Window,
+    WindowPlan,
+    export_lines,
+    pull_window,
+    window_period,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,55 +51,7 @@ class AwsPullOptions:
     tag_key: str = "workload"
 
 
-class PullState(aws_exports.ExportState, Protocol):
-    def ce_days(self, account: str) -> dict[date, tuple[bool, datetime]]: ...
-
-    def last_ce_run(self, account: str, *, rebuild: bool = False) -> datetime | None: ...
-
-    def record_ce_run(
-        self,
-        account: str,
-        *,
-        start: date,
-        end: date,
-        days: dict[date, bool],
-        resources_from: date | None,
-        requests: int,
-        rebuild: bool,
-        rows: int,
-        now: datetime | None = None,
-    ) -> None: ...
-
-
-@dataclass
-class PullLine:
-    """One line of a pull's report."""
-
-    source: str  # cost_explorer | export
-    account: str
-    period: str
-    rows: int
-    ce_requests: int
-    status: str
-    bad_input: bool = False
-
-
-@dataclass
-class PullReport:
-    lines: list[PullLine] = field(default_factory=list)
-    batches: list[Path] = field(default_factory=list)
-
-    @property
-    def ce_requests(self) -> int:
-        return sum(line.ce_requests for line in self.lines)
-
-    @property
-    def failed(self) -> bool:
-        return any(line.status.startswith(("error", "refused")) for line in self.lines)
-
-    @property
-    def bad_input(self) -> bool:
-        return any(line.bad_input for line in self.lines)
+__all__ = ["AwsPullOptions", "PullLine", "PullReport", "PullState", "describe_error", "pull_aws"]
 
 
 def describe_error(exc: Exception) -> str:
@@ -151,45 +111,26 @@ def pull_aws(
         except (ClientError, BotoCoreError) as exc:
             report.lines.append(PullLine("export", "", "", 0, 0, f"error: {describe_error(exc)}"))
         else:
-            for r in results:
-                report.lines.append(
-                    PullLine(
-                        "export",
-                        f"s3://{opts.export_bucket}",
-                        r.period,
-                        r.rows,
-                        0,
-                        r.status,
-                        r.bad_input,
-                    )
-                )
-                if r.batch:
-                    report.batches.append(r.batch)
+            export_lines(results, f"s3://{opts.export_bucket}", report)
     return report
 
 
-def _spool_ce_pull(
-    spool_dir: Path,
-    label: str,
-    window: aws_ce.CeWindow,
-    pull: aws_ce.CePull,
-    now: datetime,
-    report: PullReport,
-) -> None:
-    """One account's Cost Explorer rows as one billing batch of the spool."""
-    with BillingBatch(
-        spool_dir,
-        f"aws-ce-{label}",
-        metadata={
-            "source": "aws_ce",
-            "account": label,
-            "window": f"{window.start}/{window.end}",
-        },
-        now=now,
-    ) as batch:
-        batch.add(pull.frame)
-    if batch.published:
-        report.batches.append(batch.published)
+@dataclass
+class CeAccountSource:
+    """One account's Cost Explorer as the interface's `WindowSource`."""
+
+    ce: aws_ce.CostExplorer
+    account_id: str
+    label: str
+    tag_key: str
+    name: str = "aws_ce"
+
+    @property
+    def key(self) -> str:
+        return self.label
+
+    def fetch(self, window: Window) -> aws_ce.CePull:
+        return aws_ce.pull_account(self.ce, self.account_id, window, self.tag_key, label=self.label)
 
 
 def _pull_ce_account(
@@ -212,30 +153,22 @@ def _pull_ce_account(
         if account_id is None:  # the caller's own account, by its id (never unfiltered)
             account_id = session.client("sts").get_caller_identity()["Account"]
         label = account_id
-        window = aws_ce.plan_window(
-            now.date(),
-            trailing_days=opts.ce_trailing_days,
-            rebuild_days=opts.ce_rebuild_days,
-            with_resources=opts.ce_with_resources,
-            days_pulled=state.ce_days(label),
-            last_rebuild=state.last_ce_run(label, rebuild=True),
+        ce = aws_ce.CostExplorer(aws_ce.ce_client(session), sleep=sleep)
+        window, pull = pull_window(
+            CeAccountSource(ce, account_id, label, opts.tag_key),
+            state,
+            spool_dir,
+            WindowPlan(
+                opts.ce_trailing_days,
+                opts.ce_rebuild_days,
+                opts.ce_with_resources,
+                aws_ce.RESOURCE_DAYS,
+            ),
             now=now,
             since=since,
             until=until,
-        )
-        ce = aws_ce.CostExplorer(aws_ce.ce_client(session), sleep=sleep)
-        pull = aws_ce.pull_account(ce, account_id, window, opts.tag_key, label=label)
-        _spool_ce_pull(spool_dir, label, window, pull, now, report)
-        state.record_ce_run(
-            label,
-            start=window.start,
-            end=window.end,
-            days=pull.days,
-            resources_from=window.resources_from,
-            requests=pull.requests,
-            rebuild=window.rebuild,
-            rows=pull.frame.height,
-            now=now,
+            metadata={"source": "aws_ce", "account": label},
+            on_batch=report.batches.append,
         )
     except (ClientError, BotoCoreError) as exc:
         requests = ce.requests if ce else 0
@@ -245,9 +178,7 @@ def _pull_ce_account(
         log.error("%s", exc)
         requests = ce.requests if ce else 0
         return PullLine("cost_explorer", label, "", 0, requests, f"refused: {exc}")
-    last_day = window.end - timedelta(days=1)  # the window is end-exclusive; show the last day
-    period = f"{window.start}..{last_day}" + (
-        f" (resources from {window.resources_from})" if window.resources_from else ""
-    )
     status = "pulled: " + ", ".join(window.reasons)
-    return PullLine("cost_explorer", label, period, pull.frame.height, pull.requests, status)
+    return PullLine(
+        "cost_explorer", label, window_period(window), pull.frame.height, pull.requests, status
+    )

@@ -34,8 +34,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
@@ -43,7 +42,10 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
 from collectors.billing.normalize import instance_type_from_usage, json_object
+from collectors.billing.provider import Window, WindowPull, all_days, month_start, plan_window
 from tables.records import UTC_TS, conform, empty
+
+__all__ = ["CePull", "CeWindow", "CostExplorer", "month_start", "plan_window", "pull_account"]
 
 log = logging.getLogger(__name__)
 
@@ -133,69 +135,8 @@ class CostExplorer:
                 return
 
 
-# Planning -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CeWindow:
-    """Days [start, end) to pull; days >= `resources_from` with resource ids (None: none)."""
-
-    start: date
-    end: date
-    resources_from: date | None = None
-    rebuild: bool = False
-    reasons: tuple[str, ...] = ()
-
-
-def month_start(d: date) -> date:
-    return d.replace(day=1)
-
-
-def plan_window(
-    today: date,
-    *,
-    trailing_days: int = 3,
-    rebuild_days: int = 7,
-    with_resources: bool = False,
-    days_pulled: dict[date, tuple[bool, datetime]] | None = None,
-    last_rebuild: datetime | None = None,
-    now: datetime | None = None,
-    since: date | None = None,
-    until: date | None = None,
-) -> CeWindow:
-    """Which days one account's pull asks for (see the module docstring)."""
-    now = now or datetime.now(UTC)
-    days_pulled = days_pulled or {}
-    end = until or today + timedelta(days=1)
-    resource_start = today - timedelta(days=RESOURCE_DAYS - 1)
-    reasons: tuple[str, ...]
-    if since is not None:
-        start, reasons, rebuild = since, ("requested",), False
-    else:
-        start = today - timedelta(days=trailing_days)
-        reasons = (f"trailing {trailing_days} days",)
-        rebuild = last_rebuild is None or now - last_rebuild >= timedelta(days=rebuild_days)
-        if rebuild:
-            first = month_start(today)
-            if with_resources and days_pulled:
-                # Days past the resource window keep their resource ids until their month closes.
-                first = max(first, resource_start)
-            if first < start:
-                start = first
-                reasons += ("month-to-date rebuild",)
-            else:  # early in a month the trailing window already holds the month so far
-                reasons = (f"trailing {trailing_days} days (the whole month to date)",)
-        stale = [
-            d
-            for d, (estimated, pulled_at) in days_pulled.items()
-            if estimated and d < month_start(today) and now - pulled_at >= timedelta(hours=20)
-        ]
-        if stale:
-            start = min(start, min(stale))
-            reasons += (f"{len(stale)} estimated day(s) of a closed month",)
-    resources_from = None
-    if with_resources:
-        first_res = max(start, resource_start)
-        resources_from = first_res if first_res < end else None
-    return CeWindow(start, end, resources_from, rebuild, reasons)
+# Planning: the generic window of collectors/billing/provider.py ------------------------------
+CeWindow = Window
 
 
 # Requests -------------------------------------------------------------------------------------
@@ -477,13 +418,8 @@ def _group_record(
     }
 
 
-@dataclass
-class CePull:
-    """One account's pull: its rows, the days it covered with their Estimated flag."""
-
-    frame: pl.DataFrame
-    days: dict[date, bool] = field(default_factory=dict)
-    requests: int = 0
+# One account's pull: its rows, the days it covered with their Estimated flag, its requests.
+CePull = WindowPull
 
 
 def pull_account(
@@ -525,12 +461,8 @@ def pull_account(
         )
         frames.append(billing_rows(rows, account=label, tag_key=tag_key, resource_workloads=owners))
     # Days the answer did not list (no cost at all) were still pulled.
-    d = window.start
-    while d < window.end:
-        days.setdefault(d, False)
-        d += timedelta(days=1)
     frame = pl.concat(frames, how="vertical") if frames else empty("billing_items")
-    return CePull(frame, days, ce.requests - before)
+    return CePull(frame, all_days(window, days), ce.requests - before)
 
 
 def resource_owners(rows: list[dict[str, Any]]) -> dict[tuple[date, str], str | None]:

@@ -20,19 +20,25 @@ from __future__ import annotations
 import json
 import logging
 import re
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import polars as pl
 
 from collectors.billing import formats as billing_formats
 from collectors.billing import sources as billing_sources
-from collectors.billing.stream import BillingBatch, TableReader
+from collectors.billing.provider import (
+    ExportState,
+    PeriodResult,
+    StoredObject,
+    export_periods,
+)
+from collectors.billing.provider import pull_exports as pull_store_exports
+from collectors.billing.stream import TableReader
 from collectors.errors import InputError
+
+__all__ = ["AwsLayout", "ExportState", "PeriodResult", "S3Object", "S3Store", "pull_exports"]
 
 log = logging.getLogger(__name__)
 
@@ -46,30 +52,8 @@ _PERIOD_RES = (
 )
 
 
-@dataclass(frozen=True)
-class S3Object:
-    key: str
-    etag: str
-    size: int
-    last_modified: datetime
-
-
-class ExportState(Protocol):
-    def export_objects(self, bucket: str, period: str) -> dict[str, str]: ...
-
-    def record_export_period(
-        self, bucket: str, period: str, objects: list[tuple[str, str, int]]
-    ) -> None: ...
-
-
-@dataclass
-class PeriodResult:
-    period: str
-    files: int
-    rows: int
-    status: str
-    bad_input: bool = False
-    batch: Path | None = None
+# An S3 object as listed (the interface's name for any cloud's object).
+S3Object = StoredObject
 
 
 def period_of(key: str) -> str | None:
@@ -108,18 +92,7 @@ def list_objects(s3: Any, bucket: str, prefix: str) -> list[S3Object]:
 def manifest_keys(s3: Any, bucket: str, manifest: S3Object) -> set[str] | None:
     """The data files a manifest names (Data Exports `dataFiles` as s3:// URIs, legacy CUR
     `reportKeys` as keys); None when it cannot be read or names none."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=manifest.key)["Body"].read()
-        doc = json.loads(body)
-    except Exception as exc:  # a broken manifest falls back to the folder listing
-        log.warning("s3://%s/%s: unreadable manifest (%s)", bucket, manifest.key, exc)
-        return None
-    keys: set[str] = set()
-    for uri in doc.get("dataFiles", []) or []:
-        keys.add(re.sub(r"^s3://[^/]+/", "", str(uri)))
-    for key in doc.get("reportKeys", []) or []:
-        keys.add(str(key))
-    return keys or None
+    return _manifest_keys(S3Store(s3, bucket), manifest)
 
 
 def current_files(
@@ -149,29 +122,13 @@ def periods(
     s3: Any, bucket: str, objects: list[S3Object]
 ) -> Iterator[tuple[str, list[S3Object], str | None]]:
     """(period, current files, why not) for each billing period found, oldest first."""
-    by_period: dict[str, list[S3Object]] = {}
-    for o in objects:
-        p = period_of(o.key)
-        if p:
-            by_period.setdefault(p, []).append(o)
-    for period in sorted(by_period):
-        objs = by_period[period]
-        manifests = [o for o in objs if is_manifest(o.key)]
-        listed = None
-        if manifests:
-            listed = manifest_keys(s3, bucket, max(manifests, key=lambda o: o.last_modified))
-        files, why = current_files(objs, listed)
-        yield period, files, why
+    return export_periods(S3Store(s3, bucket), AwsLayout(), objects)
 
 
 def download(s3: Any, bucket: str, obj: S3Object, directory: Path) -> Path:
     """The object streamed to a local file, exactly the version listed (If-Match its ETag)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", obj.key.rsplit("/", 1)[-1]) or "object"
-    local = directory / name
-    resp = s3.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag)
-    with open(local, "wb") as fh:
-        for part in resp["Body"].iter_chunks(1 << 20):
-            fh.write(part)
+    local = directory / (re.sub(r"[^A-Za-z0-9._-]+", "_", obj.key.rsplit("/", 1)[-1]) or "object")
+    S3Store(s3, bucket).download(obj, local)
     return local
 
 
@@ -196,6 +153,81 @@ def _renamed(exc: InputError, local: Path, uri: str) -> InputError:
     return out
 
 
+class S3Store:
+    """An S3 bucket as the export pull's `ObjectStore` (a boto3 client from boto3's chain)."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3, self.bucket = s3, bucket
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}"
+
+    @property
+    def state_key(self) -> str:
+        return self.bucket
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        return list_objects(self.s3, self.bucket, prefix)
+
+    def read(self, key: str) -> bytes:
+        body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+    def download(self, obj: StoredObject, local: Path) -> None:
+        """Exactly the version listed (If-Match its ETag)."""
+        resp = self.s3.get_object(Bucket=self.bucket, Key=obj.key, IfMatch=obj.etag)
+        with open(local, "wb") as fh:
+            for part in resp["Body"].iter_chunks(1 << 20):
+                fh.write(part)
+
+
+class AwsLayout:
+    """Data Exports and legacy CUR folders (the module docstring), read as CUR or FOCUS."""
+
+    section = "aws"
+
+    def export_root(self, key: str) -> str | None:
+        return export_root(key)
+
+    def period_of(self, key: str) -> str | None:
+        return period_of(key)
+
+    def current_files(
+        self, store: Any, objects: list[StoredObject]
+    ) -> tuple[list[StoredObject], str | None]:
+        manifests = [o for o in objects if is_manifest(o.key)]
+        listed = None
+        if manifests:
+            newest = max(manifests, key=lambda o: o.last_modified)
+            listed = _manifest_keys(store, newest)
+        return current_files(objects, listed)
+
+    def chunks(self, local: Path, uri: str, tag_key: str) -> Iterator[pl.DataFrame]:
+        return billing_chunks(local, uri, tag_key)
+
+
+def _manifest_keys(store: Any, manifest: StoredObject) -> set[str] | None:
+    """The data files a manifest names; None when it cannot be read or names none."""
+    try:
+        doc = json.loads(store.read(manifest.key))
+    except Exception as exc:  # a broken manifest falls back to the folder listing
+        log.warning("%s/%s: unreadable manifest (%s)", store.location, manifest.key, exc)
+        return None
+    return _listed_keys(doc)
+
+
+def _listed_keys(doc: Any) -> set[str] | None:
+    keys: set[str] = set()
+    if not isinstance(doc, dict):
+        return None
+    for uri in doc.get("dataFiles", []) or []:
+        keys.add(re.sub(r"^s3://[^/]+/", "", str(uri)))
+    for key in doc.get("reportKeys", []) or []:
+        keys.add(str(key))
+    return keys or None
+
+
 def pull_exports(
     s3: Any,
     bucket: str,
@@ -206,60 +238,15 @@ def pull_exports(
     *,
     tag_key: str = "workload",
 ) -> list[PeriodResult]:
-    """Take every new or changed billing period under `s3://bucket/prefix`."""
-    objects = list_objects(s3, bucket, prefix)
-    roots = sorted({r for o in objects if (r := export_root(o.key)) is not None})
-    if len(roots) > 1:
-        names = ", ".join(f"{r}/" for r in roots)
-        refusal = (
-            f"refused: s3://{bucket}/{prefix} holds several exports ({names}); they may carry "
-            "the same dollars: set [aws] export_prefix to one of them"
-        )
-        return [PeriodResult("", 0, 0, refusal, bad_input=True)]
-    results: list[PeriodResult] = []
-    for period, files, why in periods(s3, bucket, objects):
-        if why:
-            results.append(PeriodResult(period, 0, 0, f"skipped: {why}"))
-            continue
-        seen = state.export_objects(bucket, period)
-        if seen == {o.key: o.etag for o in files}:
-            results.append(PeriodResult(period, len(files), 0, "unchanged"))
-            continue
-        results.append(_take_period(s3, bucket, period, files, state, spool_dir, work_dir, tag_key))
-    return results
-
-
-def _take_period(
-    s3: Any,
-    bucket: str,
-    period: str,
-    files: list[S3Object],
-    state: ExportState,
-    spool_dir: Path,
-    work_dir: Path,
-    tag_key: str,
-) -> PeriodResult:
-    work_dir.mkdir(parents=True, exist_ok=True)
-    batch = BillingBatch(
+    """Take every new or changed billing period under `s3://bucket/prefix` (the generic export
+    pipeline of collectors/billing/provider.py over S3)."""
+    return pull_store_exports(
+        S3Store(s3, bucket),
+        AwsLayout(),
+        prefix,
+        state,
         spool_dir,
-        f"aws-export-{bucket}",
-        metadata={"source": f"s3://{bucket}", "billing_period": period, "files": str(len(files))},
+        work_dir,
+        batch_name=f"aws-export-{bucket}",
+        tag_key=tag_key,
     )
-    try:
-        with tempfile.TemporaryDirectory(dir=work_dir, prefix="export-") as tmp:
-            for obj in files:
-                uri = f"s3://{bucket}/{obj.key}"
-                local = download(s3, bucket, obj, Path(tmp))
-                for chunk in billing_chunks(local, uri, tag_key):
-                    batch.add(chunk)
-                local.unlink()
-        path = batch.publish()
-    except InputError as exc:
-        batch.discard()
-        log.error("billing period %s refused: %s", period, exc)
-        return PeriodResult(period, len(files), 0, f"refused: {exc}", bad_input=True)
-    except BaseException:
-        batch.discard()
-        raise
-    state.record_export_period(bucket, period, [(o.key, o.etag, o.size) for o in files])
-    return PeriodResult(period, len(files), batch.rows, "taken", batch=path)
