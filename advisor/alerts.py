@@ -22,18 +22,19 @@ from typing import Any
 import polars as pl
 
 from advisor.delivery import Delivery, Dispatcher, channels_from_config
-from advisor.waste import cost_rates_now, wasted_runs
+from advisor.waste import billed_hosts, cost_rates_now, wasted_runs
 from config.settings import Config
 from tables.published import ALERT
 from tables.stored import RESULTS_GPU_COST_RATES
 from warehouse import alerts as store
+from warehouse import results
 from warehouse.store import ROLLUP_LOOKBACK, Warehouse
 
 log = logging.getLogger(__name__)
 
 KEY = ("host", "gpu_uuid", "workload", "kind")
-# How far back the bill is read to learn a host's instance type and owner tag.
-BILL_LOOKBACK = timedelta(days=14)
+# The bill's instance types are read over all time, as for the stored waste (advisor/jobs.py).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 KIND_WORDS = {
     "allocated_idle": "allocated but idle",
     "inefficient_busy": "busy but inefficient",
@@ -393,8 +394,10 @@ def check_alerts(
     reach = known.filter(pl.col("state") == "open").select(
         "host", "gpu_uuid", since=pl.col("started_at")
     )
+    reach = pl.concat([reach, store.waste_reach(wh, since)], how="vertical_relaxed")
     minutes = store.recent_minutes(wh, since, reach)
-    cloud = store.cloud_instances(wh, minutes["host"].unique().to_list(), now - BILL_LOOKBACK)
+    # the hosts' prices and owners as the stored waste has them, so a run's money is the same
+    cloud = billed_hosts(results.billed_resources(wh), results.instance_types(wh, EPOCH))
     runs = wasted_runs(minutes, cloud, catalog, cfg, now=now)
     plan = plan_changes(runs, known, now=now, cooldown=cooldown)
 

@@ -17,6 +17,10 @@ warehouse holds data for, and an ingest re-costs only the days it touched (DESIG
   the shared-GPU split after retention has deleted the raw process samples). Each chunk replaces
   its days' rows in results_usage_hourly and results_daily_ledger and clears their marks in one
   transaction;
+- with each chunk, the wasted high-end GPU time (advisor/waste.py) of every run that touches its
+  days is computed again, each run whole, and stored per run and day in results_waste_daily in
+  the same transaction: the one waste figure over all history that the pages, the weekly report
+  and the alerts' money agree on;
 - last, the recommendations are computed from the stored hourly attribution and ledger over the
   advisor window.
 """
@@ -28,13 +32,14 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
 from advisor.attribution import IDLE, hourly_usage, minute_shares
 from advisor.ledger import daily_ledger, held_usage, host_placements, local_rates
 from advisor.recommend import Params, recommendations
+from advisor.waste import billed_hosts, run_reach, wasted_days
 from config.settings import Config
 from tables.stored import (
     GPU_MINUTE,
@@ -42,6 +47,7 @@ from tables.stored import (
     RESULTS_DAILY_LEDGER,
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
+    RESULTS_WASTE_DAILY,
 )
 from warehouse import results
 from warehouse.results import (
@@ -59,7 +65,14 @@ CHUNK_DAYS = 31
 # then attributed again (USAGE_VERSION) or re-costed (COST_VERSION) at the next run.
 USAGE_VERSION = "1"
 COST_VERSION = "1"
-USAGE_KEY, COST_KEY = "usage_inputs", "cost_inputs"
+# Bump when the wasted-time detection's arithmetic changes: every day's waste is computed again.
+WASTE_VERSION = "1"
+USAGE_KEY, COST_KEY, WASTE_KEY = "usage_inputs", "cost_inputs", "waste_inputs"
+# A run goes on across one missing minute (advisor/waste.py): runs that end or start this close
+# to a recomputed span are recomputed whole with it.
+RUN_GAP = timedelta(minutes=2)
+# The bill's instance types are read over all time for the waste's prices.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -86,6 +99,7 @@ class LedgerRefresh:
     cost_days: list[date] = field(default_factory=list)  # re-costed from stored attribution
     chunks: int = 0
     ledger_rows: int = 0  # ledger rows written for those days
+    waste_rows: int = 0  # results_waste_daily rows written (runs x days)
     recommendations: int = 0
     reasons: list[str] = field(default_factory=list)  # why past days were marked
 
@@ -160,7 +174,8 @@ def _digest(*parts: object) -> str:
 def input_fingerprints(wh: Warehouse, cfg: Config, catalog: pl.DataFrame) -> dict[str, str]:
     """Fingerprints of what the stored figures depend on beyond the marked data: the code
     versions and table columns (migrations add columns), the prices ([local], [[local.hosts]],
-    [energy]) and the catalog."""
+    [energy]) and the catalog, and what the wasted time depends on beyond them ([thresholds],
+    the memory headroom)."""
     return {
         USAGE_KEY: _digest(
             USAGE_VERSION,
@@ -173,6 +188,12 @@ def input_fingerprints(wh: Warehouse, cfg: Config, catalog: pl.DataFrame) -> dic
             repr(cfg.local),
             repr(cfg.energy),
             catalog.to_dicts(),
+        ),
+        WASTE_KEY: _digest(
+            WASTE_VERSION,
+            results.table_columns(wh, RESULTS_WASTE_DAILY.name),
+            repr(cfg.thresholds),
+            cfg.advisor.memory_headroom_pct,
         ),
     }
 
@@ -197,6 +218,13 @@ def mark_changed_inputs(
         ]
     elif before.get(COST_KEY) != now[COST_KEY]:
         kind, reasons = "cost", ["the prices, the catalog or the ledger's code changed"]
+    elif before.get(WASTE_KEY) != now[WASTE_KEY]:  # re-costing a day computes its waste too
+        kind = "cost"
+        reasons = [
+            "first computation of the wasted time over all history"
+            if WASTE_KEY not in before
+            else "the waste thresholds or the waste's code changed"
+        ]
     if kind is not None:  # the marks and the new fingerprints in one transaction
         results.mark_days(wh, {kind: results.known_days(wh)}, state=now)
     return reasons
@@ -279,6 +307,20 @@ def chunk_results(
     return usage, ledger, placements
 
 
+def chunk_waste(
+    wh: Warehouse, cfg: Config, catalog: pl.DataFrame, days: list[date], cloud: pl.DataFrame
+) -> tuple[pl.DataFrame, list[tuple[datetime, datetime]]]:
+    """The wasted time (RESULTS_WASTE_DAILY rows) of every run that touches the span of `days`,
+    each run whole (read with the minutes around the span and those of the stored runs reaching
+    into it), and the span whose stored runs these rows replace."""
+    lo = datetime.combine(min(days), time(), UTC) - RUN_GAP
+    hi = datetime.combine(max(days), time(), UTC) + timedelta(days=1) + RUN_GAP
+    since, until = results.waste_span(wh, lo, hi, run_reach(cfg))
+    rows = wasted_days(results.waste_minutes(wh, since, until), cloud, catalog, cfg)
+    touching = (pl.col("run_started_at") < hi) & (pl.col("run_ended_at") > lo)
+    return rows.filter(touching), [(lo, hi)]
+
+
 def window_recommendations(
     wh: Warehouse, cfg: Config, catalog: pl.DataFrame, *, now: datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -317,12 +359,16 @@ def refresh_ledger(
     moved = mark_moved_hosts(wh, resources, [h.name for h in cfg.local.hosts])
     if moved:
         done.reasons.append(f"placement or owner changed: {', '.join(moved)}")
+    cloud = billed_hosts(resources, results.instance_types(wh, EPOCH))
     for chunk in day_chunks(results.dirty_days(wh)):
+        days = chunk["day"].to_list()
         usage, ledger, placements = chunk_results(wh, cfg, catalog, chunk, resources)
-        results.store_ledger_days(wh, chunk["day"].to_list(), usage, ledger, placements)
+        waste = chunk_waste(wh, cfg, catalog, days, cloud)
+        results.store_ledger_days(wh, days, usage, ledger, placements, waste)
         done.usage_days += chunk.filter("usage")["day"].to_list()
         done.cost_days += chunk.filter(~pl.col("usage"))["day"].to_list()
         done.ledger_rows += ledger.height
+        done.waste_rows += waste[0].height
         done.chunks += 1
     recs, alts = window_recommendations(wh, cfg, catalog, now=now)
     results.store_advisor_results(

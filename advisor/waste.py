@@ -30,10 +30,10 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from advisor.ledger import host_placements, local_rates
+from advisor.ledger import cloud_hosts, host_placements, local_rates
 from config.gpu_class import GpuClasses
 from config.settings import Config
-from tables.stored import RESULTS_GPU_COST_RATES
+from tables.stored import RESULTS_GPU_COST_RATES, RESULTS_WASTE_DAILY
 from tables.units import IDLE, MIB_PER_GIB, MINUTE_SIGNALS, UNTAGGED, activity
 
 KINDS = ("allocated_idle", "inefficient_busy", "over_powered")
@@ -84,6 +84,23 @@ def _cloud_class_prices(catalog: pl.DataFrame) -> pl.DataFrame:
         .agg((pl.col("on_demand_usd_per_hour") / pl.col("gpu_count")).min().alias("usd_per_hour"))
         .rename({"gpu_model": "klass"})
     )
+
+
+def billed_hosts(resources: pl.DataFrame, instances: pl.DataFrame) -> pl.DataFrame:
+    """The `cloud` frame every waste computation takes: host, instance_type and owner of each host
+    the bill names, over all time, owned as the ledger owns them (`advisor.ledger.cloud_hosts`).
+    `resources`: resource_id, workload of the bill's days; `instances`: host, instance_type."""
+    return cloud_hosts(resources).join(
+        instances.select("host", "instance_type").unique("host"), on="host", how="left"
+    )
+
+
+def run_reach(cfg: Config) -> timedelta:
+    """How far around a span the minutes are read so that every run touching it is seen whole:
+    twice the longest run [thresholds] asks for, and at least an hour."""
+    t = cfg.thresholds
+    longest = max(t.idle_min_minutes, t.inefficient_min_minutes, t.overpowered_min_minutes)
+    return max(timedelta(hours=1), timedelta(minutes=2 * longest))
 
 
 def placements(hosts: pl.Series, cloud: pl.DataFrame, cfg: Config) -> pl.DataFrame:
@@ -339,13 +356,82 @@ def wasted_runs(
     if minutes.height == 0:
         return pl.DataFrame(schema=RUN_SCHEMA)
     newest = minutes.group_by("host", "gpu_uuid").agg(gpu_last=pl.col("minute").max())
+    runs, _ = _priced_runs(minutes, cloud, catalog, cfg)
+    return (
+        runs.join(newest, on=["host", "gpu_uuid"], how="left")
+        .with_columns(
+            ongoing=(pl.col("last_minute") >= pl.col("gpu_last"))
+            & (pl.col("ended_at") >= pl.lit(now) - STALE_AFTER),
+            wasted_usd=pl.col("wasted_s") / 3600.0 * pl.col("waste_rate"),
+        )
+        .sort("started_at", "host", "gpu_uuid", "workload", "kind")
+        .select(list(RUN_SCHEMA))
+        .cast(RUN_SCHEMA)
+    )
+
+
+def wasted_days(
+    minutes: pl.DataFrame, cloud: pl.DataFrame, catalog: pl.DataFrame, cfg: Config
+) -> pl.DataFrame:
+    """The runs of `wasted_runs`, one row per run and UTC day (RESULTS_WASTE_DAILY): each day's
+    part holds the GPU-seconds and money of the run's minutes on that day, so a run's days add up
+    to the run's own figures, and a period's waste is the sum of its days."""
+    schema = RESULTS_WASTE_DAILY.polars_schema
+    if minutes.height == 0:
+        return pl.DataFrame(schema=schema)
+    runs, run_minutes = _priced_runs(minutes, cloud, catalog, cfg)
+    key = ["host", "gpu_uuid", "workload", "run", "kind"]
+    whole = runs.select(
+        *key,
+        "gpu_model",
+        "placement",
+        "usd_per_hour",
+        "price_basis",
+        "suggested_class",
+        "waste_rate",
+        run_started_at="started_at",
+        run_ended_at="ended_at",
+    )
+    return (
+        run_minutes.select(*key, "minute", "span_s", "seconds", "board_share", "wasted_s")
+        .join(whole, on=key, how="inner")
+        .group_by(*key, day=pl.col("minute").dt.date())
+        .agg(
+            pl.col(
+                "gpu_model",
+                "placement",
+                "usd_per_hour",
+                "price_basis",
+                "suggested_class",
+                "waste_rate",
+                "run_started_at",
+                "run_ended_at",
+            ).first(),
+            started_at=pl.col("minute").min(),
+            ended_at=(pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).max(),
+            duration_s=_clock_s().sum(),
+            wasted_s=pl.col("wasted_s").sum(),
+        )
+        .with_columns(wasted_usd=pl.col("wasted_s") / 3600.0 * pl.col("waste_rate"))
+        .sort("day", "run_started_at", "host", "gpu_uuid", "workload", "kind")
+        .select(list(schema))
+        .cast(schema)
+    )
+
+
+def _priced_runs(
+    minutes: pl.DataFrame, cloud: pl.DataFrame, catalog: pl.DataFrame, cfg: Config
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the runs long enough, with their price, suggestion and `waste_rate` in USD per wasted
+    GPU-hour; the classified minutes with their run, `span_s` and wasted GPU-seconds)."""
     rates = gpu_rates(minutes, cloud, cfg, catalog)
     small = smaller_classes(catalog, cfg)
     classified = classify_minutes(
         allocated_minutes(minutes, cloud, cfg), rates, small, catalog, cfg
     )
+    run_minutes = _run_minutes(classified)
     runs = (
-        _long_enough(_runs(classified), cfg)
+        _long_enough(_runs(run_minutes), cfg)
         .join(rates, on=["host", "gpu_model"], how="left")
         # A MIG instance's price is its share of the board's.
         .with_columns(usd_per_hour=pl.col("usd_per_hour") * pl.col("board_share"))
@@ -360,22 +446,13 @@ def wasted_runs(
         .then(pl.col("usd_per_hour") - pl.col("suggested_usd_per_hour"))
         .otherwise(pl.col("usd_per_hour") / pl.col("board_share"))
     )
-    return (
-        runs.join(newest, on=["host", "gpu_uuid"], how="left")
-        .with_columns(
-            ongoing=(pl.col("last_minute") >= pl.col("gpu_last"))
-            & (pl.col("ended_at") >= pl.lit(now) - STALE_AFTER),
-            wasted_usd=pl.col("wasted_s") / 3600.0 * waste_rate,
-        )
-        .sort("started_at", "host", "gpu_uuid", "workload", "kind")
-        .select(list(RUN_SCHEMA))
-        .cast(RUN_SCHEMA)
-    )
+    return runs.with_columns(waste_rate=waste_rate), run_minutes
 
 
-def _runs(classified: pl.DataFrame) -> pl.DataFrame:
-    """Consecutive classified minutes of one kind on one GPU and workload, one row per run (a
-    missing minute is tolerated, a longer gap ends the run), with its figures."""
+def _run_minutes(classified: pl.DataFrame) -> pl.DataFrame:
+    """Classified minutes of a kind with their `run` (consecutive minutes of one kind on one GPU
+    and workload; a missing minute is tolerated, a longer gap ends the run), the seconds each
+    stands for on the clock (`span_s`) and its wasted GPU-seconds (`wasted_s`)."""
     key = ["host", "gpu_uuid", "workload"]
     minutes = classified.sort([*key, "minute"]).with_columns(span_s=_span_s())
     prev_end = (pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).shift().over(key)
@@ -390,27 +467,32 @@ def _runs(classified: pl.DataFrame) -> pl.DataFrame:
         .then(pl.col("seconds") * (1 - pl.col("sm_active_avg") / 100.0))
         .otherwise(pl.col("seconds"))
     )
-    weight = pl.col("seconds")
     return (
         minutes.with_columns(run=new_run.cum_sum().over(key))
         .filter(pl.col("kind").is_not_null())
-        .group_by([*key, "run", "kind"])
-        .agg(
-            gpu_model=pl.col("gpu_model").last(),
-            started_at=pl.col("minute").min(),
-            last_minute=pl.col("minute").max(),
-            ended_at=(pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).max(),
-            duration_s=_clock_s().sum(),
-            wasted_s=wasted.sum(),
-            board_share=pl.col("board_share").mean(),
-            activity_pct=(pl.col("activity_pct") * weight).sum() / weight.sum(),
-            util_pct=(pl.col("util_avg") * weight).sum() / weight.sum(),
-            sm_active_pct=(pl.col("sm_active_avg") * weight).sum()
-            / weight.filter(pl.col("sm_active_avg").is_not_null()).sum(),
-            mem_used_max_gib=pl.col("mem_used_max_mib").max() / MIB_PER_GIB,
-            need_mem_gib=pl.col("need_mem_gib").max(),
-            need_tp=pl.col("need_tp").max(),
-        )
+        .with_columns(wasted_s=wasted)
+    )
+
+
+def _runs(run_minutes: pl.DataFrame) -> pl.DataFrame:
+    """One row per run of `_run_minutes`, with its figures."""
+    key = ["host", "gpu_uuid", "workload"]
+    weight = pl.col("seconds")
+    return run_minutes.group_by([*key, "run", "kind"]).agg(
+        gpu_model=pl.col("gpu_model").last(),
+        started_at=pl.col("minute").min(),
+        last_minute=pl.col("minute").max(),
+        ended_at=(pl.col("minute") + pl.duration(seconds=pl.col("span_s"))).max(),
+        duration_s=_clock_s().sum(),
+        wasted_s=pl.col("wasted_s").sum(),
+        board_share=pl.col("board_share").mean(),
+        activity_pct=(pl.col("activity_pct") * weight).sum() / weight.sum(),
+        util_pct=(pl.col("util_avg") * weight).sum() / weight.sum(),
+        sm_active_pct=(pl.col("sm_active_avg") * weight).sum()
+        / weight.filter(pl.col("sm_active_avg").is_not_null()).sum(),
+        mem_used_max_gib=pl.col("mem_used_max_mib").max() / MIB_PER_GIB,
+        need_mem_gib=pl.col("need_mem_gib").max(),
+        need_tp=pl.col("need_tp").max(),
     )
 
 

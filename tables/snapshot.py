@@ -19,6 +19,7 @@ from tables.stored import (
     RESULTS_GPU_COST_RATES,
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
+    RESULTS_WASTE_DAILY,
 )
 
 _S = pl.String()
@@ -68,6 +69,7 @@ GPU_COST_RATES = RESULTS_GPU_COST_RATES.copy_as("gpu_cost_rates")
 USAGE_HOURLY = RESULTS_USAGE_HOURLY.copy_as("usage_hourly")
 RECOMMENDATIONS = RESULTS_RECOMMENDATIONS.copy_as("recommendations")
 ALTERNATIVES = RESULTS_ALTERNATIVES.copy_as("alternatives")
+WASTE_DAILY = RESULTS_WASTE_DAILY.copy_as("waste_daily", "wasted high-end GPU time, every day")
 INSTANCES = Table(
     "instances",
     (
@@ -78,7 +80,10 @@ INSTANCES = Table(
     key=("host",),
 )
 SNAP_META = key_value_table(
-    "meta", "published_at, data_from, data_as_of, schema_version", primary_key=False
+    "meta",
+    "published_at, data_from, data_as_of, schema_version, alerts_checked_at (the last alert"
+    " check, empty before the first)",
+    primary_key=False,
 )
 
 # In the order the snapshot is written.
@@ -99,6 +104,7 @@ SNAPSHOT_TABLES: dict[str, Table] = {
         RECOMMENDATIONS,
         ALTERNATIVES,
         INSTANCES,
+        WASTE_DAILY,
         SNAP_META,
     )
 }

@@ -363,6 +363,43 @@ RESULTS_GPU_COST_RATES = Table(
     since=4,
 )
 
+# Wasted high-end GPU time over all history (migration 13) -----------------------------------------
+RESULTS_WASTE_DAILY = Table(
+    "results_waste_daily",
+    (
+        Column("day", _D, "", "the UTC day of this part of the run"),
+        _HOST,
+        Column("gpu_uuid", _S, "", "the GPU"),
+        Column("gpu_model", _S, "", "its model", label="GPU"),
+        Column("workload", _S, "", "the workload holding it"),
+        Column("kind", _S, "", "allocated_idle | inefficient_busy | over_powered"),
+        _PLACEMENT,
+        Column(
+            "run_started_at", UTC_TS, "", "start of the whole wasted run (with its key: the run)"
+        ),
+        Column("run_ended_at", UTC_TS, "", "end of the whole run, as far as the data goes"),
+        Column("started_at", UTC_TS, "", "start of the run's part on this day"),
+        Column("ended_at", UTC_TS, "", "end of the run's part on this day"),
+        Column("duration_s", _F, "s", "clock seconds of the run on this day"),
+        Column("wasted_s", _F, "GPU-s", "GPU-seconds wasted on this day"),
+        Column(
+            "wasted_usd",
+            _F,
+            "USD",
+            "the wasted time of this day valued at the GPU's cost (over-powered: the price above"
+            " the smaller class)",
+            label="wasted USD",
+        ),
+        Column("usd_per_hour", _F, "USD/h", "the GPU's cost per hour", label="USD/h"),
+        Column("price_basis", _S, "", "where the price came from"),
+        Column("suggested_class", _S, "", "a smaller GPU class that fits (over_powered)"),
+    ),
+    "wasted high-end GPU time (DESIGN.md §2), one row per run and UTC day: the one figure the"
+    " pages, the report and the alerts' money agree on",
+    key=("day", "host", "gpu_uuid", "workload", "kind", "run_started_at"),
+    since=13,
+)
+
 # Alerts (migration 4) ------------------------------------------------------------------------
 _WASTED_USD = Column(
     "wasted_usd", _F, "USD", "the wasted time valued at the GPU's cost", label="wasted USD"
@@ -484,6 +521,7 @@ WAREHOUSE_TABLES: dict[str, Table] = {
         LEDGER_DIRTY,
         LEDGER_HOSTS,
         LEDGER_STATE,
+        RESULTS_WASTE_DAILY,
     )
 }
 

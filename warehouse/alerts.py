@@ -16,7 +16,13 @@ import duckdb
 import polars as pl
 
 from tables.columns import UTC_TS
-from tables.stored import ALERT_DELIVERIES, ALERT_EVENTS, ALERTS, MINUTE_WASTE
+from tables.stored import (
+    ALERT_DELIVERIES,
+    ALERT_EVENTS,
+    ALERTS,
+    MINUTE_WASTE,
+    RESULTS_WASTE_DAILY,
+)
 from warehouse.db import transaction
 
 if TYPE_CHECKING:
@@ -51,6 +57,18 @@ def recent_minutes(wh: Warehouse, since: datetime, reach: pl.DataFrame) -> pl.Da
         ).pl()
     finally:
         con.unregister("alert_reach")
+
+
+def waste_reach(wh: Warehouse, since: datetime) -> pl.DataFrame:
+    """host, gpu_uuid, since: the stored runs of wasted time (results_waste_daily, over all
+    history) that began before `since` and go on to it; a check reads their GPUs from the run's
+    start, so an alert's run is the stored run, whole, with the same money."""
+    return wh.db.sql(
+        f"""
+        SELECT DISTINCT host, gpu_uuid, run_started_at AS since FROM {RESULTS_WASTE_DAILY.name}
+        WHERE run_started_at < $since AND run_ended_at >= $since - INTERVAL 2 MINUTE""",
+        params={"since": since},
+    ).pl()
 
 
 def cloud_instances(wh: Warehouse, hosts: list[str], since: datetime) -> pl.DataFrame:

@@ -19,8 +19,10 @@ import polars as pl
 from tables.stored import (
     ADVISOR_RESULTS,
     MINUTE_ATTRIBUTION,
+    MINUTE_WASTE,
     RESULTS_DAILY_LEDGER,
     RESULTS_USAGE_HOURLY,
+    RESULTS_WASTE_DAILY,
 )
 from warehouse.db import transaction
 from warehouse.store import (
@@ -37,6 +39,7 @@ ADVISOR_TABLES = ADVISOR_RESULTS
 MINUTE_COLUMNS_SQL = MINUTE_ATTRIBUTION.sql_columns()
 _USAGE = RESULTS_USAGE_HOURLY.name
 _LEDGER = RESULTS_DAILY_LEDGER.name
+_WASTE = RESULTS_WASTE_DAILY.name
 
 # Per workload on one GPU in one minute, only where more than one workload shared the GPU that
 # minute: the SM share NVML gave its processes (null when it gave none) and their memory. GPUs
@@ -259,16 +262,66 @@ def ledger_between(wh: Warehouse, since: date, until: date) -> pl.DataFrame:
     ).pl()
 
 
+# Wasted high-end GPU time per run and day (migration 13) ------------------------------------
+def waste_span(
+    wh: Warehouse, lo: datetime, hi: datetime, reach: timedelta
+) -> tuple[datetime, datetime]:
+    """[since, until) of the minute rollups that decide every run touching [lo, hi): `reach`
+    either side, and further to the whole of any stored run that comes within `reach`."""
+    row = wh.db.execute(
+        f"SELECT min(run_started_at), max(run_ended_at) FROM {_WASTE}"
+        " WHERE run_ended_at >= ? AND run_started_at < ?",
+        [lo - reach, hi + reach],
+    ).fetchall()[0]
+    since, until = lo - reach, hi + reach
+    if row[0] is not None:
+        since, until = min(since, row[0]), max(until, row[1] + reach)
+    return since, until
+
+
+def waste_minutes(wh: Warehouse, since: datetime, until: datetime) -> pl.DataFrame:
+    """The gpu_minute rollups the wasted-time detection reads, in [since, until)."""
+    return wh.db.sql(
+        f"SELECT {MINUTE_WASTE.sql_columns()} FROM gpu_minute"
+        " WHERE minute >= $since AND minute < $until",
+        params={"since": since, "until": until},
+    ).pl()
+
+
+def _replace_waste(
+    con: duckdb.DuckDBPyConnection,
+    days: Sequence[date],
+    rows: pl.DataFrame,
+    spans: Sequence[tuple[datetime, datetime]],
+) -> None:
+    """Delete the stored waste of `days` and every stored run that overlaps one of `spans` (the
+    runs recomputed whole), then insert `rows` (in the caller's transaction)."""
+    con.execute(f"DELETE FROM {_WASTE} WHERE list_contains($days, day)", {"days": list(days)})
+    for lo, hi in spans:
+        con.execute(
+            f"DELETE FROM {_WASTE} WHERE run_started_at < $hi AND run_ended_at > $lo",
+            {"lo": lo, "hi": hi},
+        )
+    if rows.height:
+        con.register("waste_rows", rows)
+        try:
+            con.execute(f"INSERT INTO {_WASTE} BY NAME SELECT * FROM waste_rows").fetchall()
+        finally:
+            con.unregister("waste_rows")
+
+
 def store_ledger_days(
     wh: Warehouse,
     days: Sequence[date],
     usage: pl.DataFrame,
     ledger: pl.DataFrame,
     placements: pl.DataFrame,
+    waste: tuple[pl.DataFrame, Sequence[tuple[datetime, datetime]]] | None = None,
 ) -> None:
     """Replace the hourly attribution and the ledger rows of `days` with the recomputed ones,
     record the hosts' placements they were computed with and clear the days' dirty marks, in one
-    transaction: a crash leaves the days marked, to be recomputed by the next run."""
+    transaction: a crash leaves the days marked, to be recomputed by the next run. `waste` is the
+    recomputed wasted time (rows, and the spans whose runs were recomputed whole)."""
     if not days:
         return
     listed = {"days": list(days)}
@@ -276,6 +329,8 @@ def store_ledger_days(
     with transaction(wh.db) as con:
         con.execute(f"DELETE FROM {_USAGE} WHERE {where}", params).fetchall()
         con.execute(f"DELETE FROM {_LEDGER} WHERE list_contains($days, day)", listed).fetchall()
+        if waste is not None:
+            _replace_waste(con, days, *waste)
         for table, frame in ((_USAGE, usage), (_LEDGER, ledger)):
             if frame.height == 0:
                 continue

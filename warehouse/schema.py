@@ -28,6 +28,7 @@ from tables.stored import (
     RESULTS_GPU_COST_RATES,
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
+    RESULTS_WASTE_DAILY,
 )
 from tables.units import MINUTE_SIGNALS, activity_sql
 from warehouse.db import transaction
@@ -121,11 +122,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "current cost rates: the activity they hold is stored as activity_pct (was util_pct)",
         [RESULTS_GPU_COST_RATES.rename_column_ddl("activity_pct")],
     ),
+    (
+        13,
+        "wasted high-end GPU time per run and day, over all history",
+        # Filled by the next ledger refresh: the waste's fingerprint is new (advisor/jobs.py),
+        # so every day is marked and computed.
+        [RESULTS_WASTE_DAILY.duckdb_ddl(as_of=13)],
+    ),
 ]
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,
-# 3: advisor results, 4: alerts, 6: ledger bookkeeping, 7: unpriced GPU-hours, 8: activity_pct),
-# so parallel work never renumbers another's migration.
+# 3: advisor results, 4: alerts, 6: ledger bookkeeping, 7: unpriced GPU-hours, 8: activity_pct,
+# 13: wasted time per day), so parallel work never renumbers another's migration.
 SCHEMA_VERSION = max(version for version, _title, _statements in MIGRATIONS)
 
 

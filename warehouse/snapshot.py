@@ -26,6 +26,7 @@ from tables.stored import (
     RESULTS_GPU_COST_RATES,
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
+    RESULTS_WASTE_DAILY,
 )
 from warehouse.db import connect
 from warehouse.results import INSTANCE_TYPES_SQL
@@ -74,6 +75,8 @@ SNAPSHOT_SELECTS = {
     shapes.RECOMMENDATIONS.name: f"SELECT * FROM {RESULTS_RECOMMENDATIONS.name}",
     shapes.ALTERNATIVES.name: f"SELECT * FROM {RESULTS_ALTERNATIVES.name}",
     shapes.INSTANCES.name: INSTANCE_TYPES_SQL,
+    # Wasted high-end GPU time, every day (migration 13); reads in warehouse/waste_reads.py.
+    shapes.WASTE_DAILY.name: f"SELECT * FROM {RESULTS_WASTE_DAILY.name}",
 }
 
 
@@ -94,6 +97,7 @@ def publish(wh: Warehouse, path: Path, *, days: int, now: datetime | None = None
         "data_from": lo.isoformat() if lo else "",
         "data_as_of": hi.isoformat() if hi else "",
         "schema_version": str(SCHEMA_VERSION),
+        "alerts_checked_at": _last_alert_check(con),
     }
 
     def build(target: Path) -> None:  # DuckDB writes the temporary file itself
@@ -109,6 +113,13 @@ def publish(wh: Warehouse, path: Path, *, days: int, now: datetime | None = None
             con.execute("DETACH snap")
 
     return atomic_write(path, build, tmp=tmp)
+
+
+def _last_alert_check(con: duckdb.DuckDBPyConnection) -> str:
+    """When the alert check last ran (ISO 8601), "" before the first: pages say "checking…"
+    rather than "no alerts" until then."""
+    rows = con.execute("SELECT value FROM alert_meta WHERE key = 'last_check'").fetchall()
+    return rows[0][0] if rows else ""
 
 
 def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
