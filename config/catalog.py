@@ -14,6 +14,8 @@ from typing import cast
 
 import polars as pl
 
+from tables.clouds import CLOUDS
+
 CATALOG_SCHEMA = {
     "kind": pl.String,
     "name": pl.String,
@@ -78,7 +80,25 @@ def load_catalog(path: str | Path) -> pl.DataFrame:
         row = int(bad_kind.arg_true()[0])
         raise CatalogError(f"{path}: row {row + 2}, column kind: must be gpu or instance")
     _check_classes(frame, path)
+    _check_providers(frame, path)
     return frame
+
+
+def _check_providers(frame: pl.DataFrame, path: Path) -> None:
+    """Every instance names its cloud (tables/clouds.py), and no instance type is listed twice
+    (bills and recommendations name a machine by its type alone)."""
+    rows = frame.with_row_index("_row").filter(pl.col("kind") == "instance")
+    bad = rows.filter(~pl.col("provider").is_in(list(CLOUDS)) | pl.col("provider").is_null())
+    if bad.height:
+        row, value = int(bad["_row"][0]), bad["provider"][0]
+        raise CatalogError(
+            f"{path}: row {row + 2}, column provider: instances name their cloud, one of"
+            f" {', '.join(CLOUDS)} (got {value!r})"
+        )
+    twice = rows.filter(pl.col("name").is_duplicated())
+    if twice.height:
+        row, name = int(twice["_row"][1]), twice["name"][0]
+        raise CatalogError(f"{path}: row {row + 2}, column name: instance {name!r} is listed twice")
 
 
 def _check_classes(frame: pl.DataFrame, path: Path) -> None:
@@ -142,3 +162,27 @@ def gpu_classes(catalog: pl.DataFrame) -> pl.DataFrame:
 
 def instance_types(catalog: pl.DataFrame) -> pl.DataFrame:
     return catalog.filter(pl.col("kind") == "instance")
+
+
+CLASSES_LABEL = "gpu classes"  # the rows without a provider: purchase prices and throughput
+
+
+def catalog_ages(catalog: pl.DataFrame, today: date, max_age_days: int) -> pl.DataFrame:
+    """Per cloud (and the GPU classes): rows, the oldest and newest `as_of`, the oldest's age in
+    days and whether it is older than `max_age_days` ([catalog] max_age_days)."""
+    return (
+        catalog.with_columns(
+            provider=pl.when(pl.col("kind") == "gpu")
+            .then(pl.lit(CLASSES_LABEL))
+            .otherwise(pl.col("provider"))
+        )
+        .group_by("provider")
+        .agg(
+            rows=pl.len(),
+            oldest=pl.col("as_of").min(),
+            newest=pl.col("as_of").max(),
+        )
+        .with_columns(age_days=(pl.lit(today) - pl.col("oldest")).dt.total_days())
+        .with_columns(stale=pl.col("age_days") > max_age_days)
+        .sort(pl.col("provider") == CLASSES_LABEL, "provider")
+    )

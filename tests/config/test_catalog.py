@@ -40,7 +40,7 @@ def test_the_shipped_catalog_holds_the_agreed_prices():
 
 # Every NVIDIA data-centre class a team meets today and the common workstation cards (issue 11).
 CLASSES = {
-    "V100-16GB", "V100-32GB", "T4", "A10G", "L4", "L40S", "A100-40GB", "A100-80GB", "H100",
+    "V100-16GB", "V100-32GB", "T4", "A10G", "A10", "L4", "L40S", "A100-40GB", "A100-80GB", "H100",
     "H200", "B200", "GH200", "RTX 4090", "RTX 5090", "RTX 6000 Ada", "RTX A6000", "RTX 3090",
     "RTX PRO 6000 Blackwell", "RTX 4080 SUPER", "RTX 2080 SUPER", "GTX 1050",
 }  # fmt: skip
@@ -56,6 +56,22 @@ INSTANCES = {
     "p5e.48xlarge": ("H200", 8), "p5en.48xlarge": ("H200", 8),
     "p6-b200.48xlarge": ("B200", 8),
 }  # fmt: skip
+# Azure (issue 16): the NC/ND series with A100, H100, H200, T4 and the whole-A10 NVads size.
+AZURE = {
+    "Standard_NC24ads_A100_v4": ("A100-80GB", 1), "Standard_NC48ads_A100_v4": ("A100-80GB", 2),
+    "Standard_NC96ads_A100_v4": ("A100-80GB", 4), "Standard_ND96asr_v4": ("A100-40GB", 8),
+    "Standard_ND96amsr_A100_v4": ("A100-80GB", 8), "Standard_NC40ads_H100_v5": ("H100", 1),
+    "Standard_NC80adis_H100_v5": ("H100", 2), "Standard_ND96isr_H100_v5": ("H100", 8),
+    "Standard_ND96isr_H200_v5": ("H200", 8), "Standard_NC4as_T4_v3": ("T4", 1),
+    "Standard_NC64as_T4_v3": ("T4", 4), "Standard_NV36ads_A10_v5": ("A10", 1),
+}  # fmt: skip
+# Google Cloud (issue 16): a2 (A100 40 and 80 GB), a3 high and mega (H100), a3 ultra (H200), g2 (L4).
+GCP = {
+    "a2-highgpu-1g": ("A100-40GB", 1), "a2-highgpu-8g": ("A100-40GB", 8),
+    "a2-ultragpu-1g": ("A100-80GB", 1), "a2-ultragpu-8g": ("A100-80GB", 8),
+    "a3-highgpu-8g": ("H100", 8), "a3-megagpu-8g": ("H100", 8), "a3-ultragpu-8g": ("H200", 8),
+    "g2-standard-4": ("L4", 1), "g2-standard-48": ("L4", 4),
+}  # fmt: skip
 
 
 def test_the_catalog_covers_the_classes_and_instances_a_team_meets():
@@ -65,9 +81,16 @@ def test_the_catalog_covers_the_classes_and_instances_a_team_meets():
     assert (gpus["name"] == gpus["gpu_model"]).all()
     inst = cat.filter(pl.col("kind") == "instance")
     assert {n: (m, c) for n, m, c in inst.select("name", "gpu_model", "gpu_count").iter_rows()} == (
-        INSTANCES
+        INSTANCES | AZURE | GCP
     )
-    assert set(inst["region"]) == {"us-east-1"} and set(inst["provider"]) == {"aws"}
+    by_cloud = {p: set(rows["name"]) for (p,), rows in inst.group_by("provider")}
+    assert by_cloud == {"aws": set(INSTANCES), "azure": set(AZURE), "gcp": set(GCP)}
+    regions = dict(inst.group_by("provider").agg(pl.col("region").unique().sort()).iter_rows())
+    assert regions == {
+        "aws": ["us-east-1"],
+        "azure": ["eastus"],
+        "gcp": ["us-central1", "us-east4"],
+    }
 
 
 def test_every_price_is_sourced_dated_and_estimates_say_so():
@@ -77,7 +100,7 @@ def test_every_price_is_sourced_dated_and_estimates_say_so():
     cat = load_catalog(SHIPPED)
     gpus = cat.filter(pl.col("kind") == "gpu")
     unpriced = gpus.filter(pl.col("purchase_usd_per_gpu").is_null())
-    assert set(unpriced["name"]) == {"A10G", "GH200", "RTX PRO 6000 Blackwell"}
+    assert set(unpriced["name"]) == {"A10G", "A10", "GH200", "RTX PRO 6000 Blackwell"}
     assert all("purchase price" in n for n in unpriced["notes"])  # each says why it has none
     priced = gpus.filter(pl.col("purchase_usd_per_gpu").is_not_null())
     assert all(
@@ -87,7 +110,15 @@ def test_every_price_is_sourced_dated_and_estimates_say_so():
     assert spot.height >= 17 and all("spot" in n for n in spot["notes"])
     inst = cat.filter(pl.col("kind") == "instance")
     no_od = inst.filter(pl.col("on_demand_usd_per_hour").is_null())
-    assert set(no_od["name"]) == {"p5e.48xlarge"} and "no on-demand price" in no_od["notes"][0]
+    assert set(no_od["name"]) == {
+        "p5e.48xlarge", "Standard_ND96isr_H200_v5", "a2-ultragpu-1g", "a2-ultragpu-8g",
+    }  # fmt: skip
+    assert all("no on-demand" in n for n in no_od["notes"])
+    # every Azure and Google Cloud price is from a catalog snapshot not checked against the
+    # provider's own price list: each says it is an estimate
+    other = inst.filter(pl.col("provider").is_in(["azure", "gcp"]))
+    priced = other.filter(pl.col("on_demand_usd_per_hour").is_not_null())
+    assert priced.height == 18 and all("estimate" in n for n in priced["notes"])
     both = inst.filter(pl.col("spot_usd_per_hour").is_not_null())
     assert (both["spot_usd_per_hour"] < both["on_demand_usd_per_hour"]).all()
 
@@ -150,6 +181,16 @@ def test_a_bad_price_names_row_and_column(tmp_path):
             "gpu,T4 spare,,,T4 spare,1,16,0.21,false,,,1000,true,src,2026-01-01,,Tesla T4",
             "column aliases: 'T4 spare' answers to 'T4' like class 'T4'",
         ),
+        # an instance of no known cloud (tables/clouds.py)
+        (
+            "instance,x.large,oci,us-ashburn-1,T4,1,16,0.21,false,1.0,,,,src,2026-01-01,,",
+            "column provider: instances name their cloud, one of aws, azure, gcp (got 'oci')",
+        ),
+        # an instance type listed twice (bills and alternatives name a machine by type alone)
+        (
+            "instance,g4dn.xlarge,aws,us-west-2,T4,1,16,0.21,false,0.6,,,,src,2026-01-01,,",
+            "column name: instance 'g4dn.xlarge' is listed twice",
+        ),
         # an alias with nothing left once brand words are dropped
         (
             "gpu,Mystery,,,Mystery,1,16,0.21,false,,,1000,true,src,2026-01-01,,NVIDIA",
@@ -177,3 +218,38 @@ def test_a_missing_column_is_named(tmp_path):
     bad.write_text("kind,name\ngpu,H100\n")
     with pytest.raises(CatalogError, match="missing column"):
         load_catalog(bad)
+
+
+def test_the_a10_is_a_class_of_its_own_beside_the_a10g():
+    """Azure's A10 (72 SMs, 150 W, 125 TFLOPS dense FP16 tensor) is not AWS's A10G (80 SMs,
+    300 W, ~70 TFLOPS): both 24 GB, so each answers only to its own name, and the A10's
+    relative throughput is 125 / 312 = 0.40 against the A10G's 0.22."""
+    from config.gpu_class import GpuClasses
+
+    classes = GpuClasses(load_catalog(SHIPPED))
+    assert classes.resolve("NVIDIA A10") == "A10"
+    assert classes.resolve("NVIDIA A10-24Q") == "A10"  # the vGPU profile of a whole board
+    assert classes.resolve("NVIDIA A10G") == "A10G"
+    assert classes.info("A10")["relative_throughput"] == 0.4
+    assert classes.info("A10G")["relative_throughput"] == 0.22
+
+
+def test_catalog_ages_per_cloud_flag_the_stale_ones():
+    """Oldest and newest as_of per cloud and for the GPU classes; stale where the oldest is older
+    than max_age_days: on 2025-12-01 with 180 days, AWS's oldest (2025-05-01, 214 days) is
+    stale, Azure's (2024-10-01) too, GCP's (2025-06-01, 183 days) just so."""
+    from datetime import date
+
+    from config.catalog import CLASSES_LABEL, catalog_ages
+
+    ages = {
+        r["provider"]: r
+        for r in catalog_ages(load_catalog(SHIPPED), date(2025, 12, 1), 180).iter_rows(named=True)
+    }
+    assert list(ages) == ["aws", "azure", "gcp", CLASSES_LABEL]
+    assert ages["aws"]["oldest"] == date(2025, 5, 1) and ages["aws"]["age_days"] == 214
+    assert ages["aws"]["newest"] == date(2026, 11, 9)
+    assert ages["gcp"]["age_days"] == 183 and ages["gcp"]["stale"]
+    assert ages["azure"]["rows"] == 12 and ages["azure"]["stale"]
+    fresh = catalog_ages(load_catalog(SHIPPED), date(2025, 6, 1), 3650)
+    assert not fresh["stale"].any()
