@@ -49,14 +49,17 @@ def gpu_classes(catalog: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def cloud_price_per_gpu(catalog: pl.DataFrame, gpu_model: str) -> tuple[float, str] | None:
-    """The cheapest on-demand price per GPU-hour of a class among the catalog's instances, and
-    the instance type that gives it."""
+def cloud_price_per_gpu(
+    catalog: pl.DataFrame, gpu_model: str, *, clouds: tuple[str, ...] = ()
+) -> tuple[float, str] | None:
+    """The cheapest on-demand price per GPU-hour of a class among the catalog's instances (of
+    `clouds` where given), and the instance type that gives it."""
     rows = (
         catalog.filter(
             (pl.col("kind") == "instance")
             & (pl.col("gpu_model") == gpu_model)
             & pl.col("on_demand_usd_per_hour").is_not_null()
+            & (pl.col("provider").is_in(list(clouds)) if clouds else pl.lit(True))
         )
         .with_columns(per_gpu=pl.col("on_demand_usd_per_hour") / pl.col("gpu_count"))
         .sort("per_gpu", "name")

@@ -6,7 +6,8 @@ holds its GPUs 20 × 730 ÷ 24 = 608 h a month, is active in 20 ÷ 24 of hours (
 busy fraction is under [advisor] active_hour_busy_pct: a workload averaging 3 % busy cannot be
 active in every hour it runs), draws the power the team measured on that class at that busy
 fraction (else an assumed 300 W per GPU), and today runs on the
-cheapest cloud instance of that class (`current = "cloud"`) or on GPUs the team owns
+cheapest cloud instance of that class on a cloud that may be proposed (`current = "cloud"`;
+[advisor] clouds, else the clouds the team's bills name, else all) or on GPUs the team owns
 (`current = "local"`). The same alternatives and the same decision rules then apply.
 """
 
@@ -34,7 +35,9 @@ from advisor.recommend import (
     observed_window,
     with_class,
 )
+from advisor.recommend.params import with_clouds
 from config.gpu_class import GpuClasses
+from tables.clouds import label
 from tables.units import HOURS_PER_MONTH, HOURS_PER_YEAR
 
 
@@ -100,11 +103,16 @@ def team_capacity(usage: pl.DataFrame, catalog: pl.DataFrame, end: datetime, day
     return local_capacity(u, gpu_classes(catalog), window)
 
 
-def _reference_instance(catalog: pl.DataFrame, klass: str, count: int) -> dict | None:
+def _reference_instance(
+    catalog: pl.DataFrame, klass: str, count: int, clouds: tuple[str, ...] = ()
+) -> dict | None:
+    """The cheapest instance(s) of `klass` for `count` GPUs, among those of `clouds` (all
+    clouds where empty)."""
     rows = catalog.filter(
         (pl.col("kind") == "instance")
         & (pl.col("gpu_model") == klass)
         & pl.col("on_demand_usd_per_hour").is_not_null()
+        & (pl.col("provider").is_in(list(clouds)) if clouds else pl.lit(True))
     ).to_dicts()
     options = []
     for r in rows:
@@ -129,7 +137,7 @@ def described_profile(
     power = (watts or {}).get(klass)
     energy = q.count * params.energy_usd(power if power is not None else ASSUMED_WATTS, held)
     if q.current == "cloud":
-        cost = _cloud_cost(q, catalog, klass, held)
+        cost = _cloud_cost(q, catalog, klass, held, params.clouds)
     else:
         cost = _owned_cost(q, info, klass, energy, params)
     return Profile(
@@ -182,18 +190,25 @@ class _CurrentCost:
     instance: str | None = None
 
 
-def _cloud_cost(q: Question, catalog: pl.DataFrame, klass: str, held: float) -> _CurrentCost:
-    """On the cheapest cloud instance of its class: the bill, all of which leaving saves."""
-    ref = _reference_instance(catalog, klass, q.count)
+def _cloud_cost(
+    q: Question, catalog: pl.DataFrame, klass: str, held: float, clouds: tuple[str, ...] = ()
+) -> _CurrentCost:
+    """On the cheapest cloud instance of its class (in `clouds`): the bill, all of which leaving
+    saves."""
+    ref = _reference_instance(catalog, klass, q.count, clouds)
     if ref is None:
-        raise WhatIfError(f"the catalog has no cloud instance with {klass}: use --current local")
+        where = f" (clouds looked at: {', '.join(label(c) for c in clouds)})" if clouds else ""
+        raise WhatIfError(
+            f"the catalog has no cloud instance with {klass}: use --current local{where}"
+        )
     instance = ref["name"]
     current = ref["usd_per_hour"] * held
     return _CurrentCost(
         current=current,
         marginal=current,
         words=(
-            f"{ref['instances']} × {instance} at {rate(ref['on_demand_usd_per_hour'])}/h × "
+            f"{ref['instances']} × {instance} on {label(ref['provider'])} at "
+            f"{rate(ref['on_demand_usd_per_hour'])}/h × "
             f"{held:,.0f} h = {usd(current)}"
         ),
         instance=instance,
@@ -227,8 +242,12 @@ def what_if(
     *,
     capacity: LocalCapacity | None = None,
     watts: dict[str, float] | None = None,
+    instance_types: list[str] | tuple[str, ...] = (),
 ) -> Recommendation:
-    """The recommendation for a described workload, with every alternative priced."""
+    """The recommendation for a described workload, with every alternative priced.
+    `instance_types`: those the team's bills name (the recommendations' current ones), which
+    settle the clouds that may be proposed where [advisor] clouds is empty."""
+    params = with_clouds(params, instance_types, catalog)
     profile = described_profile(q, catalog, params, watts)
     capacity = capacity or LocalCapacity.empty()
     rec = decide(profile, alternatives(profile, capacity, catalog, params), params)

@@ -153,6 +153,9 @@ class CatalogConfig:
 class WorkloadsConfig:
     tag_key: str = field(default="workload", metadata=_meta("cloud resource tag key"))
     sensitive: tuple[str, ...] = field(default=(), metadata=_meta("never to the cloud"))
+    interruptible: tuple[str, ...] = field(
+        default=(), metadata=_meta("may run on spot capacity (interruptions are acceptable)")
+    )
     rules: tuple[dict[str, Any], ...] = field(default=(), metadata=_meta("attribution rules"))
 
 
@@ -299,6 +302,18 @@ class AdvisorConfig:
     )
     saturated_busy_pct: float = field(
         default=80.0, metadata=_meta("busy share of a workload waiting for more", _between(0, 100))
+    )
+    clouds: tuple[str, ...] = field(
+        default=(), metadata=_meta("clouds whose machines may be proposed; empty: the billed ones")
+    )
+    buy_overhead_pct: float = field(
+        default=30.0, metadata=_meta("server, network, rack beyond the GPUs", _between(0, 500))
+    )
+    commit_min_days: int = field(
+        default=14, metadata=_meta("days observed before a commitment", _between(1, 365))
+    )
+    spot_max_job_minutes: float = field(
+        default=60.0, metadata=_meta("short jobs that suit spot capacity", _between(1, 10080))
     )
 
 
@@ -502,7 +517,9 @@ def _build(cls: type, data: Any, where: str) -> Any:
             except ValueError as exc:
                 raise ConfigError(f"{where} {exc}") from None
             kwargs[name] = tuple(dict(r) for r in value)
-        elif name == "sensitive":
+        elif name == "clouds":
+            kwargs[name] = _clouds(key_where, value)
+        elif name in ("sensitive", "interruptible"):
             if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
                 raise ConfigError(f"{key_where} must be a list of workload names")
             kwargs[name] = tuple(value)
@@ -519,6 +536,18 @@ def _build(cls: type, data: Any, where: str) -> Any:
         else:
             kwargs[name] = _coerce(key_where, f, value)
     return cls(**kwargs)
+
+
+def _clouds(where: str, value: Any) -> tuple[str, ...]:
+    """[advisor] clouds: a list of cloud names (tables/clouds.py), each once."""
+    from tables.clouds import CLOUDS
+
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ConfigError(f"{where} must be a list of cloud names ({', '.join(CLOUDS)})")
+    unknown = [s for s in value if s not in CLOUDS]
+    if unknown:
+        raise ConfigError(f"{where} names {unknown[0]!r}: the clouds are {', '.join(CLOUDS)}")
+    return tuple(dict.fromkeys(value))
 
 
 def _build_host(item: Any, index: int) -> LocalHost:

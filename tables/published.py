@@ -128,6 +128,7 @@ ALTERNATIVE = RESULTS_ALTERNATIVES.select(
     "feasible",
     "chosen",
     "note",
+    "provider",
     name="alternative",
     meaning="an option considered for a workload, with its monthly cost and why (not) feasible",
 )

@@ -129,6 +129,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         # so every day is marked and computed.
         [RESULTS_WASTE_DAILY.duckdb_ddl(as_of=13)],
     ),
+    (
+        17,
+        "alternatives: the cloud of each cloud option (provider)",
+        # Filled by the next advisor run, which replaces the alternatives whole.
+        [RESULTS_ALTERNATIVES.add_column_ddl("provider")],
+    ),
 ]
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,

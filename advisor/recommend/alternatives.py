@@ -27,6 +27,7 @@ from advisor.recommend.capacity import LocalCapacity
 from advisor.recommend.fit import fit, smaller
 from advisor.recommend.params import Params
 from advisor.recommend.profiles import Profile
+from tables.clouds import label
 from tables.units import HOURS_PER_MONTH, HOURS_PER_YEAR
 
 # A multi-GPU workload is only spread over several instances of a full-size (8-GPU) type.
@@ -60,6 +61,7 @@ class Alternative:
     break_even_months: float | None = None
     savings_words: str = ""
     action: str = "keep"
+    provider: str | None = None  # the cloud of a cloud option (tables/clouds.py)
 
 
 # One kind of option: every alternative of that kind for a profile (none where it does not apply).
@@ -83,7 +85,9 @@ def alternatives(
 def cloud_alternatives(
     p: Profile, capacity: LocalCapacity, catalog: pl.DataFrame, params: Params
 ) -> list[Alternative]:
-    """Each instance type of the catalog, on-demand and spot (never for a sensitive workload)."""
+    """Each instance type of the catalog, of every cloud, on-demand and spot (never for a
+    sensitive workload). Machines of a cloud outside `params.clouds` are priced and listed but
+    never proposed."""
     if p.sensitive:
         return []
     out = []
@@ -103,18 +107,34 @@ def cloud_alternatives(
             ("cloud_spot", r["spot_usd_per_hour"]),
         ):
             if price is not None:
-                out.append(_instance_option(p, r, k, kind, price, ok, note))
+                out.append(_instance_option(p, r, k, kind, price, ok, note, params))
     return out
 
 
 def _instance_option(
-    p: Profile, r: dict[str, Any], k: int, kind: str, price: float, ok: bool, note: str
+    p: Profile,
+    r: dict[str, Any],
+    k: int,
+    kind: str,
+    price: float,
+    ok: bool,
+    note: str,
+    params: Params,
 ) -> Alternative:
     """`k` instances of catalog row `r` at `price` an hour (`kind`: cloud or cloud_spot)."""
     g = int(r["gpu_count"])
     cost = k * price * p.held_hours_month
     basis = "on-demand" if kind == "cloud" else "spot"
     spot = kind == "cloud_spot"
+    cloud = r.get("provider")
+    allowed = not params.clouds or cloud in params.clouds  # none settled: every cloud
+    if spot and ok:
+        note = f"{SPOT_NOTE} ({note})"
+    if not allowed:
+        note = (
+            f"on {label(cloud)}, not one of [advisor] clouds "
+            f"({', '.join(params.clouds)}): priced for comparison, never proposed ({note})"
+        )
     return Alternative(
         option=f"{k} × {r['name']} ({g} × {r['gpu_model']}), {basis}",
         kind=kind,
@@ -122,15 +142,16 @@ def _instance_option(
         gpu_model=r["gpu_model"],
         gpus=k * g,
         monthly_cost=cost,
-        feasible=ok and not spot,
-        note=f"{SPOT_NOTE} ({note})" if spot and ok else note,
+        feasible=ok and not spot and allowed,
+        note=note,
         arithmetic=(
-            f"{k} × {r['name']} at {rate(price)}/h × {p.held_hours_month:,.0f} h "
-            f"a month = {usd(cost)}"
+            f"{k} × {r['name']} on {label(cloud)} at {rate(price)}/h × "
+            f"{p.held_hours_month:,.0f} h a month = {usd(cost)}"
         ),
         instance_type=r["name"],
         rel_throughput=r["relative_throughput"],
         memory_gib=r["gpu_memory_gib"],
+        provider=cloud,
     )
 
 

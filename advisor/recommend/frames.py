@@ -11,7 +11,7 @@ import polars as pl
 
 from advisor.recommend.alternatives import Alternative
 from advisor.recommend.choose import ACTIONS, Recommendation, recommend_profiles
-from advisor.recommend.params import Params
+from advisor.recommend.params import Params, with_clouds
 from advisor.recommend.profiles import measured_profiles
 from advisor.recommend.usage import Window, observed_window
 from tables.stored import RESULTS_ALTERNATIVES, RESULTS_RECOMMENDATIONS
@@ -34,6 +34,8 @@ def recommendations(
     """Recommendations (RECOMMENDATION_SCHEMA) and every alternative (ALTERNATIVE_SCHEMA) for the
     window of `params.window_days` whole days before `end`."""
     now = now or datetime.now(UTC)
+    billed = instances["instance_type"].to_list() if "instance_type" in instances.columns else []
+    params = with_clouds(params, billed, catalog)
     window = observed_window(usage, end, params.window_days)
     profiles, capacity = measured_profiles(
         usage, ledger, instances, catalog, params, sensitive, window
@@ -89,4 +91,5 @@ def _alternative_row(r: Recommendation, a: Alternative, now: datetime) -> dict[s
         "feasible": a.feasible,
         "chosen": a is r.chosen,
         "note": a.note,
+        "provider": a.provider,
     }

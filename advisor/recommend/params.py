@@ -3,10 +3,14 @@ and passed to every step: measuring, pricing the alternatives, choosing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import polars as pl
 
 from advisor.costs import rate, usd
 from config.settings import Config
+from tables.clouds import CLOUDS
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,17 @@ class Params:
     ops_usd_per_gpu_hour: float = 0.10
     # (host, GPUs) of every [[local.hosts]] entry: what a spare host has where telemetry saw less
     host_gpus: tuple[tuple[str, int], ...] = ()
+    # the clouds whose machines may be proposed ([advisor] clouds); empty: decided by
+    # `with_clouds` from the instance types the bills name
+    clouds: tuple[str, ...] = ()
+    # Buying hardware costs this much beyond the GPUs (server, network, rack), % of their price.
+    buy_overhead_pct: float = 30.0
+    # Commitments (1- and 3-year reservations) are proposed only after this many days observed.
+    commit_min_days: int = 14
+    # Processes that ran at most this long (p90) count as short jobs spot capacity suits.
+    spot_max_job_minutes: float = 60.0
+    # Workloads whose work may be interrupted ([workloads] interruptible): spot is proposed.
+    interruptible: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, cfg: Config) -> Params:
@@ -47,6 +62,11 @@ class Params:
             depreciation_years=cfg.local.depreciation_years,
             ops_usd_per_gpu_hour=cfg.local.ops_usd_per_gpu_hour,
             host_gpus=tuple((h.name, h.gpu_count) for h in cfg.local.hosts),
+            clouds=a.clouds,
+            buy_overhead_pct=a.buy_overhead_pct,
+            commit_min_days=a.commit_min_days,
+            spot_max_job_minutes=a.spot_max_job_minutes,
+            interruptible=cfg.workloads.interruptible,
         )
 
     def configured_gpus(self, host: str) -> int:
@@ -61,3 +81,20 @@ class Params:
             f"{gpus} × {watts:,.0f} W × {hours:,.0f} h × {self.pue:g} PUE × "
             f"{rate(self.price_per_kwh)}/kWh = {usd(gpus * self.energy_usd(watts, hours))}"
         )
+
+
+def with_clouds(
+    params: Params, instance_types: Iterable[str | None], catalog: pl.DataFrame
+) -> Params:
+    """`params` with the clouds whose machines may be proposed settled: [advisor] clouds where
+    set; else the clouds of the instance types the bills name (their catalog `provider`); else,
+    where no bill names a cloud machine of the catalog, every cloud."""
+    if params.clouds:
+        return params
+    names = {n for n in instance_types if n}
+    billed = set(
+        catalog.filter((pl.col("kind") == "instance") & pl.col("name").is_in(list(names)))[
+            "provider"
+        ].to_list()
+    )
+    return replace(params, clouds=tuple(c for c in CLOUDS if c in billed) or CLOUDS)

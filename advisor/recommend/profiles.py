@@ -1,14 +1,15 @@
 """Measuring: each workload's profile over the window (GPU-hours, busy fraction, duty cycle, peak
-memory, placement, monthly cost, when in the week it runs) and how sure the figures are.
+memory, placement, monthly cost, when in the week it runs, its load: advisor/recommend/load.py)
+and how sure the figures are (advisor/recommend/confidence.py).
 
 Figures over the window's hours are scaled to a month of 730 h. A local workload on a full GPU
 class whose other user is saturated is marked as contending (`Profile.freed`): the GPU-hours it
-would hand over are worth the cloud price of the class.
+would hand over are worth the cloud price of the class. A cloud workload whose instance the bill
+shows covered by a commitment (FOCUS CommitmentDiscountId) carries it (`Profile.commitment`).
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import NamedTuple, cast
@@ -17,6 +18,8 @@ import polars as pl
 
 from advisor.costs import cloud_price_per_gpu, gpu_classes
 from advisor.recommend.capacity import LocalCapacity, local_capacity
+from advisor.recommend.confidence import confidence_level, unmeasured_level, variability
+from advisor.recommend.load import Load, measure_load
 from advisor.recommend.params import Params
 from advisor.recommend.usage import Window, hour_of_week, with_activity, with_class
 from tables.units import HOURS_PER_MONTH, IDLE, MIB_PER_GIB, UNTAGGED
@@ -65,6 +68,10 @@ class Profile:
     described: bool = False  # a what-if, not a measurement
     memory_gib: float | None = None  # memory of one GPU of its current class
     notes: list[str] = field(default_factory=list)
+    load: Load | None = None  # measured demand (None: a what-if, or no telemetry)
+    commitment: str | None = None  # the commitment covering its instance, in words
+    confidence_level: str = ""  # high | medium | low (advisor/recommend/confidence.py)
+    confidence_reasons: list[str] = field(default_factory=list)
 
 
 def _confidence(daily: list[float], days: int, window_days: int) -> float:
@@ -72,10 +79,7 @@ def _confidence(daily: list[float], days: int, window_days: int) -> float:
     workload's GPU-hours: weekly totals where two whole weeks exist, else daily ones."""
     if days <= 0:
         return 0.0
-    weeks = [sum(daily[i : i + 7]) for i in range(len(daily) - 7, -1, -7)][: len(daily) // 7]
-    series = weeks if len(weeks) >= 2 else daily
-    mean = statistics.fmean(series) if series else 0.0
-    cv = statistics.pstdev(series) / mean if mean > 0 and len(series) > 1 else 0.0
+    cv = variability(daily)
     return round(min(1.0, days / window_days) * (1.0 - 0.5 * min(1.0, cv)), 2)
 
 
@@ -87,12 +91,14 @@ def measured_profiles(
     params: Params,
     sensitive: set[str] | frozenset[str],
     window: Window,
+    evidence: pl.DataFrame | None = None,
 ) -> tuple[list[Profile], LocalCapacity]:
     """A Profile per workload (not `__idle__`, not `untagged`) and the local capacity.
 
     `usage`: hourly attribution through `held_usage` (hour, placement, host, gpu_uuid, gpu_model,
     workload, idle, seconds, busy_seconds, energy_j, mem_peak_mib, mem_total_mib); `ledger`: the
-    daily ledger; `instances`: host, instance_type from the bill.
+    daily ledger; `instances`: host, instance_type (and, where the bill says, `commitment`) from
+    the bill; `evidence`: results_workload_evidence rows (activity signal, process shape).
     """
     classes = gpu_classes(catalog)
     u = with_activity(usage).filter(
@@ -102,7 +108,7 @@ def measured_profiles(
     capacity = local_capacity(u, classes, window)
     if window.days == 0:
         return [], capacity
-    measures = _window_measures(u, led, instances, classes, window)
+    measures = _window_measures(u, led, instances, classes, window, evidence)
     profiles = [
         _profile(name, measures, params, name in sensitive) for name in measures.workloads()
     ]
@@ -122,6 +128,8 @@ class _Measures:
     rel: dict[str | None, float | None]  # class -> relative throughput
     mem_of: dict[str | None, float | None]  # class -> memory of one GPU (GiB)
     instance_of: dict[str, str]  # host -> instance type
+    commitment_of: dict[str, str]  # host -> the commitment covering it, in words
+    evidence: dict[str, dict]  # workload -> its results_workload_evidence row
 
     @property
     def to_month(self) -> float:
@@ -156,6 +164,11 @@ class _Measures:
         itypes = [self.instance_of[h] for h in hosts if h in self.instance_of]
         return max(set(itypes), key=itypes.count) if itypes else None
 
+    def commitment(self, hosts: tuple[str, ...]) -> str | None:
+        """The commitment covering any of `hosts`, in words (None where none does)."""
+        found = sorted({self.commitment_of[h] for h in hosts if h in self.commitment_of})
+        return "; ".join(found) if found else None
+
 
 def _window_measures(
     u: pl.DataFrame,
@@ -163,6 +176,7 @@ def _window_measures(
     instances: pl.DataFrame,
     classes: pl.DataFrame,
     window: Window,
+    evidence: pl.DataFrame | None = None,
 ) -> _Measures:
     u = with_class(u, classes) if u.height else u.with_columns(gpu_class=pl.lit(None, pl.String))
     held = u.filter(~pl.col("workload").is_in([IDLE, UNTAGGED]))
@@ -192,7 +206,26 @@ def _window_measures(
         rel=dict(classes.select("gpu_model", "relative_throughput").iter_rows()),
         mem_of=dict(classes.select("gpu_model", "gpu_memory_gib").iter_rows()),
         instance_of=dict(instances.select("host", "instance_type").iter_rows()),
+        commitment_of=_commitments(instances),
+        evidence=(
+            {r["workload"]: r for r in evidence.iter_rows(named=True)}
+            if evidence is not None and evidence.height
+            else {}
+        ),
     )
+
+
+def _commitments(instances: pl.DataFrame) -> dict[str, str]:
+    """host -> the commitment its bill lines name (FOCUS CommitmentDiscountType and Id)."""
+    if "commitment_id" not in instances.columns:
+        return {}
+    rows = instances.filter(pl.col("commitment_id").is_not_null())
+    kind = rows["commitment_type"] if "commitment_type" in rows.columns else None
+    out = {}
+    for i, (host, cid) in enumerate(rows.select("host", "commitment_id").iter_rows()):
+        label = (kind[i] if kind is not None else None) or "commitment"
+        out[host] = f"{label} {cid}"
+    return out
 
 
 # One workload ------------------------------------------------------------------------------------
@@ -249,6 +282,8 @@ def _unmeasured_profile(
         span_hours=m.window.hours,
         days_observed=float(m.window.days),
         notes=["no GPU telemetry from its resources: nothing to size it by"],
+        confidence_level=unmeasured_level()[0],
+        confidence_reasons=unmeasured_level()[1],
     )
 
 
@@ -273,7 +308,18 @@ def _measured_profile(
     peak_gib = None if peak is None else float(peak) / MIB_PER_GIB
     certainty = 1.0 if peak_gib is not None else MEMORY_UNKNOWN_CONFIDENCE
     hosts = tuple(sorted(rows["host"].unique().to_list()))
-    confidence = _confidence(m.daily_series(name), window.days, params.window_days)
+    daily = m.daily_series(name)
+    confidence = _confidence(daily, window.days, params.window_days)
+    load = measure_load(
+        rows,
+        window,
+        params,
+        m.evidence.get(name),
+        interruptible=name in params.interruptible,
+    )
+    level, level_reasons = confidence_level(
+        window.days, load.signal, peak_gib is not None, variability(daily), params
+    )
     return Profile(
         workload=name,
         placement=placement,
@@ -297,6 +343,10 @@ def _measured_profile(
         hosts=hosts,
         instance_type=m.instance_type(hosts),
         demand=m.demand_of(name),
+        load=load,
+        commitment=m.commitment(hosts) if placement == "cloud" else None,
+        confidence_level=level,
+        confidence_reasons=level_reasons,
     )
 
 
@@ -353,7 +403,7 @@ def _freed_on(
         & (pl.col("workload") != p.workload)
         & (pl.col("busy_fraction") >= params.saturated_busy_pct / 100.0)
     ).sort("busy_fraction", descending=True)
-    price = cloud_price_per_gpu(catalog, gpu_class)
+    price = cloud_price_per_gpu(catalog, gpu_class, clouds=params.clouds)
     if not (others.height and price is not None):
         return None
     return Freed(

@@ -71,26 +71,33 @@ def question_of(args: argparse.Namespace) -> Question:
 
 
 def _team_data(cfg: Config, catalog, busy: float):
-    """Spare capacity and measured power from the snapshot, where one exists (read-only)."""
+    """Spare capacity, measured power and the instance types the workloads run on (they settle
+    the clouds that may be proposed) from the snapshot, where one exists (read-only)."""
     snap = Snapshot(cfg.snapshot_path)
     if not snap.exists():
-        return None, {}
+        return None, {}, []
     try:
         if not advisor_reads.has_advisor_tables(snap):
-            return None, {}
+            return None, {}, []
         usage = advisor_reads.usage_hourly(snap)
+        instances = advisor_reads.recommendations(snap)["instance_type"].drop_nulls().to_list()
     finally:
         snap.close()
     capacity = team_capacity(usage, catalog, datetime.now(UTC), cfg.advisor.window_days)
-    return capacity, measured_watts(usage, catalog, busy)
+    return capacity, measured_watts(usage, catalog, busy), instances
 
 
 def _whatif(args: argparse.Namespace, cfg: Config) -> int:
     catalog = app.catalog_for(cfg)
-    capacity, watts = _team_data(cfg, catalog, args.busy)
+    capacity, watts, instances = _team_data(cfg, catalog, args.busy)
     try:
         rec = what_if(
-            question_of(args), catalog, Params.from_config(cfg), capacity=capacity, watts=watts
+            question_of(args),
+            catalog,
+            Params.from_config(cfg),
+            capacity=capacity,
+            watts=watts,
+            instance_types=instances,
         )
     except WhatIfError as exc:
         raise CommandError(str(exc)) from None
@@ -137,6 +144,7 @@ def whatif_result(rec) -> dict:
                 else round(a.break_even_months, 1),
                 "feasible": a.feasible,
                 "note": a.note,
+                "cloud": a.provider,
             }
             for a in sorted(rec.alternatives, key=lambda a: (not a.feasible, a.monthly_cost))
         ],

@@ -112,6 +112,7 @@ for r in shown.iter_rows(named=True):
             st.dataframe(
                 options.select(
                     "option",
+                    pl.col("provider").alias(alt_label("provider")),
                     "kind",
                     pl.col("monthly_cost_usd").round(2).alias(alt_label("monthly_cost_usd")),
                     pl.col("monthly_savings_usd").round(2).alias(alt_label("monthly_savings_usd")),

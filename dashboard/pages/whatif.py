@@ -12,6 +12,7 @@ from advisor.recommend import Params
 from advisor.whatif import Question, WhatIfError, measured_watts, team_capacity, what_if
 from config.catalog import gpu_classes, load_catalog
 from dashboard import data
+from tables.clouds import label as cloud_label
 from warehouse import advisor_reads
 
 
@@ -31,11 +32,25 @@ def team_usage(version: str) -> pl.DataFrame:
     return advisor_reads.usage_hourly(snap)
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def team_instances(version: str) -> list[str]:
+    """The instance types the team's workloads run on (they settle the clouds that may be
+    proposed where [advisor] clouds is empty); none without a snapshot."""
+    if not data.snapshot_ready():
+        return []
+    snap = data.snapshot()
+    if not advisor_reads.has_advisor_tables(snap):
+        return []
+    return advisor_reads.recommendations(snap)["instance_type"].drop_nulls().to_list()
+
+
 st.title("What-if")
 st.caption(
-    "Describe a workload; gpuledger prices it on every cloud instance of the catalog, on local"
-    " GPUs bought for it, and on the team's spare local GPUs, with the same rules as the"
-    " recommendations (monthly = 730 h)."
+    "Describe a workload; gpuledger prices it on every cloud instance of the catalog (AWS,"
+    " Azure and Google Cloud), on local GPUs bought for it, and on the team's spare local GPUs,"
+    " with the same rules as the recommendations (monthly = 730 h). Only the clouds of"
+    " [advisor] clouds (else those the team's bills name) are proposed; the others are listed"
+    " for comparison."
 )
 
 cfg = data.effective_config()
@@ -54,7 +69,8 @@ with st.form("whatif"):
     sensitive = a.checkbox("Sensitive: must never run in the cloud")
     st.form_submit_button("Compare", type="primary")
 
-usage = team_usage(data.published_at() if data.snapshot_ready() else "")
+version = data.published_at() if data.snapshot_ready() else ""
+usage = team_usage(version)
 now = datetime.now(UTC)
 question = Question(
     gpu=gpu,
@@ -72,6 +88,7 @@ try:
         Params.from_config(cfg),
         capacity=team_capacity(usage, cat, now, cfg.advisor.window_days) if usage.height else None,
         watts=measured_watts(usage, cat, busy / 100.0) if usage.height else {},
+        instance_types=team_instances(version),
     )
 except WhatIfError as exc:
     st.error(str(exc))
@@ -99,6 +116,7 @@ st.dataframe(
         [
             {
                 "option": x.option,
+                "cloud": cloud_label(x.provider) if x.provider else None,
                 "kind": x.kind,
                 "USD/month": round(x.monthly_cost, 2),
                 "saves USD/month": round(x.monthly_savings, 2),
@@ -112,6 +130,7 @@ st.dataframe(
         ],
         schema={
             "option": pl.String,
+            "cloud": pl.String,
             "kind": pl.String,
             "USD/month": pl.Float64,
             "saves USD/month": pl.Float64,

@@ -218,14 +218,20 @@ def dgx(batch_busy):
 
 
 def test_a_small_inference_on_a_full_a100_host_downsizes_and_frees_the_gpu_for_the_queue():
+    """A team with only local GPUs (no bill names a cloud) may be proposed every cloud: the
+    cheapest L4 is Google Cloud's g2-standard-4 ($0.70683/h) before AWS's g6.xlarge ($0.8048)."""
     recs, alts = advise(dgx(0.95), days=7)
     chat = recs["chat"]
     # Leaving saves its energy (100 W x 730 h) and hands the A100 to `batch` (95 % busy on a
-    # host never idle), which would otherwise rent it: $27.45 / 8 GPUs x 730 h = $2,504.81.
-    energy, credit, l4 = 100 * 730 * ENERGY, 27.45 / 8 * 730, 0.8048 * 730
+    # host never idle), which would otherwise rent it: $27.45 / 8 GPUs x 730 h = $2,504.81 (the
+    # cheapest A100-80GB per GPU of any cloud: p4de's $3.43 against Azure's $3.673).
+    energy, credit, l4 = 100 * 730 * ENERGY, 27.45 / 8 * 730, 0.70683 * 730
     assert chat["action"] == "downsize"
-    assert chat["alternative"] == "1 × g6.xlarge (1 × L4), on-demand"
-    assert chat["monthly_savings_usd"] == pytest.approx(energy + credit - l4)  # $1,932.64
+    assert chat["alternative"] == "1 × g2-standard-4 (1 × L4), on-demand"
+    assert chat["monthly_savings_usd"] == pytest.approx(energy + credit - l4)  # $2,004.18
+    assert "1 × g2-standard-4 on GCP at $0.7068/h × 730 h a month = $515.99" in " ".join(
+        chat["reasons"]
+    )
     # The T4 is cheaper but would run 15 % x 1.00 / 0.21 = 71 % busy, over the 70 % ceiling.
     t4 = alts.filter(
         (pl.col("workload") == "chat") & pl.col("option").str.starts_with("1 × g4dn")
@@ -233,6 +239,42 @@ def test_a_small_inference_on_a_full_a100_host_downsizes_and_frees_the_gpu_for_t
     assert not t4["feasible"] and "71 %" in t4["note"]
     assert recs["batch"]["action"] == "keep"  # nobody saturated waits for its GPUs
     assert "$2,504.81" in " ".join(chat["reasons"])
+
+
+def test_advisor_clouds_limits_what_is_proposed_and_lists_the_other_clouds():
+    """With [advisor] clouds = ["aws"] the same chat workload goes to AWS's g6.xlarge
+    ($0.8048 x 730 = $587.50: saves $15.33 + $2,504.81 - $587.50 = $1,932.64); Google Cloud's
+    cheaper g2-standard-4 is still priced and listed, with its cloud, but never proposed."""
+    recs, alts = advise(dgx(0.95), days=7, params=Params(clouds=("aws",)))
+    chat = recs["chat"]
+    energy, credit, l4 = 100 * 730 * ENERGY, 27.45 / 8 * 730, 0.8048 * 730
+    assert chat["alternative"] == "1 × g6.xlarge (1 × L4), on-demand"
+    assert chat["monthly_savings_usd"] == pytest.approx(energy + credit - l4)
+    mine = alts.filter(pl.col("workload") == "chat")
+    g2 = mine.filter(pl.col("option") == "1 × g2-standard-4 (1 × L4), on-demand").row(0, named=True)
+    assert g2["provider"] == "gcp" and not g2["feasible"]
+    assert g2["monthly_cost_usd"] == pytest.approx(0.70683 * 730)  # $515.99
+    assert "on GCP, not one of [advisor] clouds (aws)" in g2["note"]
+    assert set(mine["provider"].drop_nulls()) == {"aws", "azure", "gcp"}
+    assert (
+        mine.filter(pl.col("kind") == "spare")["provider"].null_count()
+        == mine.filter(pl.col("kind") == "spare").height
+    )  # local options name no cloud
+
+
+def test_a_cloud_workload_is_proposed_machines_of_the_clouds_its_bills_name():
+    """[advisor] clouds empty: an AWS bill (p4d.24xlarge) settles the clouds to AWS; the Azure
+    and Google Cloud machines are listed for comparison, none chosen."""
+    from advisor.recommend.params import with_clouds
+
+    settled = with_clouds(Params(), ["p4d.24xlarge", None], CATALOG)
+    assert settled.clouds == ("aws",)
+    assert with_clouds(Params(), ["Standard_NC24ads_A100_v4", "a2-highgpu-1g"], CATALOG).clouds == (
+        "azure",
+        "gcp",
+    )
+    assert with_clouds(Params(), ["m5.large"], CATALOG).clouds == ("aws", "azure", "gcp")
+    assert with_clouds(Params(clouds=("gcp",)), ["p4d.24xlarge"], CATALOG).clouds == ("gcp",)
 
 
 def test_without_a_saturated_neighbour_a_local_workload_keeps_its_paid_for_gpu():

@@ -47,7 +47,7 @@ RECOMMENDATIONS_CSV_HEADER = [
 ]  # fmt: skip
 ALTERNATIVES_JSON = [
     "workload", "option", "kind", "monthly_cost_usd", "monthly_savings_usd", "break_even_months",
-    "feasible", "chosen", "note",
+    "feasible", "chosen", "note", "provider",
 ]  # fmt: skip
 
 
