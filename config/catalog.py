@@ -8,6 +8,9 @@ says whether recommendations may propose buying the class.
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import cast
@@ -34,10 +37,14 @@ CATALOG_SCHEMA = {
     "as_of": pl.Date,
     "notes": pl.String,
     "aliases": pl.String,
+    "reserved_1y_usd_per_hour": pl.Float64,
+    "reserved_3y_usd_per_hour": pl.Float64,
 }
 REQUIRED = ("kind", "name", "gpu_model", "gpu_count", "gpu_memory_gib", "source", "as_of")
 # Columns a catalog may leave out (older catalogs): they read as empty.
-OPTIONAL = ("for_sale", "aliases")
+# An instance under a 1- or 3-year commitment (No Upfront), paid every hour of the term.
+RESERVED_COLUMNS = ("reserved_1y_usd_per_hour", "reserved_3y_usd_per_hour")
+OPTIONAL = ("for_sale", "aliases", *RESERVED_COLUMNS)
 
 
 class CatalogError(ValueError):
@@ -114,6 +121,13 @@ def _check_classes(frame: pl.DataFrame, path: Path) -> None:
             raise CatalogError(
                 f"{path}: row {row + 2}, column {col}: only gpu rows (GPU classes) take {col}"
             )
+    for col in RESERVED_COLUMNS:
+        misplaced = frame.filter((pl.col("kind") == "gpu") & pl.col(col).is_not_null())
+        if misplaced.height:
+            row = int(misplaced["_row"][0])
+            raise CatalogError(
+                f"{path}: row {row + 2}, column {col}: only instance rows take a reserved price"
+            )
     classes = set(frame.filter(pl.col("kind") == "gpu")["gpu_model"].to_list())
     orphans = frame.filter((pl.col("kind") == "instance") & ~pl.col("gpu_model").is_in(classes))
     if orphans.height:
@@ -186,3 +200,58 @@ def catalog_ages(catalog: pl.DataFrame, today: date, max_age_days: int) -> pl.Da
         .with_columns(stale=pl.col("age_days") > max_age_days)
         .sort(pl.col("provider") == CLASSES_LABEL, "provider")
     )
+
+
+# Refreshing prices (`gpuledger catalog refresh`) ------------------------------------------------
+@dataclass(frozen=True)
+class PriceUpdate:
+    """New prices for one instance type (None: the source gave none; the old figure stays)."""
+
+    name: str
+    on_demand_usd_per_hour: float | None
+    spot_usd_per_hour: float | None
+    notes: str
+
+
+def refreshed_catalog_text(
+    text: str,
+    updates: list[PriceUpdate],
+    *,
+    provider: str,
+    region: str,
+    as_of: date,
+    source: str,
+) -> tuple[str, list[dict[str, str]]]:
+    """The catalog `text` with the prices of `updates` written into the instance rows of
+    `provider` in `region` (`as_of`, `source` and `notes` too, where a price came), every other
+    row and cell unchanged; and the changes, one dict per changed cell (name, column, old, new)."""
+    rows = list(csv.reader(io.StringIO(text)))
+    header, body = rows[0], rows[1:]
+    col = {name: i for i, name in enumerate(header)}
+    by_name = {u.name: u for u in updates}
+    changes: list[dict[str, str]] = []
+    for row in body:
+        u = by_name.get(row[col["name"]]) if row else None
+        if u is None or (row[col["kind"]], row[col["provider"]], row[col["region"]]) != (
+            "instance",
+            provider,
+            region,
+        ):
+            continue
+        new = {
+            "on_demand_usd_per_hour": u.on_demand_usd_per_hour,
+            "spot_usd_per_hour": u.spot_usd_per_hour,
+        }
+        cells = {k: f"{v:g}" for k, v in new.items() if v is not None}
+        if not cells:
+            continue
+        cells |= {"as_of": as_of.isoformat(), "source": source, "notes": u.notes}
+        for column, value in cells.items():
+            if row[col[column]] != value:
+                changes.append(
+                    {"name": u.name, "column": column, "old": row[col[column]], "new": value}
+                )
+                row[col[column]] = value
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, *body])
+    return out.getvalue(), changes

@@ -253,3 +253,19 @@ def test_catalog_ages_per_cloud_flag_the_stale_ones():
     assert ages["azure"]["rows"] == 12 and ages["azure"]["stale"]
     fresh = catalog_ages(load_catalog(SHIPPED), date(2025, 6, 1), 3650)
     assert not fresh["stale"].any()
+
+
+def test_reserved_prices_are_instance_columns_marked_as_estimates(tmp_path):
+    """AWS instances carry 1- and 3-year No Upfront prices (estimates: on-demand × 0.70 and
+    × 0.50, their notes say so); a GPU class with a reserved price is refused, naming the row."""
+    cat = load_catalog(SHIPPED)
+    p4d = cat.filter(pl.col("name") == "p4d.24xlarge").row(0, named=True)
+    assert p4d["reserved_1y_usd_per_hour"] == pytest.approx(21.96 * 0.70)  # $15.372
+    assert p4d["reserved_3y_usd_per_hour"] == pytest.approx(21.96 * 0.50)  # $10.98
+    reserved = cat.filter(pl.col("reserved_1y_usd_per_hour").is_not_null())
+    assert set(reserved["provider"]) == {"aws"}
+    assert reserved["notes"].str.contains("reserved prices are estimates").all()
+    rows = len(SHIPPED.read_text().splitlines())
+    line = "gpu,T4 again,,,T4 again,1,16,0.21,false,,,1000,true,src,2026-01-01,,,0.5,"
+    with pytest.raises(CatalogError, match=rf"row {rows + 1}, column reserved_1y_usd_per_hour"):
+        load_catalog(_with_line(tmp_path, lambda lines: lines.append(line)))
