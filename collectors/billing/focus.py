@@ -4,8 +4,9 @@ FOCUS times are UTC; nulls appear as the text `NULL` or as empty cells; negative
 (credits, adjustments); `Tags` is JSON text. Rows are normalized into the billing shape of
 tables/records.py. Each row's `scope` is (provider, billing account, billing period): a later
 import of the same period replaces the earlier rows, so a re-import or a restated export never
-counts twice. An EC2 instance ARN in `ResourceId` becomes the instance id, the id the agent
-reports on that instance, so the bill joins the telemetry.
+counts twice. A VM's `ResourceId` (an EC2 instance ARN, an Azure VM's ARM id, a Compute Engine
+instance) becomes the host id the agent reports on that VM (normalize.instance_id), so the bill
+joins the telemetry.
 
 Files are read in bounded chunks (collectors/billing/stream.py): a file of several GB is
 streamed, each chunk validated, and an error anywhere refuses the whole file.
@@ -27,8 +28,9 @@ from collectors.billing.normalize import (
 )
 from collectors.billing.stream import CurrencyGuard, TableReader, require
 from collectors.errors import InputError
-from collectors.tabular import as_text, to_float, to_utc
+from collectors.tabular import as_text, record_time, to_float, to_utc
 from tables.records import conform
+from tables.timestamps import BILL_SKEW
 
 __all__ = ["INSTANCE_TYPE_RE", "read_focus_chunks", "read_focus_file", "workload_from_tags"]
 
@@ -54,7 +56,8 @@ TEXT_COLUMNS = (
 OPTIONAL_NUMERIC = ("ListCost", "PricingQuantity", "ConsumedQuantity")
 PROVIDER_COLUMNS = ("ProviderName", "ServiceProviderName")
 # Where the instance type may be read: the charge description, AWS's x_UsageType.
-EXTRA_COLUMNS = ("Tags", "ChargeDescription", "x_UsageType")
+# ResourceName: a Compute Engine instance's name, its agent's host id (normalize.instance_id).
+EXTRA_COLUMNS = ("Tags", "ChargeDescription", "x_UsageType", "ResourceName")
 
 
 def read_focus_file(path: str | Path, *, tag_key: str = "workload") -> pl.DataFrame:
@@ -119,8 +122,9 @@ def normalize_focus(
     guard.check(path, result, first)
     description = _optional_text(frame, "ChargeDescription")
     usage_type = _optional_text(frame, "x_UsageType")
+    name = _optional_text(frame, "ResourceName")
     result = result.with_columns(
-        ResourceId=instance_id(pl.col("ResourceId"))
+        ResourceId=instance_id(pl.col("ResourceId"), pl.lit(name))
         if "ResourceId" in result.columns
         else pl.lit(None, pl.String),
         InstanceType=pl.coalesce(
@@ -148,7 +152,11 @@ def _checked_columns(
     """The chunk's times, money and text columns, parsed; a required one missing a value is an
     error naming the file, row and column."""
     out: dict[str, pl.Series] = {}
-    for col in ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart"):
+    # The record's time is checked as every import checks it (tables/timestamps.py).
+    out["ChargePeriodStart"] = record_time(
+        path, frame, "ChargePeriodStart", first, naive_is_utc=True, skew=BILL_SKEW
+    )
+    for col in ("ChargePeriodEnd", "BillingPeriodStart"):
         out[col] = to_utc(path, frame, col, first, naive_is_utc=True)
         require(path, out[col], col, first)
     for col in ("BilledCost", "EffectiveCost", *OPTIONAL_NUMERIC):

@@ -1,10 +1,11 @@
 """Which billing format a file is, judged from its column names, and why we refuse the ones we
 do not claim.
 
-We claim FOCUS 1.x (any provider) and AWS Cost and Usage Reports (legacy CUR with `lineItem/…`
-columns, CUR 2.0 and legacy CUR Parquet with snake_case columns). Native exports of other clouds
-are recognised only to say what they are and which export to ask for instead: a refusal that
-names the fix beats a list of missing FOCUS columns.
+We claim FOCUS 1.x (any provider), AWS Cost and Usage Reports (legacy CUR with `lineItem/…`
+columns, CUR 2.0 and legacy CUR Parquet with snake_case columns) and Azure Cost Management cost
+details (EA/MCA actual or amortized cost exports). Native exports of other clouds are recognised
+only to say what they are and which export to ask for instead: a refusal that names the fix
+beats a list of missing FOCUS columns.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-Format = Literal["focus", "cur_legacy", "cur_snake"]
+Format = Literal["focus", "cur_legacy", "cur_snake", "azure_cost"]
 
 # Columns every FOCUS 1.0-1.2 file has (ProviderName was ServiceProviderName in 1.0-preview).
 FOCUS_MARKERS = ("BilledCost", "EffectiveCost", "ChargePeriodStart", "BillingCurrency")
@@ -24,9 +25,9 @@ _OCI_MARKERS = ("lineItem/intervalUsageStart", "lineItem/tenantId")
 
 AZURE_REFUSAL = (
     "this is an Azure Cost Management cost export (EA/MCA 'actual' or 'amortized' cost details: "
-    "MeterCategory, SubscriptionId, Cost columns), not FOCUS. In Cost Management > Exports create "
-    "an export of type 'Cost and usage details (FOCUS)' and import that with "
-    "`gpuledger import focus`"
+    "MeterCategory, SubscriptionId, Cost columns), not FOCUS: import it with "
+    "`gpuledger import azure` (or create an export of type 'Cost and usage details (FOCUS)' in "
+    "Cost Management > Exports and import that with `gpuledger import focus`)"
 )
 OCI_REFUSAL = (
     "this is an Oracle Cloud (OCI) cost report (lineItem/intervalUsageStart, cost/myCost columns), "
@@ -48,7 +49,17 @@ def identify(columns: Iterable[str]) -> Format | None:
         return "cur_snake"
     if all(c in names for c in FOCUS_MARKERS):
         return "focus"
+    if _is_azure_cost(names):
+        return "azure_cost"
     return None
+
+
+def _is_azure_cost(names: set[str]) -> bool:
+    """Azure cost details, whatever the agreement's spelling (EA PascalCase, MCA camelCase)."""
+    low = {n.lower() for n in names}
+    return all(c.lower() in low for c in _AZURE_MARKERS) and bool(
+        low & {"cost", "costinbillingcurrency", "pretaxcost"}
+    )
 
 
 def foreign_format(columns: Iterable[str]) -> str | None:
@@ -56,8 +67,6 @@ def foreign_format(columns: Iterable[str]) -> str | None:
     names = {c.lstrip("\ufeff").strip() for c in columns}
     if all(c in names for c in _OCI_MARKERS):
         return OCI_REFUSAL
-    if all(c in names for c in _AZURE_MARKERS) and (
-        "Cost" in names or "CostInBillingCurrency" in names or "costInBillingCurrency" in names
-    ):
+    if _is_azure_cost(names):
         return AZURE_REFUSAL
     return None

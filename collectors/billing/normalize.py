@@ -18,10 +18,33 @@ INSTANCE_USAGE_RE = (
 EC2_INSTANCE_ARN_RE = r"^arn:aws[a-z-]*:ec2:[^:]*:[^:]*:instance/(i-[0-9a-z]+)$"
 
 
-def instance_id(resource_id: pl.Expr) -> pl.Expr:
-    """The resource id with an EC2 instance ARN reduced to the instance id (the id the agent
-    reports as its host), every other id unchanged."""
-    return pl.coalesce(resource_id.str.extract(EC2_INSTANCE_ARN_RE, 1), resource_id)
+# An Azure VM's ARM id `/subscriptions/…/resourceGroups/…/providers/Microsoft.Compute/
+# virtualMachines/<name>` (ARM ids are case-insensitive; exports spell them both ways).
+AZURE_VM_RE = (
+    r"(?i)^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/"
+    r"virtualmachines/([^/]+)$"
+)
+# A Compute Engine instance: `//compute.googleapis.com/projects/<p>/zones/<z>/instances/<x>`
+# (the billing export's resource.global_name, FOCUS ResourceId) or `projects/…/instances/<x>`.
+GCE_INSTANCE_RE = r"^(?://compute\.googleapis\.com/)?projects/[^/]+/zones/[^/]+/instances/([^/]+)$"
+
+
+def instance_id(resource_id: pl.Expr, resource_name: pl.Expr | None = None) -> pl.Expr:
+    """The resource id of a VM reduced to the host id its agent reports (DESIGN.md §2: the
+    agent's host id is the bill's ResourceId), every other id unchanged:
+    - an EC2 instance ARN: the instance id (the agent reads it from the DMI asset tag);
+    - an Azure VM's ARM id: the VM name, lower-cased (the agent's host name; docs/azure.md);
+    - a Compute Engine instance: its name, lower-cased: `resource_name` where the bill gives it
+      (the global name may carry the numeric id, which the agent cannot read offline), else the
+      id's last part (docs/gcp.md)."""
+    gce = resource_id.str.extract(GCE_INSTANCE_RE, 1)
+    gce_name = gce if resource_name is None else pl.coalesce(resource_name, gce)
+    return pl.coalesce(
+        resource_id.str.extract(EC2_INSTANCE_ARN_RE, 1),
+        resource_id.str.extract(AZURE_VM_RE, 1).str.to_lowercase(),
+        pl.when(gce.is_not_null()).then(gce_name.str.to_lowercase()),
+        resource_id,
+    )
 
 
 def instance_type_from_usage(usage_type: pl.Expr) -> pl.Expr:

@@ -26,6 +26,7 @@ come only from each SDK's own chain; this module knows no SDK.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -175,6 +176,63 @@ class ExportLayout(Protocol):
     def chunks(self, local: Path, uri: str, tag_key: str) -> Iterator[pl.DataFrame]:
         """The billing rows of one downloaded file, chunk by chunk; errors name `uri`."""
         ...
+
+
+# The folder that names a billing period: AWS Data Exports' and GCS extracts'
+# `BILLING_PERIOD=YYYY-MM`, a GCS extract's `invoice_month=YYYYMM`, and the date range of legacy
+# CUR and Azure Cost Management exports, `YYYYMMDD-YYYYMMDD` (its first day is the 1st).
+PERIOD_FOLDER = r"(?:(?:data|metadata)/)?BILLING_PERIOD=\d{4}-\d{2}|invoice_month=\d{6}|\d{8}-\d{8}"
+_ROOT_RE = re.compile(rf"^(.*?)/?(?:{PERIOD_FOLDER})(?:/|$)")
+_PERIOD_RES = (
+    re.compile(r"BILLING_PERIOD=(\d{4})-(\d{2})(?:/|$)"),
+    re.compile(r"invoice_month=(\d{4})(\d{2})(?:/|$)"),
+    re.compile(r"(?:^|/)(\d{4})(\d{2})01-\d{8}(?:/|$)"),
+)
+DATA_SUFFIXES = (".parquet", ".csv.gz", ".csv", ".gz")
+
+
+def period_of(key: str) -> str | None:
+    """`YYYY-MM` of the billing period a key belongs to, from its period folder."""
+    for rx in _PERIOD_RES:
+        m = rx.search(key)
+        if m:
+            return "-".join(m.groups())
+    return None
+
+
+def export_root(key: str) -> str | None:
+    """The export a key belongs to: the part before its billing-period folder."""
+    m = _ROOT_RE.match(key)
+    return m.group(1) if m else None
+
+
+def is_data_file(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1].lower()
+    return name.endswith(DATA_SUFFIXES) and not name.endswith("manifest.json")
+
+
+def current_files(
+    objects: list[StoredObject], listed: set[str] | None
+) -> tuple[list[StoredObject], str | None]:
+    """A period's current data files: the ones its manifest lists (`listed`), else the newest
+    folder's; ([], why) when the delivery is incomplete or there are none."""
+    data = [o for o in objects if is_data_file(o.key)]
+    if listed is not None:
+        chosen = [o for o in data if o.key in listed]
+        if len(chosen) < len(listed):
+            return [], f"delivery incomplete: the manifest lists {len(listed)} file(s), " + (
+                f"{len(chosen)} present"
+            )
+        return sorted(chosen, key=lambda o: o.key), None
+    folders: dict[str, list[StoredObject]] = {}
+    for o in data:
+        folders.setdefault(o.key.rsplit("/", 1)[0], []).append(o)
+    if not folders:
+        if any(o.key.lower().endswith(".zip") for o in objects):
+            return [], "ZIP files are not read: set the export's compression to GZIP or Parquet"
+        return [], "no data files"
+    newest = max(folders, key=lambda f: max(o.last_modified for o in folders[f]))
+    return sorted(folders[newest], key=lambda o: o.key), None
 
 
 @dataclass

@@ -79,5 +79,11 @@ for _format in (
         ("cur_legacy", "cur_snake"),
         "AWS CUR 2.0 and legacy CUR files (gzip CSV, CSV or Parquet)",
     ),
+    FileFormat(
+        "azure",
+        "collectors.billing.azure_cost",
+        ("azure_cost",),
+        "Azure Cost Management cost details: EA/MCA actual or amortized cost exports (CSV, gzip)",
+    ),
 ):
     register(_format)
