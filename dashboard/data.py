@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -68,23 +68,45 @@ def overview(days: int, version: str, filters: dict[str, list[str]] | None = Non
 
 @st.cache_data(ttl=10, show_spinner=False)
 def month_and_waste(days: int, version: str, filters: dict[str, list[str]] | None = None) -> dict:
-    """Spend since the first of this month (UTC) and money wasted on high-end GPUs."""
-    from warehouse.alerts import snapshot_waste_by_workload
-
+    """Spend since the first of this month (UTC) and the wasted high-end GPU time of the last
+    `days` days as stored for every day (`checked` false on a snapshot without it)."""
     snap = snapshot()
     now = datetime.now(UTC)
     month = snap.ledger_totals(
         now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), **(filters or {})
     )
-    waste = snapshot_waste_by_workload(snap, now - timedelta(days=days))
-    wanted = (filters or {}).get("workloads")
-    if wanted:
-        waste = waste.filter(pl.col("workload").is_in(wanted))
+    waste = wasted(now - timedelta(days=days), None, version, filters)
     return {
         "month_usd": month["cloud_usd"] + month["local_usd"],
         "month_cloud_usd": month["cloud_usd"],
-        "wasted_usd": float(waste["wasted_usd"].sum()) if waste.height else 0.0,
-        "wasted_gpu_hours": float(waste["wasted_gpu_hours"].sum()) if waste.height else 0.0,
+        "wasted_usd": waste["wasted_usd"],
+        "wasted_gpu_hours": waste["wasted_gpu_hours"],
+        "waste_checked": waste["checked"],
+    }
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def wasted(
+    since: datetime | date,
+    until: date | None,
+    version: str,
+    filters: dict[str, list[str]] | None = None,
+    by: tuple[str, ...] = (),
+) -> dict:
+    """The stored wasted high-end GPU time of the UTC days from `since` to `until` (exclusive;
+    None: to the newest): `wasted_usd`, `wasted_gpu_hours`, `runs`, the rows per `by` (`rows`)
+    and `checked` (false where the snapshot predates the stored waste: say "checking…")."""
+    from warehouse.waste_reads import has_waste, waste_summary
+
+    snap = snapshot()
+    checked = has_waste(snap)
+    rows = waste_summary(snap, since, until, by=by, **(filters or {}))
+    return {
+        "checked": checked,
+        "wasted_usd": float(rows["wasted_usd"].sum()),
+        "wasted_gpu_hours": float(rows["wasted_gpu_hours"].sum()),
+        "runs": int(rows["runs"].sum()),
+        "rows": rows,
     }
 
 

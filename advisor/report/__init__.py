@@ -1,8 +1,8 @@
 """The weekly report: `reports/<ISO week>.html` and `.md` (with their chart images) for a team lead.
 
 For one ISO week (Monday 00:00 to Monday 00:00 UTC) it shows spend and GPU-hours per workload,
-cloud and local side by side; wasted high-end GPU time (advisor/waste.py's runs); the
-recommendations as of the week's end with their arithmetic; and what changed since the week
+cloud and local side by side; wasted high-end GPU time (as the ledger job stores it, every day);
+the recommendations as of the week's end with their arithmetic; and what changed since the week
 before. Everything comes from the published snapshot (read-only); the recommendations are
 recomputed for the window ending with the week, with the same pure functions as the daemon's.
 Charts are static PNG images (Altair through vl-convert), so the files read anywhere, e-mail too.
@@ -26,8 +26,7 @@ from advisor.report.figures import (
     Report,
     WeekFigures,
     busy_pct,
-    idle_high_end_hours,
-    wasted_time,
+    waste_note,
     week_figures,
 )
 from advisor.report.files import ReportFiles, reports_dir, write_report
@@ -55,12 +54,11 @@ __all__ = [
     "due_at",
     "due_weeks",
     "email_report",
-    "idle_high_end_hours",
     "last_complete_week",
     "render_html",
     "render_markdown",
     "reports_dir",
-    "wasted_time",
+    "waste_note",
     "week_bounds",
     "week_figures",
     "week_of",

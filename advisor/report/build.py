@@ -11,7 +11,7 @@ import polars as pl
 
 from advisor.recommend import Params, recommendations
 from advisor.report.changes import what_changed
-from advisor.report.figures import Report, wasted_time, week_figures
+from advisor.report.figures import WASTE_SCHEMA, Report, waste_note, week_figures
 from advisor.report.schedule import ReportError, week_bounds
 from config.catalog import catalog_as_of
 from config.gpu_class import GpuClasses, unpriced_warnings
@@ -19,6 +19,7 @@ from config.settings import Config
 from tables.units import IDLE
 from warehouse import advisor_reads
 from warehouse.snapshot import Snapshot
+from warehouse.waste_reads import waste_summary, waste_total
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,6 @@ class _Reads:
     ledger: pl.DataFrame
     usage: pl.DataFrame
     instances: pl.DataFrame
-    bills: pl.DataFrame
 
     @classmethod
     def of(cls, snap: Snapshot) -> _Reads:
@@ -36,7 +36,6 @@ class _Reads:
             ledger=advisor_reads.ledger(snap),
             usage=advisor_reads.usage_hourly(snap),
             instances=advisor_reads.instances(snap),
-            bills=advisor_reads.billing_daily(snap),
         )
 
 
@@ -51,7 +50,7 @@ def build_report(
     ledger = reads.ledger
     week_ledger = ledger.filter((pl.col("day") >= start.date()) & (pl.col("day") < end.date()))
     recs, prev_recs = _recommendations(reads, cfg, catalog, start, end, now)
-    waste, source, prev_waste_usd = _waste(snap, reads, cfg, catalog, start, end, now)
+    waste, prev_waste_usd = _waste(snap, start, end)
     rep = Report(
         week=week,
         start=start,
@@ -65,7 +64,7 @@ def build_report(
         prev_recs=prev_recs,
         waste=waste,
         prev_waste_usd=prev_waste_usd,
-        waste_source=source,
+        waste_note=waste_note(cfg, start.date(), end.date()),
         spare_high_end=_spare_high_end(week_ledger, catalog),
         catalog_as_of=catalog_as_of(catalog) if catalog.height else None,
     )
@@ -121,37 +120,15 @@ def _recommendations(
     return recs, prev_recs
 
 
-def _waste(
-    snap: Snapshot,
-    reads: _Reads,
-    cfg: Config,
-    catalog: pl.DataFrame,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-) -> tuple[pl.DataFrame, str, float]:
-    """The week's wasted high-end GPU time, where it comes from, and the week before's money."""
-    ledger, usage, instances, bills = reads.ledger, reads.usage, reads.instances, reads.bills
-    minutes = advisor_reads.gpu_minutes(snap, start - timedelta(days=7), end)
-    week_minutes = minutes.filter(pl.col("minute") >= start)
-    week_usage = usage.filter((pl.col("hour") >= start) & (pl.col("hour") < end))
-    week_ledger = ledger.filter((pl.col("day") >= start.date()) & (pl.col("day") < end.date()))
-    waste, source = wasted_time(
-        week_minutes, week_usage, week_ledger, bills, instances, catalog, cfg, now=min(end, now)
-    )
-    prev_start = start - timedelta(days=7)
-    prev_waste, _ = wasted_time(
-        minutes.filter(pl.col("minute") < start),
-        usage.filter((pl.col("hour") >= prev_start) & (pl.col("hour") < start)),
-        ledger.filter((pl.col("day") >= prev_start.date()) & (pl.col("day") < start.date())),
-        bills,
-        instances,
-        catalog,
-        cfg,
-        now=start,
-    )
-    prev_usd = float(prev_waste["usd"].sum()) if prev_waste.height else 0.0
-    return waste, source, prev_usd
+def _waste(snap: Snapshot, start: datetime, end: datetime) -> tuple[pl.DataFrame, float]:
+    """The week's stored wasted high-end GPU time per workload, GPU model and kind (the figure
+    the dashboard shows for the same days), and the week before's money."""
+    week = waste_summary(snap, start.date(), end.date(), by=("workload", "gpu_model", "kind"))
+    prev = waste_total(snap, (start - timedelta(days=7)).date(), start.date())
+    waste = week.select(
+        "workload", "gpu_model", "kind", "runs", hours="wasted_gpu_hours", usd="wasted_usd"
+    ).cast(WASTE_SCHEMA)
+    return waste, float(prev["wasted_usd"])
 
 
 def _spare_high_end(week_ledger: pl.DataFrame, catalog: pl.DataFrame) -> pl.DataFrame:

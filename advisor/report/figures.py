@@ -3,19 +3,13 @@ high-end GPU time, and the Report that holds everything one week's report shows.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import polars as pl
 
 from advisor.costs import pct
-from advisor.ledger import cloud_hosts
-from config.gpu_class import GpuClasses
 from config.settings import Config
-from tables.units import IDLE
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -103,78 +97,19 @@ WASTE_SCHEMA = {
 }
 
 
-def idle_high_end_hours(
-    usage: pl.DataFrame, ledger: pl.DataFrame, catalog: pl.DataFrame, threshold_pct: float
-) -> pl.DataFrame:
-    """Fallback for advisor/waste.py: hours in which a workload held a high-end GPU that was busy
-    under `threshold_pct`, valued at that workload's ledger cost per GPU-hour on the host. Hours
-    without an activity signal are no evidence of idleness and are left out."""
-    resolver = GpuClasses(catalog)
-    if "activity_seconds" not in usage.columns:  # usage from before it: all had a signal
-        usage = usage.with_columns(activity_seconds=pl.col("seconds"))
-    usage = resolver.resolve_frame(usage, "gpu_model", "mem_total_mib", "_class")
-    rate = (
-        ledger.group_by("workload", "host")
-        .agg(r=pl.col("cost_usd").sum() / pl.col("gpu_hours").sum())
-        .filter(pl.col("r").is_finite())
+def waste_note(cfg: Config, start: date, end: date) -> str:
+    """What the week's waste counts and over which days, in words (no internal names)."""
+    t = cfg.thresholds
+    last = end - timedelta(days=1)
+    return (
+        "Time a workload held a high-end GPU allocated but idle (activity under"
+        f" {t.idle_activity_pct:g} % for at least {t.idle_min_minutes} min), busy but inefficient"
+        f" (SM active under {t.inefficient_sm_active_pct:g} % for at least"
+        f" {t.inefficient_min_minutes} min) or over-powered (a smaller GPU class would do, for at"
+        f" least {t.overpowered_min_minutes} min), valued at the GPU's cost per hour, on the UTC"
+        f" days {start:%d %b} – {last:%d %b %Y}: the same figure as the dashboard's Overview and"
+        " Alerts pages show for these days"
     )
-    wasted = (
-        usage.filter(
-            pl.col("_class").is_in(list(resolver.high_end))
-            & (pl.col("workload") != IDLE)
-            & (pl.col("activity_seconds") > 0)
-            & (pl.col("busy_seconds") < pl.col("activity_seconds") * threshold_pct / 100.0)
-        )
-        .join(rate, on=["workload", "host"], how="left")
-        .group_by("workload", "gpu_model")
-        .agg(
-            hours=pl.col("seconds").sum() / 3600.0,
-            usd=(pl.col("seconds") / 3600.0 * pl.col("r").fill_null(0.0)).sum(),
-        )
-        .with_columns(kind=pl.lit("allocated_idle"), runs=pl.lit(None, pl.Int64))
-    )
-    return wasted.select("workload", "gpu_model", "kind", "runs", "hours", "usd").sort(
-        "usd", descending=True
-    )
-
-
-def wasted_time(
-    minutes: pl.DataFrame,
-    usage: pl.DataFrame,
-    ledger: pl.DataFrame,
-    bills: pl.DataFrame,
-    instances: pl.DataFrame,
-    catalog: pl.DataFrame,
-    cfg: Config,
-    *,
-    now: datetime,
-) -> tuple[pl.DataFrame, str]:
-    """Wasted high-end GPU time per workload, GPU model and kind, and where it comes from."""
-    empty = pl.DataFrame(schema=WASTE_SCHEMA)
-    try:
-        from advisor.waste import wasted_runs
-
-        cloud = cloud_hosts(bills).join(instances, on="host", how="left")
-        runs = wasted_runs(minutes, cloud, catalog, cfg, now=now) if minutes.height else None
-        if runs is None or runs.height == 0:
-            return empty, "advisor/waste.py"
-        table = (
-            runs.group_by("workload", "gpu_model", "kind")
-            .agg(
-                runs=pl.len().cast(pl.Int64),
-                hours=pl.col("wasted_s").sum() / 3600.0,
-                usd=pl.col("wasted_usd").sum(),
-            )
-            .sort("usd", descending=True)
-        )
-        return table, "advisor/waste.py"
-    except Exception:  # waste detection is another feature's: the report still goes out
-        log.exception("advisor.waste failed; the report uses the hourly fallback")
-        threshold = getattr(getattr(cfg, "thresholds", None), "idle_activity_pct", 10.0)
-        return (
-            idle_high_end_hours(usage, ledger, catalog, threshold),
-            "hourly ledger (allocated high-end GPU-hours busy under the idle threshold)",
-        )
 
 
 # The report --------------------------------------------------------------------------------------
@@ -190,9 +125,9 @@ class Report:
     prev: WeekFigures
     recs: pl.DataFrame
     prev_recs: pl.DataFrame
-    waste: pl.DataFrame
+    waste: pl.DataFrame  # WASTE_SCHEMA: per workload, GPU model and kind
     prev_waste_usd: float
-    waste_source: str
+    waste_note: str  # what the waste counts and over which days, in words
     spare_high_end: pl.DataFrame
     catalog_as_of: date | None
     changes: list[str] = field(default_factory=list)

@@ -62,7 +62,7 @@ bill's EffectiveCost. <code>__idle__</code> is local GPU time with no process.</
 {_unpriced(rep)}
 <h2>Wasted high-end GPU time</h2>
 {_waste(rep)}
-<p class="note">Source: {e(rep.waste_source)}.</p>
+<p class="note">{e(rep.waste_note)}.</p>
 <h2>Recommendations with their arithmetic</h2>
 {_reasons(rep)}
 <p class="note">{e(footer(rep))}</p>

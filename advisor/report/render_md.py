@@ -48,7 +48,7 @@ def render_markdown(rep: Report, images: dict[str, str]) -> str:
     md += ["## Wasted high-end GPU time", ""]
     md += _table(WASTE_HEAD, waste_rows(rep)) if rep.waste.height else ["None this week."]
     md += spare_lines(rep)
-    md += ["", f"Source: {rep.waste_source}.", "", "## Recommendations with their arithmetic", ""]
+    md += ["", f"{rep.waste_note}.", "", "## Recommendations with their arithmetic", ""]
     md += _reasons(rep)
     md += [footer(rep)]
     return "\n".join(md) + "\n"

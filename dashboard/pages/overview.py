@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
 from dashboard import charts, data, filters, tables
+from dashboard.format import plural
 from warehouse.alerts import snapshot_open_alert_count
 
 DAYS = 7
@@ -41,46 +42,72 @@ st.caption(
     else "No GPU samples yet: start `gpuledger collect` on a GPU host or import samples."
 )
 open_alerts = snapshot_open_alert_count(data.snapshot())  # badge: see the Alerts page
-st.badge(
-    f"{open_alerts} open alert(s) on wasted high-end GPU time" if open_alerts else "No open alerts",
-    icon=":material/notifications_active:" if open_alerts else ":material/check_circle:",
-    color="red" if open_alerts else "green",
-)
+checked_alerts = bool(meta.get("alerts_checked_at"))
+if not checked_alerts:
+    st.badge(
+        "Checking for wasted high-end GPU time…", icon=":material/hourglass_top:", color="gray"
+    )
+else:
+    st.badge(
+        f"{plural(open_alerts, 'open alert')} on wasted high-end GPU time"
+        if open_alerts
+        else "No open alerts",
+        icon=":material/notifications_active:" if open_alerts else ":material/check_circle:",
+        color="red" if open_alerts else "green",
+    )
 
+period = f"last {DAYS} days"
+since_words = f"UTC days since {(datetime.now(UTC) - timedelta(days=DAYS)):%b %d}"
 gpu_hours = totals["gpu_hours"]
 c1, c2, c3, c4 = st.columns(4)
-c1.metric(f"GPU-hours, last {DAYS} days", f"{gpu_hours:,.0f}")
+c1.metric(
+    f"GPU-hours, {period}",
+    f"{gpu_hours:,.0f}",
+    help=f"GPU-hours allocated on every GPU (a MIG board counts once); {since_words}.",
+)
 c2.metric(
-    "Busy",
+    f"Busy, {period}",
     tables.busy_text(totals["busy_gpu_hours"], totals["activity_gpu_hours"], gpu_hours),
-    help="busy GPU-hours ÷ allocated GPU-hours with an activity signal (SM active where known,"
-    " else utilization); unknown where none had one (MIG instances without DCGM profiling)",
+    help="Busy GPU-hours ÷ allocated GPU-hours with an activity signal (SM active where the GPU"
+    " reports it, else utilization); unknown where none had one (MIG instances without DCGM"
+    f" profiling); {since_words}.",
 )
 c3.metric(
-    f"Cloud spend, last {DAYS} days",
+    f"Cloud spend, {period}",
     f"${totals['cloud_usd']:,.0f}",
-    help="FOCUS EffectiveCost (amortized, after discounts)",
+    help=f"The bill's EffectiveCost (amortized, after discounts); {since_words}.",
 )
 c4.metric(
-    f"Local cost, last {DAYS} days",
+    f"Local cost, {period}",
     f"${totals['local_usd']:,.0f}",
-    help="amortized purchase + operations + measured energy",
+    help=f"Amortized purchase + operations + measured energy; {since_words}.",
 )
 
 extra = data.month_and_waste(DAYS, version, flt.as_kwargs())
+checking = "checking…"
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(
-    "Spend this month",
+    "Spend, this month",
     f"${extra['month_usd']:,.0f}",
-    help="cloud EffectiveCost + local cost since the first of the month (UTC)",
+    help="Cloud EffectiveCost + local cost since the first of the month (UTC).",
 )
-m2.metric("of which cloud", f"${extra['month_cloud_usd']:,.0f}")
+m2.metric(
+    "Cloud, this month",
+    f"${extra['month_cloud_usd']:,.0f}",
+    help="The bill's EffectiveCost since the first of the month (UTC).",
+)
 m3.metric(
-    f"Wasted on high-end GPUs, last {DAYS} days",
-    f"${extra['wasted_usd']:,.0f}",
-    help="allocated but (nearly) idle, inefficient or over-powered time: see the Alerts page",
+    f"Wasted, {period}",
+    f"${extra['wasted_usd']:,.0f}" if extra["waste_checked"] else checking,
+    help="High-end GPU time a workload held but left idle, kept busy inefficiently, or that a"
+    " smaller GPU would have done, valued at the GPU's cost per hour; "
+    f"{since_words}. The same figure as the Alerts page and the weekly report for these days.",
 )
-m4.metric("Wasted GPU-hours", f"{extra['wasted_gpu_hours']:,.1f}")
+m4.metric(
+    f"Wasted GPU-hours, {period}",
+    f"{extra['wasted_gpu_hours']:,.1f}" if extra["waste_checked"] else checking,
+    help=f"The GPU-hours of that wasted time; {since_words}.",
+)
 
 if daily.height:
     left, right = st.columns(2)

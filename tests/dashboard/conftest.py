@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -150,13 +150,16 @@ class OverviewFigures:
     data_as_of: str
     placements: frozenset[str]
     gpus: frozenset[tuple[str, int]]  # (host, gpu index) in gpu_latest
+    since: date  # the first UTC day the figures cover
 
     # As dashboard/pages/overview.py formats them.
     @property
     def metrics(self) -> dict[str, str]:
         return {
             f"GPU-hours, last {DAYS} days": f"{self.gpu_hours:,.0f}",
-            "Busy": f"{self.busy_gpu_hours / self.gpu_hours:.0%}" if self.gpu_hours else "n/a",
+            f"Busy, last {DAYS} days": f"{self.busy_gpu_hours / self.gpu_hours:.0%}"
+            if self.gpu_hours
+            else "n/a",
             f"Cloud spend, last {DAYS} days": f"${self.cloud_usd:,.0f}",
             f"Local cost, last {DAYS} days": f"${self.local_usd:,.0f}",
         }
@@ -189,4 +192,5 @@ def overview_figures(snapshot_path: Path) -> OverviewFigures:
         data_as_of=meta.get("data_as_of", ""),
         placements=frozenset(r[0] for r in rows),
         gpus=frozenset((h, int(i)) for h, i in gpus),
+        since=since,
     )

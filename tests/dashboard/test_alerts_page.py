@@ -154,12 +154,27 @@ def test_overview_badge_counts_the_open_alerts(demo_warehouse, dashboard_for):
     assert n >= 1
     dashboard_for(cfg)
     badges = [m.value for m in run(OVERVIEW).markdown if "-badge[" in m.value]
+    alerts = "1 open alert" if n == 1 else f"{n} open alerts"
     assert badges == [
-        f":red-badge[:material/notifications_active: {n} open alert(s) on wasted high-end GPU time]"
+        f":red-badge[:material/notifications_active: {alerts} on wasted high-end GPU time]"
+    ]
+
+
+def test_overview_badge_before_the_first_alert_check_says_checking(empty_snapshot, dashboard_for):
+    dashboard_for(empty_snapshot)
+    badges = [m.value for m in run(OVERVIEW).markdown if "-badge[" in m.value]
+    assert badges == [
+        ":gray-badge[:material/hourglass_top: Checking for wasted high-end GPU time…]"
     ]
 
 
 def test_overview_badge_without_open_alerts(empty_snapshot, dashboard_for):
-    dashboard_for(empty_snapshot)
+    cfg = replace(empty_snapshot, alerts=replace(empty_snapshot.alerts, log=False))
+    with app.open_warehouse(cfg) as wh:
+        service = AlertService(cfg, app.catalog_for(cfg))
+        service.run_once(wh)
+        service.close()
+        app.cycle(wh, cfg, app.catalog_for(cfg), force=True)
+    dashboard_for(cfg)
     badges = [m.value for m in run(OVERVIEW).markdown if "-badge[" in m.value]
     assert badges == [":green-badge[:material/check_circle: No open alerts]"]

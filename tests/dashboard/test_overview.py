@@ -72,10 +72,17 @@ def test_overview_with_demo_snapshot(demo_snapshot: Config, dashboard_for, tmp_p
         " FROM daily_ledger WHERE day >= date_trunc('month', CAST(? AS DATE))",
         [today()],
     ).fetchall()[0]
+    # the stored waste of the days the other figures cover, whether or not alerts were checked
+    wasted, wasted_s = con.execute(
+        "SELECT sum(wasted_usd), sum(wasted_s) FROM waste_daily WHERE day >= ?",
+        [expected.since],
+    ).fetchall()[0]
     con.close()
-    assert shown["Spend this month"] == f"${month:,.0f}"
-    assert shown["of which cloud"] == f"${cloud:,.0f}"
-    assert shown["Wasted on high-end GPUs, last 7 days"] == "$0"  # no alert check has run
+    assert shown["Spend, this month"] == f"${month:,.0f}"
+    assert shown["Cloud, this month"] == f"${cloud:,.0f}"
+    assert wasted > 0  # the demo notebook idles on its H100
+    assert shown["Wasted, last 7 days"] == f"${wasted:,.0f}"
+    assert shown["Wasted GPU-hours, last 7 days"] == f"{wasted_s / 3600:,.1f}"
 
     charts = [c for c in at.get("vega_lite_chart") if "per workload" not in c.proto.spec]
     assert len(charts) == 2  # cloud and local per day; the per-workload chart is tested below
@@ -145,13 +152,13 @@ def test_overview_with_empty_snapshot(empty_snapshot: Config, dashboard_for) -> 
     assert any(c.startswith("No GPU samples yet") for c in caption_texts(at)), caption_texts(at)
     assert {m.label: m.value for m in at.metric} == {
         "GPU-hours, last 7 days": "0",
-        "Busy": "n/a",
+        "Busy, last 7 days": "n/a",
         "Cloud spend, last 7 days": "$0",
         "Local cost, last 7 days": "$0",
-        "Spend this month": "$0",
-        "of which cloud": "$0",
-        "Wasted on high-end GPUs, last 7 days": "$0",
-        "Wasted GPU-hours": "0.0",
+        "Spend, this month": "$0",
+        "Cloud, this month": "$0",
+        "Wasted, last 7 days": "$0",  # checked: nothing was wasted
+        "Wasted GPU-hours, last 7 days": "0.0",
     }
     assert not at.get("vega_lite_chart")
     assert not at.dataframe
