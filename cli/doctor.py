@@ -11,7 +11,7 @@ import polars as pl
 from cli import app
 from collectors.billing.aws_accounts import credential_source
 from collectors.gpu import sources as gpu_sources
-from config.catalog import catalog_as_of
+from config.catalog import catalog_ages, catalog_as_of
 from config.gpu_class import GpuClasses, unpriced_advice, unpriced_warnings
 from config.settings import Config
 from warehouse import advisor_reads
@@ -40,6 +40,7 @@ def diagnose(cfg: Config) -> dict[str, Any]:
         out["catalog"] = (
             f"{cfg.catalog_path}: {catalog.height} rows, as of {as_of}, {age} days old{stale}"
         )
+        out.update(catalog_age_lines(cfg, catalog))
         out.update(local_host_classes(cfg, catalog))
     except Exception as exc:
         out["catalog"] = f"error: {exc}"
@@ -68,6 +69,26 @@ def diagnose(cfg: Config) -> dict[str, Any]:
         out["snapshot_age_s"] = str(exc)
     finally:
         snap.close()
+    return out
+
+
+def catalog_age_lines(cfg: Config, catalog: pl.DataFrame, today: date | None = None) -> dict:
+    """One line per cloud (and the GPU classes): rows, the oldest and newest as_of, and whether
+    the oldest is older than [catalog] max_age_days."""
+    out = {}
+    ages = catalog_ages(catalog, today or date.today(), cfg.catalog.max_age_days)
+    for r in ages.iter_rows(named=True):
+        stale = (
+            f" (stale: older than {cfg.catalog.max_age_days} days"
+            + ("; gpuledger catalog refresh aws" if r["provider"] == "aws" else "")
+            + ")"
+            if r["stale"]
+            else ""
+        )
+        out[f"catalog {r['provider']}"] = (
+            f"{r['rows']} rows, as of {r['oldest']} to {r['newest']}, oldest"
+            f" {r['age_days']} days old{stale}"
+        )
     return out
 
 

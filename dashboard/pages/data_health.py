@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import polars as pl
 import streamlit as st
 
-from config.catalog import catalog_as_of, load_catalog
+from config.catalog import catalog_ages, catalog_as_of, load_catalog
 from config.gpu_class import unpriced_warnings
 from dashboard import data
 from dashboard.text import escape_markdown
@@ -43,6 +43,29 @@ if catalog_age is not None and catalog_age > cfg.catalog.max_age_days:
         f"The price catalog is {catalog_age} days old (more than [catalog] max_age_days = "
         f"{cfg.catalog.max_age_days}): update {cfg.catalog_path}."
     )
+if catalog is not None:
+    # the newest and oldest as_of of each cloud's prices and of the GPU classes
+    ages = catalog_ages(catalog, date.today(), cfg.catalog.max_age_days)
+    with st.expander("Catalog age by cloud", expanded=bool(ages["stale"].any())):
+        for r in ages.filter(pl.col("stale")).iter_rows(named=True):
+            refresh = " (`gpuledger catalog refresh aws`)" if r["provider"] == "aws" else ""
+            st.warning(
+                f"{r['provider']}: the oldest price is from {r['oldest']}, {r['age_days']} days"
+                f" old (more than [catalog] max_age_days = {cfg.catalog.max_age_days}): update"
+                f" {r['provider']}'s rows{refresh}."
+            )
+        st.dataframe(
+            ages.select(
+                pl.col("provider").alias("cloud"),
+                "rows",
+                pl.col("oldest").alias("oldest as_of"),
+                pl.col("newest").alias("newest as_of"),
+                pl.col("age_days").alias("oldest age (days)"),
+                "stale",
+            ),
+            hide_index=True,
+            width="stretch",
+        )
 
 if not snap_ok:
     st.info("No snapshot yet: `gpuledger run` publishes one after its first ingest.")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from datetime import date
 
+import polars as pl
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cli.daemon import dashboard_env
 from collectors.demo import LiveDemo
-from config.catalog import catalog_as_of, load_catalog
+from config.catalog import catalog_ages, catalog_as_of, load_catalog
 from tables import spool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,12 +58,21 @@ def test_data_health_shows_lag_per_host_and_the_catalog_age(demo_warehouse, monk
     assert labels["Catalog as of"] == str(as_of)
     assert labels["Catalog age"] == f"{(date.today() - as_of).days} days"
     assert labels["Snapshot age"].endswith(" s")
-    hosts = at.dataframe[0].value
+    ages = at.dataframe[0].value  # the catalog's age by cloud (issue 16)
+    assert list(ages["cloud"]) == ["aws", "azure", "gcp", "gpu classes"]
+    assert "oldest as_of" in ages.columns
+    hosts = at.dataframe[1].value
     assert {"dgx-a100", "ws-4090"} <= set(hosts["host"])
-    billing = at.dataframe[1].value
+    billing = at.dataframe[2].value
     assert set(billing["source"]) == {"demo"}
     stale = (date.today() - as_of).days > demo_warehouse.catalog.max_age_days
-    assert any("days old" in w.value for w in at.warning) is stale
+    assert any("The price catalog is" in w.value for w in at.warning) is stale
+    # one warning per cloud whose oldest price is older than max_age_days (warning colour)
+    expected = catalog_ages(
+        load_catalog(demo_warehouse.catalog_path), date.today(), demo_warehouse.catalog.max_age_days
+    ).filter(pl.col("stale"))["provider"]
+    warned = [w.value.split(":")[0] for w in at.warning if "the oldest price is from" in w.value]
+    assert warned == list(expected)
 
 
 def test_data_health_without_a_snapshot(cfg, monkeypatch):
