@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 import polars as pl
 
+from tables.escape import csv_frame
 from tables.published import COSTS, COSTS_GROUP_BY, RECOMMENDATIONS_CSV
 from tables.snapshot import ADVISOR_SNAPSHOT_TABLES, DAILY_LEDGER
 from warehouse.snapshot import Snapshot
@@ -172,14 +173,17 @@ _CSV_DIGITS = {
 
 def recommendations_csv(recs: pl.DataFrame) -> str:
     """Recommendations as CSV (tables/published.py RECOMMENDATIONS_CSV: money to the cent,
-    reasons joined with ` | `)."""
-    return recs.select(
-        pl.col(n).list.join(" | ")
-        if n == "reasons"
-        else pl.col(n).round(_CSV_DIGITS[n])
-        if n in _CSV_DIGITS
-        else pl.col(n)
-        for n in RECOMMENDATIONS_CSV.names
+    reasons joined with ` | `; a text cell that begins like a spreadsheet formula gets a
+    leading apostrophe, tables/escape.py)."""
+    return csv_frame(
+        recs.select(
+            pl.col(n).list.join(" | ")
+            if n == "reasons"
+            else pl.col(n).round(_CSV_DIGITS[n])
+            if n in _CSV_DIGITS
+            else pl.col(n)
+            for n in RECOMMENDATIONS_CSV.names
+        )
     ).write_csv()
 
 

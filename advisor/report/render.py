@@ -3,6 +3,7 @@ the period, the tables' heads and rows, the spare high-end GPUs and the footer."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import polars as pl
@@ -136,11 +137,13 @@ def waste_rows(rep: Report) -> list[list[str]]:
     ]
 
 
-def spare_lines(rep: Report) -> list[str]:
+def spare_lines(rep: Report, name: Callable[[str], str] = str) -> list[str]:
+    """The unallocated high-end GPUs in words; `name` shows a model or host name (the Markdown
+    report escapes them)."""
     if rep.spare_high_end.height == 0:
         return []
     parts = [
-        f"{h:,.0f} GPU-hours of {m} on {host} ({usd(c, cents=False)})"
+        f"{h:,.0f} GPU-hours of {name(m)} on {name(host)} ({usd(c, cents=False)})"
         for host, m, h, c in rep.spare_high_end.iter_rows()
     ]
     return ["", "Unallocated high-end GPUs (no process, shown as `__idle__`): " + "; ".join(parts)]

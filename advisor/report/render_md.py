@@ -1,4 +1,6 @@
-"""The report as Markdown (`<week>.md`; also the plain-text part of the e-mail)."""
+"""The report as Markdown (`<week>.md`; also the plain-text part of the e-mail). Every text that
+holds a name (workload, host, GPU model, tag) goes through `markdown_text`, so a name shows as its
+letters: no HTML, link, emphasis or line break of its own (tables/escape.py)."""
 
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ from advisor.report.render import (
     table_rows,
     waste_rows,
 )
+from tables.escape import markdown_text
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(markdown_text(c) for c in row) + " |" for row in rows]
     return lines
 
 
@@ -29,7 +32,7 @@ def render_markdown(rep: Report, images: dict[str, str]) -> str:
     for label, value, sub in kpis(rep):
         md.append(f"- **{label}: {value}** — {sub}")
     md += ["", "## What changed since last week", ""]
-    md += [f"- {c}" for c in rep.changes]
+    md += [f"- {markdown_text(c)}" for c in rep.changes]
     md += ["", "## Recommended actions", ""]
     md += _table(REC_HEAD, rec_rows(rep)) if rep.recs.height else ["No workloads to assess."]
     md += ["", "## Spend and GPU-hours per workload", ""]
@@ -44,10 +47,10 @@ def render_markdown(rep: Report, images: dict[str, str]) -> str:
         "",
     ]
     if rep.unpriced:
-        md += ["## Unpriced GPUs", "", *(f"- {line}" for line in rep.unpriced), ""]
+        md += ["## Unpriced GPUs", "", *(f"- {markdown_text(line)}" for line in rep.unpriced), ""]
     md += ["## Wasted high-end GPU time", ""]
     md += _table(WASTE_HEAD, waste_rows(rep)) if rep.waste.height else ["None this week."]
-    md += spare_lines(rep)
+    md += spare_lines(rep, markdown_text)
     md += ["", f"{rep.waste_note}.", "", "## Recommendations with their arithmetic", ""]
     md += _reasons(rep)
     md += [footer(rep)]
@@ -58,8 +61,9 @@ def _reasons(rep: Report) -> list[str]:
     """Each recommendation's heading and its reasons, the arithmetic in words."""
     md = []
     for r in rep.recs.iter_rows(named=True):
-        md.append(f"### {r['workload']}: {r['action']} ({ACTION_WORDS.get(r['action'], '')})")
+        name = markdown_text(r["workload"])
+        md.append(f"### {name}: {r['action']} ({ACTION_WORDS.get(r['action'], '')})")
         md.append("")
-        md += [f"- {reason}" for reason in r["reasons"] or []]
+        md += [f"- {markdown_text(reason)}" for reason in r["reasons"] or []]
         md.append("")
     return md

@@ -8,7 +8,6 @@ team's own local costs and spare capacity, e.g.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 
@@ -16,7 +15,7 @@ from advisor.recommend import Params
 from advisor.whatif import Question, WhatIfError, measured_watts, team_capacity, what_if
 from cli import app
 from cli.commands.costs import EXIT_OK, CommandError, run
-from cli.output import emit
+from cli.output import dump_json, emit
 from config.settings import Config
 from warehouse import advisor_reads
 from warehouse.snapshot import Snapshot
@@ -103,8 +102,7 @@ def _whatif(args: argparse.Namespace, cfg: Config) -> int:
         raise CommandError(str(exc)) from None
     result = whatif_result(rec)
     if args.format == "json":
-        json.dump(result, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        dump_json(result, sys.stdout)
     elif args.format == "csv":
         emit(result["alternatives"], "csv")
     else:

@@ -28,6 +28,7 @@ from advisor.report import (
 )
 from cli import app
 from config.settings import Config, EmailConfig, load_config
+from tables.escape import markdown_text
 from tests.clock import pinned_clock, pinned_tz
 from tests.conftest import ROOT
 
@@ -151,7 +152,7 @@ def test_the_weekly_report_of_the_demo_fleet(demo_cfg, tmp_path, clock):
         assert heading in md
     # cloud and local side by side, one row per workload with its total
     for workload, usd in want["per"].items():
-        assert f"| {workload} |" in md and f"${usd:,.2f}" in md
+        assert f"| {markdown_text(workload)} |" in md and f"${usd:,.2f}" in md
     assert "| llm-pretrain | buy_local | buy 8 × A100-80GB ($96,000) |" in md
     assert "| research-notebook | downsize |" in md
     assert "### clinical-nlp: move_to_local" in md and "730 h" in md

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,6 +126,50 @@ def test_read_commands_return_the_names_verbatim(
         assert {r["workload"] for r in rows} >= set(HOSTILE)
     else:
         assert {r["workload"] for r in rows} <= set(HOSTILE) | {"__idle__", "untagged"}
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@pytest.mark.parametrize("command", ["costs", "recommend", "alerts"])
+def test_csv_output_never_starts_a_text_cell_like_a_formula(
+    command: str, hostile_warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`=cmd|' /C calc'!A0` comes out as `'=cmd|' /C calc'!A0` (a spreadsheet shows it as text);
+    numbers, negative ones too, stay numbers."""
+    import csv
+    import io
+
+    capsys.readouterr()
+    assert main([command, "--format", "csv", "--db", str(hostile_warehouse)]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    for row in rows:
+        for cell in row:
+            if cell.startswith(FORMULA_START):
+                float(cell)  # only a number may begin with - or +
+    if command in ("costs", "alerts"):  # (no recommendation: two hours of data)
+        cells = {cell for row in rows for cell in row}
+        assert "'=cmd|' /C calc'!A0" in cells
+
+
+def test_the_markdown_report_shows_names_as_text(
+    hostile_warehouse: Path, tmp_path: Path, pinned_instant: datetime
+) -> None:
+    """The week's Markdown: no raw HTML, link, emphasis or heading from a name (the HTML
+    report already escapes them)."""
+    from advisor.report.schedule import week_of
+
+    week = week_of(pinned_instant)
+    args = ["report", "--week", week, "--out", str(tmp_path), "--db", str(hostile_warehouse)]
+    assert main(args) == 0
+    md = (tmp_path / f"{week}.md").read_text()
+    assert "<script>" not in md and "<img" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    for markup in ("**bold**", "[x]", "${jndi:ldap://x}", "](https://evil.example)"):
+        assert markup not in md, markup
+    text = "\n".join(line for line in md.splitlines() if not line.startswith("!["))  # charts
+    assert not re.search(r"(?<!\\)\]\(", text)  # no `](` that would make a link
+    assert "\\*\\*bold\\*\\* \\[x\\](javascript:alert(1))" in md
 
 
 def test_no_page_lets_html_through() -> None:

@@ -1,0 +1,109 @@
+"""Text that cannot be turned against its reader: every name gpuledger did not make itself (a
+workload, host, tag or file name) is shown through one of these before it reaches a spreadsheet,
+a Markdown page or a terminal (docs/operations.md, "Output that cannot be turned against its
+reader").
+
+- CSV: a text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return is read as a
+  formula by Excel, LibreOffice and Google Sheets; it gets a leading apostrophe (`'=cmd|...`),
+  which they show as text. Only text cells: numbers stay numbers, so `-12.5` in a money column
+  is still a negative number, while the text cell `-12.5` becomes `'-12.5`.
+- Markdown: `<`, `>` and `&` become HTML entities, link and emphasis characters are escaped,
+  autolinks (`http://`, `www.`, `a@b`) are broken, a leading list or heading marker is escaped,
+  and control characters are shown as escapes, so a name renders as the letters it has.
+- Terminals and logs: control characters (a newline, an ANSI escape, a bidi override) are shown
+  as `\\n`, `\\x1b`, `\\u202e`, never acted on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import polars as pl
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_PATTERN = r"^[=+\-@\t\r]"
+
+# Cc (C0, DEL, C1) and the invisible direction overrides that reorder what a terminal shows.
+CONTROL_PATTERN = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+_CONTROL = re.compile(CONTROL_PATTERN)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _control_escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: object) -> str:
+    """`text` with its control characters shown as escapes (`a\\nb`, `\\x1b[31m`): a file name
+    or a value from a file printed on one line, never moving the cursor or faking a line."""
+    return _CONTROL.sub(_control_escape, str(text))
+
+
+# CSV ------------------------------------------------------------------------------------------
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as it is: text beginning like a formula gets a leading
+    apostrophe; any other value (a number, a date, None) is returned unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with every text column's formula-like cells neutralised (`csv_cell`); numeric,
+    date and other columns unchanged."""
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text:
+        return frame
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(_FORMULA_PATTERN))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text
+    )
+
+
+# JSON -----------------------------------------------------------------------------------------
+def json_value(value: Any) -> Any:
+    """`value` with every non-finite float (NaN, ±Infinity, which are not JSON) as None, in
+    nested lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    return value
+
+
+# Markdown -------------------------------------------------------------------------------------
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_PUNCT = re.compile(r"([\\`*\[\]|~!#])")
+# `_` emphasises only at a word's edge (CommonMark): `buy_local` stays as it is, `__idle__` not.
+_MD_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_MD_AUTOLINK = re.compile(r"(?i)(://|\bwww\.|@)")
+_MD_LEADING = re.compile(r"^(\s*)([-+]|\d{1,9}[.)])(?=\s|$)")
+
+
+def _break_autolink(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return "\\" + found if found in ("://", "@") else found[:-1] + "\\."
+
+
+def markdown_text(text: object) -> str:
+    """`text` as literal characters in Markdown (CommonMark and GitHub's tables): no HTML, no
+    link or autolink, no emphasis, no heading or list it starts, no line it breaks."""
+    out = printable(text)
+    out = _MD_PUNCT.sub(r"\\\1", out)
+    out = _MD_EDGE_UNDERSCORE.sub(r"\\_", out)
+    out = "".join(_MD_ENTITIES.get(c, c) for c in out)
+    out = _MD_AUTOLINK.sub(_break_autolink, out)
+    return _MD_LEADING.sub(
+        lambda m: m.group(1) + (m.group(2)[:-1] + "\\" + m.group(2)[-1]), out, count=1
+    )
