@@ -6,6 +6,11 @@ from environment variables that `[alerts]` and `[alerts.email]` name; they never
 messages or logs. The warehouse's delivery log is the outbox: workers only report outcomes, which
 the alert job stores (advisor/alerts.py), so a message still pending at a restart is sent after
 it. `smtp_send` is also how the weekly report goes out (advisor/report/send.py).
+
+What a channel is given cannot be turned against it: only http:// and https:// URLs are posted
+to, a redirect is a failure (never followed, so the bearer token never reaches another address),
+a delivery's stored `last_error` has the channel's secrets replaced by `***`, and header values
+(an e-mail subject holding a workload name) never carry a line break.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import json
 import logging
 import os
 import queue
+import re
 import smtplib
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +32,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from config.exposure import redact
 from config.settings import Config, EmailConfig
 
 log = logging.getLogger("gpuledger.alerts")
@@ -36,6 +44,7 @@ SLACK_FIELDS_MAX = 10
 
 class Channel(Protocol):
     name: str
+    secrets: tuple[str, ...]  # what must never be stored or logged: URLs, tokens, passwords
 
     def send(self, message: Mapping[str, Any]) -> None:
         """Deliver one message; raise on failure (the dispatcher retries)."""
@@ -45,6 +54,21 @@ class Channel(Protocol):
 def _slack_escape(text: str) -> str:
     """Slack reads &, < and > as markup (`<!channel>` would ping everyone)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def header_value(text: object) -> str:
+    """`text` on one line for a header (an e-mail subject, a token): line breaks and other
+    control characters become spaces, so a name holding one can neither inject a header nor make
+    the message unsendable."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", str(text)).strip()
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why `url` is not a URL to post alerts to (only http:// and https:// with a host)."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return "is not an http:// or https:// URL"
+    return None
 
 
 def slack_payload(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,7 +96,7 @@ def slack_payload(message: Mapping[str, Any]) -> dict[str, Any]:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _slack_escape(footer)}]}
         )
-    return {"text": f"{title}\n{text}", "blocks": blocks}
+    return {"text": f"{_slack_escape(title)}\n{_slack_escape(text)}", "blocks": blocks}
 
 
 def webhook_payload(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,9 +113,9 @@ def webhook_payload(message: Mapping[str, Any]) -> dict[str, Any]:
 
 def email_message(message: Mapping[str, Any], sender: str, recipients: list[str]) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = f"[gpuledger] {message.get('title', 'alert')}"
-    mail["From"] = sender
-    mail["To"] = ", ".join(recipients)
+    mail["Subject"] = header_value(f"[gpuledger] {message.get('title', 'alert')}")
+    mail["From"] = header_value(sender)
+    mail["To"] = header_value(", ".join(recipients))
     lines = [str(message.get("text", "")), ""]
     lines += [f"{label}: {value}" for label, value in message.get("fields", {}).items()]
     if message.get("footer"):
@@ -103,13 +127,36 @@ def email_message(message: Mapping[str, Any], sender: str, recipients: list[str]
 # Channels --------------------------------------------------------------------------------------
 class LogChannel:
     name = "log"
+    secrets: tuple[str, ...] = ()
 
     def send(self, message: Mapping[str, Any]) -> None:
         level = logging.WARNING if message.get("event") == "opened" else logging.INFO
         log.log(level, "%s: %s", message.get("title"), message.get("text"))
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are answered, never followed: urllib would resend the request, Authorization
+    header included, to wherever the endpoint points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        return None  # urllib then raises HTTPError with the 3xx status
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The parts of a webhook URL that are secret (the whole, and its path and query, which an
+    error message may show without the host)."""
+    parts = urllib.parse.urlsplit(url)
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    return tuple(s for s in (url, tail if len(tail) > 1 else "") if s)
+
+
 def _post_json(url: str, payload: dict[str, Any], timeout: float, headers: dict[str, str]) -> None:
+    problem = http_url_problem(url)
+    if problem:
+        raise RuntimeError(f"the endpoint {problem}")
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode(),
@@ -117,9 +164,14 @@ def _post_json(url: str, payload: dict[str, Any], timeout: float, headers: dict[
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:  # its text names the status, never the URL
+        if 300 <= exc.code < 400:
+            raise RuntimeError(
+                f"HTTP {exc.code} {exc.reason}: a redirect, not followed (the endpoint must"
+                " answer itself; configure the URL it redirects to)"
+            ) from None
         raise RuntimeError(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise RuntimeError(f"cannot reach the endpoint: {exc.reason}") from None
@@ -130,6 +182,7 @@ class SlackChannel:
 
     def __init__(self, url: str, timeout: float) -> None:
         self._url, self.timeout = url, timeout
+        self.secrets: tuple[str, ...] = url_secrets(url)
 
     def send(self, message: Mapping[str, Any]) -> None:
         _post_json(self._url, slack_payload(message), self.timeout, {})
@@ -139,7 +192,12 @@ class WebhookChannel:
     name = "webhook"
 
     def __init__(self, url: str, token: str | None, timeout: float) -> None:
-        self._url, self._token, self.timeout = url, token, timeout
+        self._url, self.timeout = url, timeout
+        self._token = header_value(token) if token else None
+        self.secrets: tuple[str, ...] = (
+            *url_secrets(url),
+            *((token, self._token or "") if token else ()),
+        )
 
     def send(self, message: Mapping[str, Any]) -> None:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
@@ -164,6 +222,7 @@ class EmailChannel:
 
     def __init__(self, server: EmailConfig, password: str | None, timeout: float) -> None:
         self.server, self._password, self.timeout = server, password, timeout
+        self.secrets: tuple[str, ...] = (password,) if password else ()
 
     def send(self, message: Mapping[str, Any]) -> None:
         mail = email_message(message, self.server.sender, list(self.server.recipients))
@@ -187,17 +246,25 @@ def channels_from_config(
             problems.append(f"{table} {key} names ${var}, which is not set")
         return value or None
 
+    def url(key: str, var: str) -> str | None:
+        value = secret(key, var)
+        problem = http_url_problem(value) if value else None
+        if problem:
+            problems.append(f"[alerts] {key} names ${var}, whose value {problem}; left out")
+            return None
+        return value
+
     if a.log:
         channels.append(LogChannel())
     if a.slack_webhook_url_env:
-        url = secret("slack_webhook_url_env", a.slack_webhook_url_env)
-        if url:
-            channels.append(SlackChannel(url, a.timeout_s))
+        slack = url("slack_webhook_url_env", a.slack_webhook_url_env)
+        if slack:
+            channels.append(SlackChannel(slack, a.timeout_s))
     if a.webhook_url_env:
-        url = secret("webhook_url_env", a.webhook_url_env)
+        hook = url("webhook_url_env", a.webhook_url_env)
         token = secret("webhook_token_env", a.webhook_token_env) if a.webhook_token_env else None
-        if url:
-            channels.append(WebhookChannel(url, token, a.timeout_s))
+        if hook:
+            channels.append(WebhookChannel(hook, token, a.timeout_s))
     mail = a.email
     if mail.host:
         password = None
@@ -333,8 +400,8 @@ class Dispatcher:
                     channel.send(d.message)
                     error = None
                     break
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"
+                except Exception as exc:  # stored in the outbox: never with a secret in it
+                    error = redact(f"{type(exc).__name__}: {exc}", channel.secrets)
                     if attempt == self.attempts:
                         break
                     delay = self.backoff_s * 2 ** (attempt - 1)

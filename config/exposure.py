@@ -111,6 +111,14 @@ def configured_secret_vars(cfg: Any) -> list[str]:
     return names
 
 
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret in `secrets` (longest first; ones shorter than MIN_SECRET_LEN
+    skipped, as they would redact ordinary words) as `***`."""
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len)[::-1]:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 class RedactingFilter(logging.Filter):
     """Replaces secret values in a record's message and traceback with `***`."""
 
