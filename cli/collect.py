@@ -38,6 +38,7 @@ from collectors.gpu import sources  # noqa: E402
 from collectors.gpu.agent import Agent  # noqa: E402
 from collectors.gpu.sources import Sampler, SourceSettings  # noqa: E402
 from config.settings import Config, ConfigError, load_config  # noqa: E402
+from tables.files import owner_umask, set_file_mode  # noqa: E402
 from tables.records import Batch  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return run_collect(args, cfg)
+    set_file_mode(int(cfg.warehouse.file_mode, 8))
+    with owner_umask():  # the spool it writes: [warehouse] file_mode
+        return run_collect(args, cfg)
 
 
 def parse_capture(source: str, paths: list[Path], host: str | None, cfg: Config) -> Batch:

@@ -17,7 +17,7 @@ from collectors.errors import InputError
 from config.catalog import CatalogError
 from config.exposure import install_log_redaction
 from config.settings import Config, ConfigError, load_config
-from tables import spool
+from tables import files, spool
 from warehouse.lock import LockHeld
 
 log = logging.getLogger("gpuledger")
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands -------------------------------------------------------------------------------------
 def cmd_init(args: argparse.Namespace, cfg: Config) -> int:
     app.catalog_for(cfg)  # validate it at start
-    cfg.spool_dir.mkdir(parents=True, exist_ok=True)
+    files.make_dirs(cfg.spool_dir)
     with app.open_warehouse(cfg) as wh:
         app.cycle(wh, cfg, app.catalog_for(cfg), force=True)
     emit_mapping(
@@ -217,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             stream=sys.stderr,
         )
         install_log_redaction(cfg)  # no secret value in any log line, whoever logs it
-        return args.func(args, cfg)
+        files.set_file_mode(int(cfg.warehouse.file_mode, 8))
+        with files.owner_umask():  # every file made from here on: [warehouse] file_mode
+            return args.func(args, cfg)
     except tuple(handlers) as exc:
         print(f"gpuledger: {exc}", file=sys.stderr)
         return EXIT_USAGE

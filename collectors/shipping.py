@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tables import spool
-from tables.files import atomic_write
+from tables.files import atomic_write, make_dirs
 from tables.records import SCHEMAS
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Shipper:
     def _copy(self, path: Path, rel: str) -> None:
         assert self.target.path is not None
         dest = self.target.path / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(dest.parent)
         atomic_write(dest, lambda tmp: shutil.copyfile(path, tmp), tmp=spool.tmp_path(dest))
 
     def _report(self, result: ShipResult) -> None:
@@ -242,9 +242,9 @@ class S3Puller:
                     log.warning("skipping s3://%s/%s: not a spool batch", self.source.bucket, key)
                     continue
                 dest = self.spool_dir / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                make_dirs(dest.parent)
                 atomic_write(dest, partial(self._download, key), tmp=spool.tmp_path(dest))
-                state.parent.mkdir(parents=True, exist_ok=True)
+                make_dirs(state.parent)
                 with open(state, "a", encoding="utf-8") as fh:
                     fh.write(key + "\n")
                 taken.add(key)

@@ -45,6 +45,29 @@ def _gpu_source(v: Any) -> str | None:
     return _one_of(gpu_sources.AUTO, *gpu_sources.names())(v)
 
 
+def _file_mode(v: Any) -> str | None:
+    """An octal file mode the owner can read and write, nobody can execute and others cannot
+    write: "0600" (the default), "0640" (a group reads), "0660"."""
+    if not re.fullmatch(r"0?[0-7]{3}", v):
+        return 'must be an octal file mode such as "0600" or "0640"'
+    mode = int(v, 8)
+    if mode & 0o600 != 0o600 or mode & 0o111 or mode & 0o002:
+        return "must let the owner read and write, nobody execute and others not write"
+    return None
+
+
+def _networks(v: Any) -> str | None:
+    """IP addresses or networks (CIDR), e.g. ["127.0.0.1", "10.0.0.0/24", "::1"]."""
+    import ipaddress
+
+    for item in v:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"must list IP addresses or networks (CIDR); {item!r} is neither"
+    return None
+
+
 def _meta(help_: str, check=None) -> dict[str, Any]:
     return {"help": help_, "check": check}
 
@@ -58,6 +81,9 @@ class WarehouseConfig:
     )
     snapshot_days: int = field(
         default=35, metadata=_meta("days of minute rollups in the snapshot", _between(1, 400))
+    )
+    file_mode: str = field(
+        default="0600", metadata=_meta("mode of every file gpuledger writes", _file_mode)
     )
 
 
@@ -105,6 +131,9 @@ class DashboardConfig:
     )
     proxy_header: str = field(
         default="X-Forwarded-User", metadata=_meta("header a trusted proxy sets")
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(), metadata=_meta("addresses or networks of the proxy", _networks)
     )
 
 
@@ -527,10 +556,10 @@ def _build(cls: type, data: Any, where: str) -> Any:
             if not isinstance(value, list):
                 raise ConfigError(f"{key_where} must be an array of tables ([[aws.accounts]])")
             kwargs[name] = tuple(_build_account(item, i) for i, item in enumerate(value))
-        elif name == "recipients":
+        elif name in ("recipients", "trusted_proxies"):
             if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
                 raise ConfigError(f"{key_where} must be a list of strings")
-            kwargs[name] = tuple(value)
+            kwargs[name] = _coerce(key_where, f, tuple(value))
         elif is_dataclass(f.default):  # a table of its own: [alerts.email]
             kwargs[name] = _build(type(f.default), value, f"{where[:-1]}.{name}]")
         else:

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
-from tables.files import atomic_write
+from tables.files import atomic_write, make_dirs
 from tables.records import SCHEMAS, conform
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -151,7 +151,7 @@ def write_batch(
         raise ValueError(f"unknown spool kind {kind!r}")
     frame = conform(frame, kind)
     final = new_batch_path(spool_dir, kind, host, now or datetime.now(UTC))
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(final.parent)
 
     def write(tmp: Path) -> None:
         try:

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import duckdb
 
+from tables.files import restrict
+
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the session settings gpuledger relies on (UTC everywhere)."""
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
+    if not read_only and str(path) != ":memory:":
+        restrict(Path(path))  # [warehouse] file_mode, whoever created the file
     return con
 
 

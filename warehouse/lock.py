@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from tables.files import file_mode, make_dirs
+
 
 class LockHeld(RuntimeError):
     """Another process owns the warehouse; `holder` says which, as written in the lock file."""
@@ -26,14 +28,15 @@ class WriterLock:
         self._fd: int | None = None
 
     def acquire(self) -> WriterLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        make_dirs(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
             os.close(fd)
             raise LockHeld(self.path, holder) from None
+        os.fchmod(fd, file_mode())  # one made by an older version had 0644
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv[:3])}".encode(), 0)
         self._fd = fd

@@ -16,7 +16,7 @@ from advisor.report.render_html import render_html
 from advisor.report.render_md import render_markdown
 from advisor.report.schedule import ReportError
 from config.settings import Config
-from tables.files import atomic_write
+from tables.files import atomic_write, make_dirs
 from warehouse.snapshot import Snapshot
 
 
@@ -57,7 +57,7 @@ def write_report(
     finally:
         if own:
             snap.close()
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dirs(directory)
     pngs = chart_images(rep)
     images = {}
     for name, data in pngs.items():

@@ -221,7 +221,7 @@ class BillingBatch:
         if frame.height == 0:
             return
         if self._writer is None:
-            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            files.make_dirs(self.tmp.parent)
             schema = (
                 _BILLING_ARROW.with_metadata(self.metadata) if self.metadata else _BILLING_ARROW
             )
