@@ -21,7 +21,8 @@ from cli.jobs import periodic_jobs
 from cli.metrics import MetricsServer, start_metrics
 from collectors.gpu import sources
 from collectors.gpu.agent import Agent
-from config.settings import Config
+from config import access
+from config.settings import Config, ConfigError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -32,13 +33,20 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# What may stop the daemon from inside a job: an interrupt, sys.exit. Anything else a job raises
+# is logged and the job runs again next period, a Rust panic of Polars (a BaseException) too.
+STOPPING = (KeyboardInterrupt, SystemExit)
+
+
 def guarded(name: str, fn: Callable[[], object], failures: dict[str, int]) -> Callable[[], None]:
     """A job that logs its failure and lets the next run try again, never killing the daemon."""
 
     def job() -> None:
         try:
             fn()
-        except Exception:
+        except STOPPING:
+            raise
+        except BaseException:
             failures[name] = failures.get(name, 0) + 1
             log.exception(
                 "job %s failed (%d time(s)); it runs again next period", name, failures[name]
@@ -55,6 +63,16 @@ def every_seconds(sched: schedule.Scheduler, seconds: float) -> schedule.Job:
 
 
 def dashboard_command(cfg: Config) -> list[str]:
+    """The `streamlit run` command of the dashboard; raises ConfigError for settings that would
+    let anyone in (a proxy dashboard off loopback without trusted_proxies: config/access.py) and
+    warns loudly for one without login off loopback."""
+    d = cfg.dashboard
+    problem = access.startup_problem(d.auth, d.host, d.trusted_proxies)
+    if problem:
+        raise ConfigError(problem)
+    exposed = access.exposure_warning(d.auth, d.host)
+    if exposed:
+        log.warning(exposed)
     return [
         sys.executable,
         "-m",
@@ -73,6 +91,8 @@ def dashboard_command(cfg: Config) -> list[str]:
         "none",
         "--client.toolbarMode",
         "minimal",
+        "--client.disableDataExport",
+        "true",
     ]
 
 
@@ -83,6 +103,7 @@ def dashboard_env(cfg: Config) -> dict[str, str]:
     env["GPULEDGER_DB"] = str(cfg.db_path.resolve())
     env["GPULEDGER_SNAPSHOT"] = str(cfg.snapshot_path.resolve())
     env["GPULEDGER_SPOOL"] = str(cfg.spool_dir.resolve())
+    env.update(access.PEER_ENV)  # the server reports each connection's real peer address
     return env
 
 
@@ -200,7 +221,12 @@ class Daemon:
     def _loop(self, sched: schedule.Scheduler) -> None:
         """Run the due jobs until told to stop, watching the dashboard's process."""
         while not self.stop_event.is_set():
-            sched.run_pending()
+            try:
+                sched.run_pending()  # each job is guarded; this guards the scheduler itself
+            except STOPPING:
+                raise
+            except BaseException:
+                log.exception("the scheduler failed; it goes on with the next due job")
             if self.dash is not None and self.dash.poll() is not None:
                 log.error("the dashboard exited with status %s", self.dash.returncode)
                 self.dash = None

@@ -9,6 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from config import access
 from dashboard import auth
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -59,5 +60,8 @@ def test_oidc_mode_logged_out_offers_sign_in_only(tmp_path, monkeypatch):
 )
 def test_proxy_user_comes_from_the_configured_header(monkeypatch, headers, expected):
     monkeypatch.setattr(auth.st, "context", types.SimpleNamespace(headers=headers))
-    assert auth.current_user("proxy", "X-Forwarded-User") == expected
+    monkeypatch.setattr(auth, "peer_address", lambda: "127.0.0.1")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")
+    loopback = access.networks(access.LOOPBACK)
+    assert auth.current_user("proxy", "X-Forwarded-User", loopback) == expected
     assert auth.current_user("none", "X-Forwarded-User") == ""
