@@ -427,7 +427,7 @@ ALERTS = Table(
         Column("resolved_at", UTC_TS, "", "when it was resolved"),
         Column("opened_at", UTC_TS, "", "when the alert was opened"),
         Column("updated_at", UTC_TS, "", "last check that changed it"),
-        Column("duration_s", _F, "s", "length of the run", label="hours"),
+        Column("duration_s", _F, "s", "length of the run", label="duration"),
         Column("wasted_s", _F, "GPU-s", "GPU-seconds wasted"),
         _WASTED_USD,
         Column("usd_per_hour", _F, "USD/h", "the GPU's cost per hour", label="USD/h"),
@@ -438,7 +438,11 @@ ALERTS = Table(
         Column("sm_active_pct", _F, "%", "SM active over the run, null where unknown"),
         Column("mem_used_max_gib", _F, "GiB", "peak memory used"),
         Column(
-            "suggested_class", _S, "", "a smaller GPU class that fits (over_powered)", label="fits"
+            "suggested_class",
+            _S,
+            "",
+            "a smaller GPU class that fits (over_powered)",
+            label="smaller GPU that fits",
         ),
         Column("notify", _B, "", "whether it is sent to the channels"),
     ),

@@ -1,4 +1,6 @@
-"""Alerts: wasted high-end GPU time, open and recent, and the money wasted per workload."""
+"""Alerts: wasted high-end GPU time. The money wasted per workload over the last days is the
+stored waste (the same figure the Overview and the weekly report show for those days); the
+alerts, open and recent, are the live notification layer on top of it."""
 
 from __future__ import annotations
 
@@ -9,26 +11,28 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
+from dashboard.format import (
+    KIND_WORDS,
+    dash,
+    duration_text,
+    money_column,
+    number_text,
+    plural,
+    usd,
+    words_column,
+)
 from tables.stored import ALERTS
-from warehouse.alerts import snapshot_alerts, snapshot_waste_by_workload
+from warehouse.alerts import snapshot_alerts
 
 DAYS = 7
-KIND_LABELS = {
-    "allocated_idle": "allocated, idle",
-    "inefficient_busy": "busy, inefficient",
-    "over_powered": "over-powered",
-}
+CHECKING = "checking…"
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def alerts_view(days: int, version: str) -> dict[str, pl.DataFrame]:
-    """Open and recent alerts and the waste per workload; `version` (publish time) keys it."""
-    snap = data.snapshot()
-    since = datetime.now(UTC) - timedelta(days=days)
-    return {
-        "alerts": snapshot_alerts(snap, since),
-        "by_workload": snapshot_waste_by_workload(snap, since),
-    }
+def alerts_view(days: int, version: str) -> pl.DataFrame:
+    """Open alerts and those that ended in the last `days` days; `version` (publish time) keys
+    it."""
+    return snapshot_alerts(data.snapshot(), datetime.now(UTC) - timedelta(days=days))
 
 
 def alert_table(frame: pl.DataFrame) -> None:
@@ -36,59 +40,30 @@ def alert_table(frame: pl.DataFrame) -> None:
     table = frame.select(
         "workload",
         "host",
-        pl.col("gpu_model").alias(label("gpu_model")),
-        pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind")).alias(label("kind")),
+        dash("gpu_model", label("gpu_model")),
+        words_column("kind", KIND_WORDS, label("kind")),
         pl.col("started_at").dt.strftime("%Y-%m-%d %H:%M").alias(label("started_at")),
-        (pl.col("duration_s") / 3600).round(2).alias(label("duration_s")),
-        pl.col("wasted_usd").round(2).alias(label("wasted_usd")),
-        pl.col("usd_per_hour").round(4).alias(label("usd_per_hour")),
-        pl.col("activity_pct").round(1).alias(label("activity_pct")),
-        pl.col("suggested_class").fill_null("").alias(label("suggested_class")),
+        duration_text("duration_s", label("duration_s")),
+        pl.col("wasted_usd").fill_null(0.0).alias(label("wasted_usd")),
+        pl.col("usd_per_hour").fill_null(0.0).alias(label("usd_per_hour")),
+        number_text("activity_pct", label("activity_pct"), unit="%"),
+        dash("suggested_class", label("suggested_class")),
     )
     st.dataframe(
         table,
         hide_index=True,
         width="stretch",
-        column_config={label("wasted_usd"): st.column_config.NumberColumn(format="$%.2f")},
+        column_config={
+            label("wasted_usd"): money_column(help="The run's wasted time at the GPU's cost."),
+            label("usd_per_hour"): money_column(help="What the GPU costs an hour."),
+        },
     )
 
 
-st.title("Alerts")
-st.caption(
-    "Wasted high-end GPU time: allocated but idle, busy but inefficient (SM active low), or "
-    "over-powered (a smaller GPU class would do), valued at the GPU's cost per second."
-)
-
-if not data.snapshot_ready():
-    st.info("No snapshot yet: `gpuledger run` publishes one after its first ingest.")
-    st.stop()
-
-view = alerts_view(DAYS, data.published_at())
-alerts, by_workload = view["alerts"], view["by_workload"]
-open_ = alerts.filter(pl.col("state") == "open")
-recent = alerts.filter(pl.col("state") != "open")
-
-c1, c2, c3 = st.columns(3)
-c1.metric("Open alerts", f"{open_.height}")
-c2.metric(
-    f"Wasted, last {DAYS} days",
-    f"${by_workload['wasted_usd'].sum():,.2f}",
-    help="open alerts so far and alerts that ended in the window",
-)
-c3.metric(f"Wasted GPU-hours, last {DAYS} days", f"{by_workload['wasted_gpu_hours'].sum():,.1f}")
-
-st.subheader("Open")
-if open_.height:
-    alert_table(open_)
-else:
-    st.success("No open alerts: no high-end GPU is wasting time right now.")
-
-st.subheader(f"Money wasted per workload, last {DAYS} days")
-if by_workload.height:
-    chart_data = by_workload.with_columns(
-        pl.col("kind").replace_strict(KIND_LABELS, default=pl.col("kind"))
-    )
-    st.altair_chart(
+def waste_chart(by_workload: pl.DataFrame) -> alt.Chart:
+    """Wasted USD per workload, stacked by kind."""
+    chart_data = by_workload.with_columns(words_column("kind", KIND_WORDS))
+    return (
         alt.Chart(chart_data.to_pandas(), title="Wasted USD per workload")
         .mark_bar()
         .encode(
@@ -98,19 +73,83 @@ if by_workload.height:
             tooltip=[
                 alt.Tooltip("workload:N"),
                 alt.Tooltip("kind:N"),
-                alt.Tooltip("alerts:Q"),
+                alt.Tooltip("runs:Q"),
                 alt.Tooltip("wasted_gpu_hours:Q", title="GPU-hours", format=",.1f"),
                 alt.Tooltip("wasted_usd:Q", title="USD", format="$,.2f"),
             ],
         )
-        .properties(height=max(120, 40 * chart_data["workload"].n_unique())),
-        width="stretch",
+        .properties(height=max(120, 40 * chart_data["workload"].n_unique()))
     )
-else:
-    st.info(f"No wasted high-end GPU time in the last {DAYS} days.")
 
-st.subheader(f"Recent, last {DAYS} days")
+
+st.title("Alerts")
+st.caption(
+    "Wasted high-end GPU time: allocated but idle, busy but inefficient (few SMs active), or"
+    " over-powered (a smaller GPU class would do), valued at the GPU's cost per hour. The money"
+    " below is the wasted time stored for every day; alerts notify while it happens."
+)
+
+if not data.snapshot_ready():
+    st.info("No snapshot yet: `gpuledger run` publishes one after its first ingest.")
+    st.stop()
+
+version = data.published_at()
+checked_at = data.snapshot().meta().get("alerts_checked_at", "")
+since = datetime.now(UTC) - timedelta(days=DAYS)
+period = f"last {DAYS} days"
+days_words = f"UTC days since {since:%b %d}"
+waste = data.wasted(since, None, version, None, ("workload", "kind"))
+alerts = alerts_view(DAYS, version)
+open_ = alerts.filter(pl.col("state") == "open")
+recent = alerts.filter(pl.col("state") != "open")
+
+c1, c2, c3 = st.columns(3)
+c1.metric(
+    "Open alerts",
+    f"{open_.height}" if checked_at else CHECKING,
+    help=f"Runs of wasted time still going at the last check ({checked_at[:16].replace('T', ' ')}"
+    " UTC)."
+    if checked_at
+    else "The first check runs within a minute of `gpuledger run` starting.",
+)
+c2.metric(
+    f"Wasted, {period}",
+    usd(waste["wasted_usd"]) if waste["checked"] else CHECKING,
+    help="High-end GPU time a workload held but left idle, kept busy inefficiently, or that a"
+    f" smaller GPU would have done, valued at the GPU's cost per hour; {days_words}. The same"
+    " figure as the Overview and the weekly report for these days.",
+)
+c3.metric(
+    f"Wasted GPU-hours, {period}",
+    f"{waste['wasted_gpu_hours']:,.1f}" if waste["checked"] else CHECKING,
+    help=f"The GPU-hours of that wasted time; {days_words}.",
+)
+
+st.subheader("Open")
+if not checked_at:
+    st.info("Checking for wasted high-end GPU time… the first check runs within a minute.")
+elif open_.height:
+    alert_table(open_)
+else:
+    st.success("No open alerts: no high-end GPU is wasting time right now.")
+
+st.subheader(f"Money wasted per workload, {period}")
+by_workload = waste["rows"]
+if by_workload.height:
+    st.altair_chart(waste_chart(by_workload), width="stretch")
+    st.caption(
+        f"{plural(waste['runs'], 'run')} of wasted time, {usd(waste['wasted_usd'])} in all;"
+        f" {days_words}."
+    )
+elif not waste["checked"]:
+    st.info("Checking for wasted high-end GPU time… the next publication of the data has it.")
+else:
+    st.info(f"No wasted high-end GPU time in the {period} ({days_words}).")
+
+st.subheader(f"Recent, {period}")
 if recent.height:
     alert_table(recent)
+elif not checked_at:
+    st.info("Checking for wasted high-end GPU time…")
 else:
-    st.info("No resolved alerts in the window.")
+    st.info(f"No alert ended in the {period}.")
