@@ -223,6 +223,54 @@ class AwsConfig:
     )
 
 
+def _env_name(v: Any) -> str | None:
+    """Empty, or the name of an environment variable (never the secret itself)."""
+    if v == "" or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+        return None
+    return "must name an environment variable (the secret is read from it, never from here)"
+
+
+def _bq_table(v: Any) -> str | None:
+    if v == "" or re.fullmatch(r"[A-Za-z0-9_.:-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_$-]+", v):
+        return None
+    return "must be project.dataset.table"
+
+
+@dataclass(frozen=True)
+class AzureConfig:
+    enabled: bool = field(default=False, metadata=_meta("pull Azure billing"))
+    storage_account: str = field(default="", metadata=_meta("storage account of the exports"))
+    container: str = field(default="", metadata=_meta("container of the exports"))
+    export_prefix: str = field(default="", metadata=_meta("folder of one export"))
+    connection_string_env: str = field(
+        default="", metadata=_meta("env var holding a connection string", _env_name)
+    )
+    account_url: str = field(default="", metadata=_meta("Blob endpoint; empty: Azure public"))
+    pull_interval_h: float = field(
+        default=6.0, metadata=_meta("daemon: hours between export pulls", _between(0.25, 168))
+    )
+
+
+@dataclass(frozen=True)
+class GcpConfig:
+    enabled: bool = field(default=False, metadata=_meta("pull Google Cloud billing"))
+    project: str = field(default="", metadata=_meta("project the clients bill requests to"))
+    bucket: str = field(default="", metadata=_meta("Cloud Storage bucket of billing files"))
+    export_prefix: str = field(default="", metadata=_meta("folder of one export's months"))
+    bigquery_table: str = field(
+        default="", metadata=_meta("project.dataset.table of the detailed export", _bq_table)
+    )
+    bq_trailing_days: int = field(
+        default=3, metadata=_meta("days re-read every BigQuery pull", _between(0, 60))
+    )
+    bq_rebuild_days: int = field(
+        default=7, metadata=_meta("days between month-to-date rebuilds", _between(1, 31))
+    )
+    pull_interval_h: float = field(
+        default=6.0, metadata=_meta("daemon: hours between pulls", _between(0.25, 168))
+    )
+
+
 @dataclass(frozen=True)
 class LogConfig:
     level: str = field(
@@ -400,6 +448,8 @@ class Config:
     catalog: CatalogConfig = CatalogConfig()
     workloads: WorkloadsConfig = WorkloadsConfig()
     aws: AwsConfig = AwsConfig()
+    azure: AzureConfig = AzureConfig()
+    gcp: GcpConfig = GcpConfig()
     log: LogConfig = LogConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     alerts: AlertsConfig = AlertsConfig()

@@ -152,3 +152,64 @@ class BillingState:
                 "INSERT OR REPLACE INTO export_objects VALUES (?, ?, ?, ?, ?, ?)",
                 [[bucket, k, period, e, s, now] for k, e, s in objects],
             )
+
+
+# Each provider's last pull, for Data health ---------------------------------------------------
+def status_path(state: Path) -> Path:
+    """The pulls' status file beside the state file (`billing_state.status.json`). The dashboard
+    reads it, never the state file (a reader would block a pull's writes)."""
+    state = Path(state)
+    return state.with_name(state.stem + ".status.json")
+
+
+def record_pull_status(
+    state: Path, provider: str, lines: list[dict[str, object]], *, now: datetime | None = None
+) -> Path:
+    """Replace `provider`'s entry of the status file: when it pulled and what each source said
+    (the other providers' entries kept); the file is replaced whole (tables/files.py)."""
+    import json
+
+    from tables.files import atomic_write
+
+    path = status_path(state)
+    current = read_pull_status(path)
+    current[provider] = {
+        "pulled_at": (now or datetime.now(UTC)).isoformat(),
+        "lines": lines,
+    }
+    text = json.dumps(current, indent=1, sort_keys=True, default=str)
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_pull_status(path: Path) -> dict[str, dict]:
+    """provider -> {pulled_at, lines}; {} when no pull has run (or the file is unreadable)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def pull_status_rows(path: Path, now: datetime | None = None) -> list[dict[str, object]]:
+    """One row per provider and source line: provider, source, account, period, rows, status,
+    pulled_at and the age in hours (Data health's table)."""
+    now = now or datetime.now(UTC)
+    out: list[dict[str, object]] = []
+    for provider, entry in sorted(read_pull_status(path).items()):
+        at = datetime.fromisoformat(str(entry.get("pulled_at")))
+        for line in entry.get("lines") or [{}]:
+            out.append(
+                {
+                    "provider": provider,
+                    "source": line.get("source", ""),
+                    "account": line.get("account", ""),
+                    "period": line.get("period", ""),
+                    "rows": line.get("rows", 0),
+                    "status": line.get("status", ""),
+                    "pulled_at": at,
+                    "age_h": round((now - at).total_seconds() / 3600.0, 1),
+                }
+            )
+    return out

@@ -76,3 +76,27 @@ register(
         "costs USD 0.01 and the run prints how many it made.",
     )
 )
+register(
+    PullProvider(
+        "azure",
+        "cli.providers.azure",
+        section="azure",
+        title="Azure",
+        help="pull the Cost Management exports in Blob Storage configured in [azure]",
+        description="Pull Azure billing into the warehouse: every new or restated month of the "
+        "Cost Management export under [azure] export_prefix (FOCUS or actual/amortized cost "
+        "details), taken by ETag.",
+    )
+)
+register(
+    PullProvider(
+        "gcp",
+        "cli.providers.gcp",
+        section="gcp",
+        title="Google Cloud",
+        help="pull the billing files in Cloud Storage or the BigQuery export configured in [gcp]",
+        description="Pull Google Cloud billing into the warehouse: every new or restated month "
+        "of the billing files under [gcp] export_prefix, or the trailing window of the BigQuery "
+        "detailed usage cost export.",
+    )
+)

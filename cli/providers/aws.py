@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from cli import app
 from cli.output import emit
+from cli.providers.pulls import record_status
 from collectors.billing.aws import AwsPullOptions, PullReport, describe_error, pull_aws
 from collectors.billing.aws_ce import USD_PER_REQUEST
 from collectors.errors import InputError
@@ -110,6 +111,7 @@ def run_pull(
         state.mark("last_pull_at", stamp)
         if cost_explorer and opts.cost_explorer:
             state.mark("last_ce_pull_at", stamp)
+    record_status(cfg, "aws", report, now or datetime.now(UTC))  # for Data health
     return report
 
 

@@ -48,7 +48,7 @@ def fake_provider():
 
 
 def test_each_provider_module_has_its_command_and_daemon_job():
-    assert tuple(providers.PROVIDERS) == ("aws",)
+    assert tuple(providers.PROVIDERS) == ("aws", "azure", "gcp")
     for p in providers.PROVIDERS.values():
         module = importlib.import_module(p.module)
         for name in ("add_arguments", "run", "daemon_job"):
@@ -61,9 +61,9 @@ def test_the_billing_command_lists_the_registered_providers(fake_provider):
     (commands,) = build_parser()._subparsers._group_actions
     billing = commands.choices["billing"]
     (which,) = billing._subparsers._group_actions
-    assert list(which.choices) == ["aws", "fake"]
+    assert list(which.choices) == ["aws", "azure", "gcp", "fake"]
     (line,) = [a for a in commands._choices_actions if a.dest == "billing"]
-    assert line.help == "pull cloud billing (AWS, Fake)"
+    assert line.help == "pull cloud billing (AWS, Azure, Google Cloud, Fake)"
 
 
 def test_a_registered_provider_runs_as_billing_name(cfg, fake_provider, capsys):

@@ -40,11 +40,11 @@ def extra_format():
 
 
 def test_each_format_module_has_a_reader_and_each_identify_answer_one_format():
-    assert tuple(sources.FORMATS) == ("focus", "cur")
+    assert tuple(sources.FORMATS) == ("focus", "cur", "azure")
     for fmt in sources.FORMATS.values():
         assert callable(importlib.import_module(fmt.module).read_chunks), fmt.name
-    answers = ("focus", "cur_legacy", "cur_snake")
-    assert [sources.identified(a).name for a in answers] == ["focus", "cur", "cur"]
+    answers = ("focus", "cur_legacy", "cur_snake", "azure_cost")
+    assert [sources.identified(a).name for a in answers] == ["focus", "cur", "cur", "azure"]
     assert sources.identified(None) is None
     with pytest.raises(ValueError, match="'cur' is taken"):
         sources.register(FileFormat("cur", "x", (), "again"))
@@ -54,7 +54,7 @@ def test_the_import_subcommands_are_samples_and_the_registered_formats(extra_for
     parser = build_parser()
     (commands,) = [a for a in parser._subparsers._group_actions]
     (whats,) = commands.choices["import"]._subparsers._group_actions
-    assert list(whats.choices) == ["samples", "focus", "cur", "fakefmt"]
+    assert list(whats.choices) == ["samples", "focus", "cur", "azure", "fakefmt"]
     assert "a test format" in [a.help for a in whats._choices_actions]
 
 
