@@ -194,12 +194,23 @@ def _device_name(nv: ModuleType, index: int) -> str:
 
 
 def detect_host_id(
-    configured: str | None = None, *, metadata_reader: Callable[[], str | None] | None = None
+    configured: str | None = None,
+    *,
+    metadata_reader: Callable[[], str | None] | None = None,
+    dmi_reader: Callable[[str], str | None] | None = None,
 ) -> str:
-    """The host id telemetry is keyed by: configured, else the EC2 instance id, else hostname.
+    """The host id telemetry is keyed by: configured, else the EC2 instance id, else the
+    hostname (on an Azure VM or a Compute Engine instance: its short name, lower-cased).
 
-    On EC2 the id equals the bill's ResourceId, so local telemetry joins cloud cost. It is
-    read from the DMI board asset tag (Nitro instances), never from the metadata service.
+    The id must equal what the VM's bill lines name (collectors/billing/normalize.instance_id),
+    so local telemetry joins cloud cost, and it is read without any network call:
+    - EC2: the instance id in the DMI board asset tag (Nitro instances);
+    - Azure (DMI chassis asset tag 7783-7084-3265-9085-8269-3286-77): the VM name, which the
+      bill's ARM ResourceId ends with; Azure makes it the computer name unless told otherwise
+      (then set [collect] host_id to the VM name). The SMBIOS product_uuid is the vmId, which no
+      bill line carries, so it is not used;
+    - Compute Engine (DMI product_name "Google Compute Engine"): the instance name, the bill's
+      resource.name; the numeric instance id is only in the metadata server, not in DMI.
     """
     if configured and configured.strip():
         return configured.strip()
@@ -210,7 +221,33 @@ def detect_host_id(
         tag = ""
     if _EC2_INSTANCE_ID.match(tag):
         return tag
-    return socket.gethostname()
+    name = socket.gethostname()
+    if cloud_vm(dmi_reader) in ("azure", "gcp"):
+        return name.split(".", 1)[0].lower()
+    return name
+
+
+# Without a network call: the SMBIOS facts Linux exposes under /sys/class/dmi/id.
+DMI_DIR = Path("/sys/class/dmi/id")
+AZURE_CHASSIS_ASSET_TAG = "7783-7084-3265-9085-8269-3286-77"
+GCE_PRODUCT_NAME = "Google Compute Engine"
+
+
+def _read_dmi(name: str) -> str | None:
+    try:
+        return (DMI_DIR / name).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+
+
+def cloud_vm(dmi_reader: Callable[[str], str | None] | None = None) -> str | None:
+    """`azure` or `gcp` when the DMI facts say this is such a VM, else None."""
+    read = dmi_reader or _read_dmi
+    if (read("chassis_asset_tag") or "").strip() == AZURE_CHASSIS_ASSET_TAG:
+        return "azure"
+    if (read("product_name") or "").strip() == GCE_PRODUCT_NAME:
+        return "gcp"
+    return None
 
 
 def _read_board_asset_tag() -> str | None:
@@ -522,6 +559,15 @@ class NvmlCollector:
         power = self._call(u, "power", "nvmlDeviceGetPowerUsage", h)
         energy = self._call(u, "energy", "nvmlDeviceGetTotalEnergyConsumption", h)
         clock = self._call(u, "sm_clock", "nvmlDeviceGetClockInfo", h, nv.NVML_CLOCK_SM)
+        limit = self._call(u, "power_limit", "nvmlDeviceGetEnforcedPowerLimit", h)
+        ecc = self._call(
+            u,
+            "ecc",
+            "nvmlDeviceGetTotalEccErrors",
+            h,
+            nv.NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+            nv.NVML_VOLATILE_ECC,
+        )
         sensor = nv.NVML_TEMPERATURE_GPU
         temperature = self._first(
             u,
@@ -535,6 +581,8 @@ class NvmlCollector:
             "energy_mj": _float(energy),
             "sm_clock_mhz": _float(clock),
             "temperature_c": _float(temperature),
+            "power_limit_w": None if limit is MISSING else limit / 1000.0,
+            "ecc_errors": _float(ecc),
         }
 
     # ----------------------------------------------------------------- GPM
