@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum 
 DEV_STAMP := $(VENV)/.dev-installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test test-dates lint format bench screenshots clean
+.PHONY: run test test-dates lint format bench screenshots emulators clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,12 @@ lint: $(DEV_STAMP)
 format: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Azurite (npm) for the Azure pull tests, into .tools/npm (they are skipped, saying so, without it).
+AZURITE_VERSION := 3.37.0
+emulators:
+	@test -x .tools/npm/node_modules/.bin/azurite-blob || npm install --prefix .tools/npm \
+	  --no-save --no-package-lock --no-audit --no-fund azurite@$(AZURITE_VERSION)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run
