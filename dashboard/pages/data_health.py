@@ -13,6 +13,7 @@ from config.gpu_class import unpriced_warnings
 from dashboard import data
 from dashboard.text import escape_markdown
 from warehouse import advisor_reads
+from warehouse.billing_state import pull_status_rows, status_path
 
 st.title("Data health")
 
@@ -103,6 +104,15 @@ lag_table(
     reads["billing"],
     "No bills yet: `gpuledger import focus FILE` or configure [aws] in the configuration.",
 )
+st.subheader("Billing pulls")
+pull_rows = pull_status_rows(status_path(cfg.billing_state_path))
+if pull_rows:  # each provider's last pull (aws, azure, gcp), from the pulls' status file
+    st.dataframe(pl.DataFrame(pull_rows), hide_index=True, width="stretch")
+else:
+    st.info(
+        "No billing pull has run yet: configure [aws], [azure] or [gcp] and run "
+        "`gpuledger billing aws|azure|gcp` (or the daemon)."
+    )
 st.subheader("Errors (last 24 h)")
 if reads["health"].height:
     st.dataframe(reads["health"], hide_index=True, width="stretch")
