@@ -7,9 +7,10 @@ reader").
   formula by Excel, LibreOffice and Google Sheets; it gets a leading apostrophe (`'=cmd|...`),
   which they show as text. Only text cells: numbers stay numbers, so `-12.5` in a money column
   is still a negative number, while the text cell `-12.5` becomes `'-12.5`.
-- Markdown: `<`, `>` and `&` become HTML entities, link and emphasis characters are escaped,
-  autolinks (`http://`, `www.`, `a@b`) are broken, a leading list or heading marker is escaped,
-  and control characters are shown as escapes, so a name renders as the letters it has.
+- Markdown: a `<` that could open a tag and an `&` that would start an entity become entities,
+  link, emphasis and table characters are escaped, autolinks (`http://`, `www.`, `a@b`) broken,
+  a leading list, quote or heading marker escaped, and control characters shown as escapes, so a
+  name renders as the letters it has.
 - Terminals and logs: control characters (a newline, an ANSI escape, a bidi override) are shown
   as `\\n`, `\\x1b`, `\\u202e`, never acted on.
 """
@@ -83,17 +84,27 @@ def json_value(value: Any) -> Any:
 
 
 # Markdown -------------------------------------------------------------------------------------
-_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# `<` only where it could open a tag, comment or autolink; `&` only where it would start an entity:
+# the Markdown is also the report e-mail's plain text, where `2 &gt; 1` would read badly.
+_MD_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _MD_PUNCT = re.compile(r"([\\`*\[\]|~!#])")
 # `_` emphasises only at a word's edge (CommonMark): `buy_local` stays as it is, `__idle__` not.
 _MD_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _MD_AUTOLINK = re.compile(r"(?i)(://|\bwww\.|@)")
-_MD_LEADING = re.compile(r"^(\s*)([-+]|\d{1,9}[.)])(?=\s|$)")
+_MD_LEADING = re.compile(r"^(\s*)([-+]|\d{1,9}[.)])(?=\s|$)|^(\s*)(>)")
 
 
 def _break_autolink(match: re.Match[str]) -> str:
     found = match.group(0)
     return "\\" + found if found in ("://", "@") else found[:-1] + "\\."
+
+
+def _escape_marker(match: re.Match[str]) -> str:
+    """A list, ordered-list or quote marker at the start escaped: `\\- x`, `1\\. x`, `\\> x`."""
+    space = match.group(1) if match.group(2) else match.group(3)
+    marker = match.group(2) or match.group(4)
+    return space + marker[:-1] + "\\" + marker[-1]
 
 
 def markdown_text(text: object) -> str:
@@ -102,8 +113,7 @@ def markdown_text(text: object) -> str:
     out = printable(text)
     out = _MD_PUNCT.sub(r"\\\1", out)
     out = _MD_EDGE_UNDERSCORE.sub(r"\\_", out)
-    out = "".join(_MD_ENTITIES.get(c, c) for c in out)
+    out = _MD_ENTITY.sub("&amp;", out)
+    out = _MD_TAG_OPEN.sub("&lt;", out)
     out = _MD_AUTOLINK.sub(_break_autolink, out)
-    return _MD_LEADING.sub(
-        lambda m: m.group(1) + (m.group(2)[:-1] + "\\" + m.group(2)[-1]), out, count=1
-    )
+    return _MD_LEADING.sub(_escape_marker, out, count=1)

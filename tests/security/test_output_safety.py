@@ -121,7 +121,9 @@ def test_data_health_tables_show_control_characters_as_escapes():
 
 
 HOSTILE_MD = [
-    ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    ("<script>alert(1)</script>", "&lt;script>alert(1)&lt;/script>"),
+    ("variability 2.24 > 0.3 & rising", "variability 2.24 > 0.3 & rising"),
+    ("> quote", "\\> quote"),
     ("**bold** [x](javascript:alert(1))", "\\*\\*bold\\*\\* \\[x\\](javascript:alert(1))"),
     ("__idle__", "\\_\\_idle\\_\\_"),
     ("buy_local", "buy_local"),
@@ -155,7 +157,7 @@ def test_the_markdown_report_escapes_names_in_tables_headings_and_reasons():
         }
     )
     lines = render_md._reasons(types.SimpleNamespace(recs=recs))
-    assert lines[0] == "### &lt;img src=x onerror=alert(1)&gt;\\\\n\\# owned: keep (keep as is)"
+    assert lines[0] == "### &lt;img src=x onerror=alert(1)>\\\\n\\# owned: keep (keep as is)"
     assert lines[2] == "- \\[click\\](https\\://evil.example) \\*\\*now\\*\\*"
     table = render_md._table(["workload", "cost"], [["a|b\nc", "$1.00"]])
     assert table[2] == "| a\\|b\\\\nc | $1.00 |"  # one row, the pipe not a column
