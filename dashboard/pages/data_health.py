@@ -11,7 +11,8 @@ import streamlit as st
 from config.catalog import catalog_ages, catalog_as_of, load_catalog
 from config.gpu_class import unpriced_warnings
 from dashboard import data
-from dashboard.text import escape_markdown
+from dashboard.text import escape_markdown, printable_frame
+from tables.escape import printable
 from warehouse import advisor_reads
 from warehouse.billing_state import pull_status_rows, status_path
 
@@ -29,7 +30,7 @@ try:
     catalog_age = (date.today() - as_of).days
 except Exception as exc:  # a broken catalog is exactly what this page must show
     catalog, as_of, catalog_age = None, None, None
-    st.error(f"The price catalog cannot be read: {exc}")
+    st.error(f"The price catalog cannot be read: {escape_markdown(printable(exc))}")
 
 c1, c2, c3 = st.columns(3)
 c1.metric(
@@ -72,7 +73,9 @@ if not snap_ok:
     st.info("No snapshot yet: `gpuledger run` publishes one after its first ingest.")
     st.stop()
 
-reads = data.data_health(data.published_at())
+reads = {
+    name: printable_frame(frame) for name, frame in data.data_health(data.published_at()).items()
+}
 
 if catalog is not None and advisor_reads.has_advisor_tables(data.snapshot()):
     since = date.today() - timedelta(days=cfg.advisor.window_days + 1)
@@ -124,5 +127,5 @@ rejected = list((data.paths().spool / "_rejected").rglob("*.parquet"))
 if rejected:
     st.warning(
         f"{len(rejected)} spool file(s) were rejected as unreadable: see "
-        f"{data.paths().spool / '_rejected'} and the daemon's log."
+        f"{escape_markdown(printable(data.paths().spool / '_rejected'))} and the daemon's log."
     )
