@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from config.exposure import redact
 from config.settings import Config, EmailConfig
+from tables.escape import json_value
 
 log = logging.getLogger("gpuledger.alerts")
 
@@ -159,7 +160,7 @@ def _post_json(url: str, payload: dict[str, Any], timeout: float, headers: dict[
         raise RuntimeError(f"the endpoint {problem}")
     request = urllib.request.Request(
         url,
-        data=json.dumps(payload).encode(),
+        data=json.dumps(json_value(payload), allow_nan=False).encode(),  # no NaN: not JSON
         headers={"Content-Type": "application/json", "User-Agent": "gpuledger", **headers},
         method="POST",
     )

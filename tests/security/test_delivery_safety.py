@@ -184,3 +184,13 @@ def test_a_workload_name_with_a_line_break_cannot_add_headers():
     assert rcpt == ["gpu-team@test.example"]  # nobody added
     assert received["Bcc"] is None and received["X-Evil"] is None
     assert "\n" not in received["Subject"] and "victim@evil.example" in received["Subject"]
+
+
+def test_the_webhook_body_is_strict_json():
+    """A figure that is NaN or infinite (no price for a GPU) goes out as null, not `NaN`,
+    which JSON parsers refuse."""
+    message = {**MESSAGE, "alert": {"wasted_usd": float("nan"), "usd_per_hour": float("inf")}}
+    with http_receiver() as hook:
+        assert deliver(WebhookChannel(hook.url, None, timeout=5), message).status == "sent"
+        (request,) = hook.wait_for(1)
+    assert request.body["alert"] == {"wasted_usd": None, "usd_per_hour": None}
