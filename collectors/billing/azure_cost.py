@@ -233,8 +233,6 @@ def normalize_azure(
         require(path, _text(frame, f), f, first)
     billed, effective, listed = _money(path, frame, first, basis)
     tags = _tags(frame)
-    service = _text(frame, "service")
-    additional = _text(frame, "additional")
     out = pl.DataFrame(
         {
             "day": day,
@@ -249,44 +247,51 @@ def normalize_azure(
         }
     )
     guard.check(path, out, first)
-    return conform(
-        out.select(
-            ChargePeriodStart=pl.col("day").cast(UTC_TS),
-            ChargePeriodEnd=(pl.col("day") + pl.duration(days=1)).cast(UTC_TS),
-            BillingPeriodStart=pl.col("BillingPeriodStart").cast(UTC_TS),
-            BillingAccountId="BillingAccountId",
-            ProviderName=pl.lit("Microsoft"),
-            ServiceName=pl.lit(service),
-            ResourceId=instance_id(pl.lit(_text(frame, "resource"))),
-            SkuId=pl.lit(_text(frame, "sku")),
-            ChargeCategory=pl.lit(_text(frame, "charge_type"))
-            .str.to_lowercase()
-            .replace_strict(CHARGE_CATEGORY, default=None, return_dtype=pl.String),
-            PricingUnit=pl.lit(_text(frame, "unit")),
-            PricingQuantity=pl.lit(_quantity(path, frame, first)),
-            ConsumedQuantity=pl.lit(_quantity(path, frame, first)),
-            BilledCost="BilledCost",
-            EffectiveCost="EffectiveCost",
-            ListCost="ListCost",
-            BillingCurrency="BillingCurrency",
-            Tags="Tags",
-            RegionId=pl.lit(_text(frame, "region")).str.to_lowercase(),
-            InstanceType=pl.when(pl.lit(service) == "Virtual Machines").then(
-                pl.lit(additional).str.json_path_match("$.ServiceType")
-            ),
-            workload=pl.lit(workload_from_tags(path, tags, tag_key, first)),
-            source=pl.lit("azure"),
-            scope=pl.concat_str(
-                [
-                    pl.lit("azure"),
-                    pl.col("BillingAccountId"),
-                    pl.col("subscription"),
-                    pl.col("BillingPeriodStart").dt.strftime("%Y-%m-%d"),
-                ],
-                separator="|",
-            ),
+    return conform(out.select(**_columns(path, frame, first, tag_key, tags)), "billing_items")
+
+
+def _columns(
+    path: Path, frame: pl.DataFrame, first: int, tag_key: str, tags: pl.Series
+) -> dict[str, pl.Expr]:
+    """The billing shape's columns over the checked money frame (`out` of normalize_azure)."""
+    service = _text(frame, "service")
+    additional = _text(frame, "additional")
+    quantity = _quantity(path, frame, first)
+    return dict(
+        ChargePeriodStart=pl.col("day").cast(UTC_TS),
+        ChargePeriodEnd=(pl.col("day") + pl.duration(days=1)).cast(UTC_TS),
+        BillingPeriodStart=pl.col("BillingPeriodStart").cast(UTC_TS),
+        BillingAccountId=pl.col("BillingAccountId"),
+        ProviderName=pl.lit("Microsoft"),
+        ServiceName=pl.lit(service),
+        ResourceId=instance_id(pl.lit(_text(frame, "resource"))),
+        SkuId=pl.lit(_text(frame, "sku")),
+        ChargeCategory=pl.lit(_text(frame, "charge_type"))
+        .str.to_lowercase()
+        .replace_strict(CHARGE_CATEGORY, default=None, return_dtype=pl.String),
+        PricingUnit=pl.lit(_text(frame, "unit")),
+        PricingQuantity=pl.lit(quantity),
+        ConsumedQuantity=pl.lit(quantity),
+        BilledCost=pl.col("BilledCost"),
+        EffectiveCost=pl.col("EffectiveCost"),
+        ListCost=pl.col("ListCost"),
+        BillingCurrency=pl.col("BillingCurrency"),
+        Tags=pl.col("Tags"),
+        RegionId=pl.lit(_text(frame, "region")).str.to_lowercase(),
+        InstanceType=pl.when(pl.lit(service) == "Virtual Machines").then(
+            pl.lit(additional).str.json_path_match("$.ServiceType")
         ),
-        "billing_items",
+        workload=pl.lit(workload_from_tags(path, tags, tag_key, first)),
+        source=pl.lit("azure"),
+        scope=pl.concat_str(
+            [
+                pl.lit("azure"),
+                pl.col("BillingAccountId"),
+                pl.col("subscription"),
+                pl.col("BillingPeriodStart").dt.strftime("%Y-%m-%d"),
+            ],
+            separator="|",
+        ),
     )
 
 

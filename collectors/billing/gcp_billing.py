@@ -168,43 +168,39 @@ def normalize_gcp(
         out.select(BillingAccountId="billing_account_id", BillingCurrency="currency"),
         first,
     )
+    return conform(out.select(**_columns(scope)), "billing_items")
+
+
+def _columns(scope: str) -> dict[str, pl.Expr]:
+    """The billing shape's columns over the checked flat rows (`out` of normalize_gcp)."""
+    source = "gcp" if scope == "month" else "gcp_bq"
     key = (
         pl.col("period").dt.strftime("%Y-%m-%d")
         if scope == "month"
         else pl.col("start").dt.strftime("%Y-%m-%d")
     )
-    return conform(
-        out.select(
-            ChargePeriodStart="start",
-            ChargePeriodEnd=pl.coalesce("usage_end_time", pl.col("start") + pl.duration(days=1)),
-            BillingPeriodStart=pl.col("period").cast(pl.Datetime("us", "UTC")),
-            BillingAccountId="billing_account_id",
-            ProviderName=pl.lit("Google Cloud"),
-            ServiceName="service_description",
-            ResourceId=instance_id(pl.col("resource_global_name"), pl.col("resource_name")),
-            SkuId="sku_id",
-            ChargeCategory=pl.col("cost_type").replace_strict(
-                CHARGE_CATEGORY, default=None, return_dtype=pl.String
-            ),
-            PricingUnit="pricing_unit",
-            PricingQuantity="pricing_quantity",
-            ConsumedQuantity="pricing_quantity",
-            BilledCost="net",
-            EffectiveCost="net",
-            ListCost="cost_at_list",
-            BillingCurrency="currency",
-            Tags="tags",
-            RegionId="region",
-            workload="workload",
-            source=pl.lit("gcp" if scope == "month" else "gcp_bq"),
-            scope=pl.concat_str(
-                [
-                    pl.lit("gcp" if scope == "month" else "gcp_bq"),
-                    pl.col("billing_account_id"),
-                    key,
-                ],
-                separator="|",
-            ),
+    return dict(
+        ChargePeriodStart=pl.col("start"),
+        ChargePeriodEnd=pl.coalesce("usage_end_time", pl.col("start") + pl.duration(days=1)),
+        BillingPeriodStart=pl.col("period").cast(pl.Datetime("us", "UTC")),
+        BillingAccountId=pl.col("billing_account_id"),
+        ProviderName=pl.lit("Google Cloud"),
+        ServiceName=pl.col("service_description"),
+        ResourceId=instance_id(pl.col("resource_global_name"), pl.col("resource_name")),
+        SkuId=pl.col("sku_id"),
+        ChargeCategory=pl.col("cost_type").replace_strict(
+            CHARGE_CATEGORY, default=None, return_dtype=pl.String
         ),
-        "billing_items",
+        PricingUnit=pl.col("pricing_unit"),
+        PricingQuantity=pl.col("pricing_quantity"),
+        ConsumedQuantity=pl.col("pricing_quantity"),
+        BilledCost=pl.col("net"),
+        EffectiveCost=pl.col("net"),
+        ListCost=pl.col("cost_at_list"),
+        BillingCurrency=pl.col("currency"),
+        Tags=pl.col("tags"),
+        RegionId=pl.col("region"),
+        workload=pl.col("workload"),
+        source=pl.lit(source),
+        scope=pl.concat_str([pl.lit(source), pl.col("billing_account_id"), key], separator="|"),
     )
