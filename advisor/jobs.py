@@ -22,7 +22,8 @@ warehouse holds data for, and an ingest re-costs only the days it touched (DESIG
   the same transaction: the one waste figure over all history that the pages, the weekly report
   and the alerts' money agree on;
 - last, the recommendations are computed from the stored hourly attribution and ledger over the
-  advisor window.
+  advisor window, with each workload's evidence from the raw data (warehouse/evidence.py), and
+  stored with their alternatives, the hybrids' demand curves and that evidence.
 """
 
 from __future__ import annotations
@@ -38,18 +39,21 @@ import polars as pl
 
 from advisor.attribution import IDLE, hourly_usage, minute_shares
 from advisor.ledger import daily_ledger, held_usage, host_placements, local_rates
-from advisor.recommend import Params, recommendations
+from advisor.recommend import Params, recommendation_results
 from advisor.waste import billed_hosts, run_reach, wasted_days
 from config.settings import Config
 from tables.stored import (
     GPU_MINUTE,
     RESULTS_ALTERNATIVES,
     RESULTS_DAILY_LEDGER,
+    RESULTS_DEMAND_CURVES,
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
     RESULTS_WASTE_DAILY,
+    RESULTS_WORKLOAD_EVIDENCE,
 )
 from warehouse import results
+from warehouse.evidence import workload_evidence
 from warehouse.results import (
     advisor_minutes,
     instance_types,
@@ -81,6 +85,8 @@ class AdvisorResults:
     ledger: pl.DataFrame  # RESULTS_DAILY_LEDGER
     recommendations: pl.DataFrame
     alternatives: pl.DataFrame
+    curves: pl.DataFrame = field(default_factory=RESULTS_DEMAND_CURVES.empty)
+    evidence: pl.DataFrame = field(default_factory=RESULTS_WORKLOAD_EVIDENCE.empty)
 
     def tables(self) -> dict[str, pl.DataFrame]:
         return {
@@ -88,6 +94,8 @@ class AdvisorResults:
             RESULTS_DAILY_LEDGER.name: self.ledger,
             RESULTS_RECOMMENDATIONS.name: self.recommendations,
             RESULTS_ALTERNATIVES.name: self.alternatives,
+            RESULTS_DEMAND_CURVES.name: self.curves,
+            RESULTS_WORKLOAD_EVIDENCE.name: self.evidence,
         }
 
 
@@ -117,9 +125,11 @@ def compute_advisor(
     catalog: pl.DataFrame,
     *,
     now: datetime,
+    evidence: pl.DataFrame | None = None,
 ) -> AdvisorResults:
     """All advisor results from one window's frames, in memory (pure: no I/O). The job stores the
-    same figures day by day (`refresh_ledger`); this whole-window form serves tests and checks."""
+    same figures day by day (`refresh_ledger`); this whole-window form serves tests and checks.
+    `evidence`: results_workload_evidence rows (warehouse/evidence.py), where at hand."""
     local_hosts = [h.name for h in cfg.local.hosts]
     usage = hourly_usage(minutes, minute_shares(process_minutes))
     placements = host_placements(usage["host"], bills, local_hosts)
@@ -133,7 +143,7 @@ def compute_advisor(
         pue=cfg.energy.pue,
         local_hosts=local_hosts,
     )
-    recs, alts = recommendations(
+    out = recommendation_results(
         usage,
         ledger,
         instances,
@@ -142,8 +152,13 @@ def compute_advisor(
         set(cfg.workloads.sensitive),
         end=now,
         now=now,
+        evidence=evidence,
     )
-    return AdvisorResults(usage, ledger, recs, alts)
+    if evidence is None:
+        evidence = RESULTS_WORKLOAD_EVIDENCE.empty()
+    return AdvisorResults(
+        usage, ledger, out.recommendations, out.alternatives, out.curves, evidence
+    )
 
 
 def load_and_compute(
@@ -162,6 +177,7 @@ def load_and_compute(
         cfg,
         catalog,
         now=now,
+        evidence=window_evidence(wh, cfg, now=now),
     )
 
 
@@ -321,16 +337,30 @@ def chunk_waste(
     return rows.filter(touching), [(lo, hi)]
 
 
-def window_recommendations(
-    wh: Warehouse, cfg: Config, catalog: pl.DataFrame, *, now: datetime
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Recommendations and alternatives from the stored hourly attribution and ledger over the
-    advisor window before `now`."""
+def _window_span(cfg: Config, now: datetime) -> tuple[date, datetime, datetime]:
+    """The first day and [since, until) read around the advisor window before `now`."""
     today = now.astimezone(UTC).date()
     first = today - timedelta(days=cfg.advisor.window_days + 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    until = since + timedelta(days=cfg.advisor.window_days + 3)
-    return recommendations(
+    return first, since, since + timedelta(days=cfg.advisor.window_days + 3)
+
+
+def window_evidence(wh: Warehouse, cfg: Config, *, now: datetime) -> pl.DataFrame:
+    """results_workload_evidence over the advisor window before `now`: each workload's activity
+    signal and process shape (the raw process samples still kept)."""
+    _, since, until = _window_span(cfg, now)
+    return workload_evidence(wh, since, until, active_pct=cfg.advisor.active_hour_busy_pct, now=now)
+
+
+def window_recommendations(
+    wh: Warehouse, cfg: Config, catalog: pl.DataFrame, *, now: datetime
+) -> dict[str, pl.DataFrame]:
+    """The recommendations, their alternatives, the hybrids' demand curves and the evidence they
+    were sized by, from the stored hourly attribution and ledger over the advisor window before
+    `now`: table name -> rows to store."""
+    first, since, until = _window_span(cfg, now)
+    evidence = window_evidence(wh, cfg, now=now)
+    out = recommendation_results(
         results.usage_between(wh, since, until),
         results.ledger_between(wh, first, until.date()),
         instance_types(wh, since),
@@ -339,7 +369,14 @@ def window_recommendations(
         set(cfg.workloads.sensitive),
         end=now,
         now=now,
+        evidence=evidence,
     )
+    return {
+        RESULTS_RECOMMENDATIONS.name: out.recommendations,
+        RESULTS_ALTERNATIVES.name: out.alternatives,
+        RESULTS_DEMAND_CURVES.name: out.curves,
+        RESULTS_WORKLOAD_EVIDENCE.name: evidence,
+    }
 
 
 def refresh_ledger(
@@ -370,11 +407,9 @@ def refresh_ledger(
         done.ledger_rows += ledger.height
         done.waste_rows += waste[0].height
         done.chunks += 1
-    recs, alts = window_recommendations(wh, cfg, catalog, now=now)
-    results.store_advisor_results(
-        wh, {RESULTS_RECOMMENDATIONS.name: recs, RESULTS_ALTERNATIVES.name: alts}
-    )
-    done.recommendations = recs.height
+    stored = window_recommendations(wh, cfg, catalog, now=now)
+    results.store_advisor_results(wh, stored)
+    done.recommendations = stored[RESULTS_RECOMMENDATIONS.name].height
     if done.reasons:
         log.info("ledger: %s; recomputed %d day(s)", "; ".join(done.reasons), done.days)
     log.debug(

@@ -16,10 +16,12 @@ from tables.stored import (
     GPU_MINUTE,
     RESULTS_ALTERNATIVES,
     RESULTS_DAILY_LEDGER,
+    RESULTS_DEMAND_CURVES,
     RESULTS_GPU_COST_RATES,
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
     RESULTS_WASTE_DAILY,
+    RESULTS_WORKLOAD_EVIDENCE,
 )
 
 _S = pl.String()
@@ -70,6 +72,8 @@ USAGE_HOURLY = RESULTS_USAGE_HOURLY.copy_as("usage_hourly")
 RECOMMENDATIONS = RESULTS_RECOMMENDATIONS.copy_as("recommendations")
 ALTERNATIVES = RESULTS_ALTERNATIVES.copy_as("alternatives")
 WASTE_DAILY = RESULTS_WASTE_DAILY.copy_as("waste_daily", "wasted high-end GPU time, every day")
+DEMAND_CURVES = RESULTS_DEMAND_CURVES.copy_as("demand_curves")
+WORKLOAD_EVIDENCE = RESULTS_WORKLOAD_EVIDENCE.copy_as("workload_evidence")
 INSTANCES = Table(
     "instances",
     (
@@ -105,6 +109,8 @@ SNAPSHOT_TABLES: dict[str, Table] = {
         ALTERNATIVES,
         INSTANCES,
         WASTE_DAILY,
+        DEMAND_CURVES,
+        WORKLOAD_EVIDENCE,
         SNAP_META,
     )
 }

@@ -303,6 +303,86 @@ RESULTS_RECOMMENDATIONS = Table(
         _BREAK_EVEN,
         Column("confidence", _F, "fraction", "grows with days observed"),
         Column("reasons", pl.List(_S), "", "the arithmetic in words"),
+        # Matching each workload to the right hardware (migration 9, issue 13).
+        Column(
+            "gpus_after",
+            _I32,
+            "GPUs",
+            "GPUs the chosen option holds (a hybrid: its local base); null for keep",
+            label="GPUs after",
+            since=9,
+        ),
+        Column(
+            "assumption",
+            _S,
+            "",
+            "how its GPUs work together: single_gpu | multi_gpu_job | independent | idle_gpus |"
+            " unknown (why: in the reasons)",
+            since=9,
+        ),
+        Column(
+            "busy_gpus_p95",
+            _F,
+            "GPUs",
+            "GPU-equivalents busy at once in its busiest hours (p95 of the hours it held GPUs);"
+            " null where unknown",
+            label="busy GPUs p95",
+            since=9,
+        ),
+        Column(
+            "memory_total_gib",
+            _F,
+            "GiB",
+            "the most GPU memory its processes held at once over all its GPUs; null where unknown",
+            label="memory GiB in total",
+            since=9,
+        ),
+        Column(
+            "freed_capacity_usd",
+            _F,
+            "USD/month",
+            "what the GPUs it hands over are worth a month to others (not its own cash)",
+            label="frees for others USD/month",
+            since=9,
+        ),
+        Column(
+            "schedule",
+            _S,
+            "",
+            "stop when idle: the hours (UTC) it would run in; null where none is proposed",
+            since=9,
+        ),
+        Column(
+            "schedule_hours_per_month",
+            _F,
+            "h",
+            "hours a month it would hold its GPUs on that schedule",
+            label="scheduled h/month",
+            since=9,
+        ),
+        Column(
+            "schedule_savings_usd",
+            _F,
+            "USD/month",
+            "what the schedule saves a month (part of monthly_savings_usd)",
+            label="schedule saves USD/month",
+            since=9,
+        ),
+        Column(
+            "confidence_level",
+            _S,
+            "",
+            "high | medium | low: days observed, activity signal, memory, demand stability",
+            label="confidence",
+            since=9,
+        ),
+        Column(
+            "confidence_reasons",
+            pl.List(_S),
+            "",
+            "one reason per factor of the confidence level",
+            since=9,
+        ),
     ),
     "one recommendation per workload over the window (DESIGN.md §2 Recommendation)",
     key=("workload",),
@@ -342,6 +422,63 @@ RESULTS_ALTERNATIVES = Table(
     "every alternative considered per workload, feasible or not",
     key=("workload", "option"),
     since=3,
+)
+
+# The hybrid's hourly demand curve and the evidence beyond the hourly attribution (migration 10).
+RESULTS_DEMAND_CURVES = Table(
+    "results_demand_curves",
+    (
+        _COMPUTED_AT,
+        Column("workload", _S, "", "a workload recommended a hybrid"),
+        Column("hour", UTC_TS, "", "an hour of the window (UTC)"),
+        Column("gpus", _F, "GPUs", "GPUs its processes held that hour (its demand)"),
+        Column(
+            "base_gpus",
+            _F,
+            "GPUs",
+            "the chosen line: local GPUs carry the demand up to it, the cloud the rest",
+            label="local base",
+        ),
+    ),
+    "the hourly demand curve of each workload recommended a hybrid, with the chosen base line",
+    key=("workload", "hour"),
+    since=10,
+)
+
+RESULTS_WORKLOAD_EVIDENCE = Table(
+    "results_workload_evidence",
+    (
+        _COMPUTED_AT,
+        Column("workload", _S, "", "the workload"),
+        Column(
+            "sm_active_share",
+            _F,
+            "fraction",
+            "of its GPU-seconds, those whose activity was SM active (NVML GPM, DCGM)",
+        ),
+        Column("util_share", _F, "fraction", "of its GPU-seconds, those with only utilization.gpu"),
+        Column(
+            "busy_minutes",
+            _I64,
+            "count",
+            "minutes its processes ran on a GPU busy at least [advisor] active_hour_busy_pct",
+        ),
+        Column(
+            "multi_gpu_minutes",
+            _I64,
+            "count",
+            "of those, minutes one command (or pid) was busy on two or more of its GPUs at once",
+        ),
+        Column("job_gpus", _I32, "GPUs", "the most GPUs one command was busy on at once"),
+        Column("max_process_mib", _F, "MiB", "the most memory one process held on one GPU"),
+        Column("processes", _I64, "count", "its processes (host and pid) seen"),
+        Column("p90_process_s", _F, "s", "how long 90 % of its processes lived at most"),
+    ),
+    "what the raw data says about each workload beyond the hourly attribution, over the"
+    " advisor window: its activity signal (minute rollups) and its process shape (the process"
+    " samples still kept)",
+    key=("workload",),
+    since=10,
 )
 
 RESULTS_GPU_COST_RATES = Table(
@@ -534,6 +671,8 @@ WAREHOUSE_TABLES: dict[str, Table] = {
         LEDGER_HOSTS,
         LEDGER_STATE,
         RESULTS_WASTE_DAILY,
+        RESULTS_DEMAND_CURVES,
+        RESULTS_WORKLOAD_EVIDENCE,
     )
 }
 
@@ -545,6 +684,8 @@ ADVISOR_RESULTS = (
     RESULTS_DAILY_LEDGER.name,
     RESULTS_RECOMMENDATIONS.name,
     RESULTS_ALTERNATIVES.name,
+    RESULTS_DEMAND_CURVES.name,
+    RESULTS_WORKLOAD_EVIDENCE.name,
 )
 
 # A reading, not a table: bills per day, workload and resource (warehouse/store.py

@@ -31,7 +31,7 @@ DEMO_INTENDED_ACTIONS = {
     "llm-pretrain": "buy_local",
     "clinical-nlp": "move_to_local",
     "research-notebook": "downsize",
-    "chat-inference": "downsize",
+    "chat-inference": "move_to_cloud",
     "weekly-sweep": "keep",
     "batch-queue": "keep",
     "vision-dev": "keep",

@@ -10,7 +10,12 @@ import polars as pl
 
 from tables.escape import csv_frame
 from tables.published import COSTS, COSTS_GROUP_BY, RECOMMENDATIONS_CSV
-from tables.snapshot import ADVISOR_SNAPSHOT_TABLES, DAILY_LEDGER
+from tables.snapshot import (
+    ADVISOR_SNAPSHOT_TABLES,
+    DAILY_LEDGER,
+    DEMAND_CURVES,
+    WORKLOAD_EVIDENCE,
+)
 from warehouse.snapshot import Snapshot
 
 
@@ -65,6 +70,28 @@ def recommendations(snap: Snapshot) -> pl.DataFrame:
 
 def alternatives(snap: Snapshot) -> pl.DataFrame:
     return snap.query("SELECT * FROM alternatives ORDER BY workload, monthly_cost_usd")
+
+
+def _table_names(snap: Snapshot) -> set[str]:
+    return set(
+        snap.query("SELECT table_name FROM information_schema.tables")["table_name"].to_list()
+    )
+
+
+def demand_curves(snap: Snapshot) -> pl.DataFrame:
+    """The hourly demand curve and chosen base of each workload told to go hybrid (empty in a
+    snapshot from before migration 10)."""
+    if DEMAND_CURVES.name not in _table_names(snap):
+        return DEMAND_CURVES.empty()
+    return snap.query(f"SELECT * FROM {DEMAND_CURVES.name} ORDER BY workload, hour")
+
+
+def workload_evidence(snap: Snapshot) -> pl.DataFrame:
+    """Each workload's activity signal and process shape the recommendations were sized by
+    (empty in a snapshot from before migration 10)."""
+    if WORKLOAD_EVIDENCE.name not in _table_names(snap):
+        return WORKLOAD_EVIDENCE.empty()
+    return snap.query(f"SELECT * FROM {WORKLOAD_EVIDENCE.name}")
 
 
 def instances(snap: Snapshot) -> pl.DataFrame:
@@ -168,6 +195,8 @@ _CSV_DIGITS = {
     "duty_cycle": 4,
     "peak_memory_gib": 2,
     "gpu_hours_per_month": 1,
+    "freed_capacity_usd": 2,
+    "schedule_savings_usd": 2,
 }
 
 

@@ -25,10 +25,12 @@ from tables.stored import (
     PROCESS_SAMPLES_TABLE,
     RESULTS_ALTERNATIVES,
     RESULTS_DAILY_LEDGER,
+    RESULTS_DEMAND_CURVES,
     RESULTS_GPU_COST_RATES,
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
     RESULTS_WASTE_DAILY,
+    RESULTS_WORKLOAD_EVIDENCE,
 )
 from tables.units import MINUTE_SIGNALS, activity_sql
 from warehouse.db import transaction
@@ -123,6 +125,25 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         [RESULTS_GPU_COST_RATES.rename_column_ddl("activity_pct")],
     ),
     (
+        9,
+        "recommendations: GPUs after, how its GPUs work together, p95 busy, memory in total,"
+        " capacity freed for others, the schedule, named confidence",
+        # Filled by the next advisor run, which replaces the recommendations whole.
+        [
+            RESULTS_RECOMMENDATIONS.add_column_ddl(c.name)
+            for c in RESULTS_RECOMMENDATIONS.columns
+            if c.since == 9
+        ],
+    ),
+    (
+        10,
+        "the hybrid's hourly demand curves and each workload's evidence (signal, process shape)",
+        [
+            RESULTS_DEMAND_CURVES.duckdb_ddl(as_of=10),
+            RESULTS_WORKLOAD_EVIDENCE.duckdb_ddl(as_of=10),
+        ],
+    ),
+    (
         13,
         "wasted high-end GPU time per run and day, over all history",
         # Filled by the next ledger refresh: the waste's fingerprint is new (advisor/jobs.py),
@@ -139,7 +160,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,
 # 3: advisor results, 4: alerts, 6: ledger bookkeeping, 7: unpriced GPU-hours, 8: activity_pct,
-# 13: wasted time per day), so parallel work never renumbers another's migration.
+# 9-10: recommendations matched to hardware, 13: wasted time per day), so parallel work never
+# renumbers another's migration.
 SCHEMA_VERSION = max(version for version, _title, _statements in MIGRATIONS)
 
 

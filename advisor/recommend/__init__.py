@@ -15,11 +15,16 @@ The steps, one module each:
 - `usage`: the window of whole days and the hourly usage frames it reads;
 - `capacity`: local spare capacity per host and GPU class, hour of the week by hour;
 - `profiles`: measuring each workload (Profile) and marking contention on full local classes;
-- `fit`: whether a GPU holds a workload (memory, throughput) and whether it is smaller;
-- `alternatives`: the option builders (`OPTION_BUILDERS`: cloud, buy, spare), pricing each
-  option's savings and action;
+- `load`: what each workload asks of its GPUs (Load: GPUs at once, p95 busy, memory in total
+  and per process, multi-GPU job or independent work, active hours, interruptible);
+- `confidence`: the named confidence level and its reasons;
+- `fit` and `sizing`: whether a GPU holds a workload (memory, throughput), whether it is
+  smaller, and how many GPUs of a class it needs (consolidation);
+- `option`: the Alternative record; `alternatives`: the option builders (`OPTION_BUILDERS`:
+  cloud (cloud.py: on-demand, spot, reserved), buy (purchase.py), spare, hybrid (hybrid.py),
+  schedule (schedule.py)), pricing each option's savings and action;
 - `choose`: the action and the reasons in words (Recommendation, decide);
-- `frames`: the published tables and `recommendations`, the whole way from usage to them.
+- `frames`: the published tables and `recommendation_results`, the whole way from usage to them.
 """
 
 from __future__ import annotations
@@ -43,10 +48,14 @@ from advisor.recommend.choose import ACTIONS, Recommendation, decide, recommend_
 from advisor.recommend.fit import fit, memory_fit, smaller
 from advisor.recommend.frames import (
     ALTERNATIVE_SCHEMA,
+    DEMAND_CURVE_SCHEMA,
     RECOMMENDATION_SCHEMA,
+    RecommendationResults,
     recommendation_frames,
+    recommendation_results,
     recommendations,
 )
+from advisor.recommend.load import Load, measure_load
 from advisor.recommend.params import Params
 from advisor.recommend.profiles import (
     MEMORY_UNKNOWN_CONFIDENCE,
@@ -55,11 +64,14 @@ from advisor.recommend.profiles import (
     _confidence,
     measured_profiles,
 )
+from advisor.recommend.schedule import Schedule, schedule_of, when_words
+from advisor.recommend.sizing import Sizing, size_for
 from advisor.recommend.usage import Window, observed_window, with_activity, with_class
 
 __all__ = [
     "ACTIONS",
     "ALTERNATIVE_SCHEMA",
+    "DEMAND_CURVE_SCHEMA",
     "ASSUMED_WATTS",
     "FULL_NODE_GPUS",
     "MEMORY_UNKNOWN_CONFIDENCE",
@@ -69,11 +81,15 @@ __all__ = [
     "SPOT_NOTE",
     "Alternative",
     "Freed",
+    "Load",
     "LocalCapacity",
     "OptionBuilder",
     "Params",
     "Profile",
     "Recommendation",
+    "RecommendationResults",
+    "Schedule",
+    "Sizing",
     "Window",
     "_confidence",
     "alternatives",
@@ -82,15 +98,20 @@ __all__ = [
     "decide",
     "fit",
     "local_capacity",
+    "measure_load",
     "measured_profiles",
     "memory_fit",
     "observed_window",
     "price_alternatives",
     "recommend_profiles",
     "recommendation_frames",
+    "recommendation_results",
     "recommendations",
+    "schedule_of",
+    "size_for",
     "smaller",
     "spare_alternatives",
     "with_activity",
+    "when_words",
     "with_class",
 ]

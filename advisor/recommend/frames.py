@@ -1,10 +1,13 @@
-"""The recommendations as tables: one row per workload (RECOMMENDATION_SCHEMA) and one per
-alternative considered (ALTERNATIVE_SCHEMA), and `recommendations`, the whole way there from the
-hourly usage and the ledger: measure, price the alternatives, choose."""
+"""The recommendations as tables: one row per workload (RECOMMENDATION_SCHEMA), one per
+alternative considered (ALTERNATIVE_SCHEMA) and the hourly demand curve of each workload told to
+go hybrid (DEMAND_CURVE_SCHEMA); `recommendation_results` (and `recommendations`, its first two)
+the whole way there from the hourly usage and the ledger: measure, price the alternatives,
+choose."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -14,10 +17,20 @@ from advisor.recommend.choose import ACTIONS, Recommendation, recommend_profiles
 from advisor.recommend.params import Params, with_clouds
 from advisor.recommend.profiles import measured_profiles
 from advisor.recommend.usage import Window, observed_window
-from tables.stored import RESULTS_ALTERNATIVES, RESULTS_RECOMMENDATIONS
+from tables.stored import RESULTS_ALTERNATIVES, RESULTS_DEMAND_CURVES, RESULTS_RECOMMENDATIONS
 
 RECOMMENDATION_SCHEMA: dict[str, pl.DataType] = RESULTS_RECOMMENDATIONS.polars_schema
 ALTERNATIVE_SCHEMA: dict[str, pl.DataType] = RESULTS_ALTERNATIVES.polars_schema
+DEMAND_CURVE_SCHEMA: dict[str, pl.DataType] = RESULTS_DEMAND_CURVES.polars_schema
+
+
+@dataclass
+class RecommendationResults:
+    """What one run of the recommendations publishes."""
+
+    recommendations: pl.DataFrame  # RECOMMENDATION_SCHEMA
+    alternatives: pl.DataFrame  # ALTERNATIVE_SCHEMA
+    curves: pl.DataFrame  # DEMAND_CURVE_SCHEMA
 
 
 def recommendations(
@@ -30,18 +43,61 @@ def recommendations(
     *,
     end: datetime,
     now: datetime | None = None,
+    evidence: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Recommendations (RECOMMENDATION_SCHEMA) and every alternative (ALTERNATIVE_SCHEMA) for the
     window of `params.window_days` whole days before `end`."""
+    out = recommendation_results(
+        usage, ledger, instances, catalog, params, sensitive, end=end, now=now, evidence=evidence
+    )
+    return out.recommendations, out.alternatives
+
+
+def recommendation_results(
+    usage: pl.DataFrame,
+    ledger: pl.DataFrame,
+    instances: pl.DataFrame,
+    catalog: pl.DataFrame,
+    params: Params,
+    sensitive: set[str] | frozenset[str],
+    *,
+    end: datetime,
+    now: datetime | None = None,
+    evidence: pl.DataFrame | None = None,
+) -> RecommendationResults:
+    """The recommendations, their alternatives and the hybrids' demand curves for the window of
+    `params.window_days` whole days before `end`; `evidence`: results_workload_evidence rows
+    (warehouse/evidence.py), where the raw data was at hand."""
     now = now or datetime.now(UTC)
     billed = instances["instance_type"].to_list() if "instance_type" in instances.columns else []
     params = with_clouds(params, billed, catalog)
     window = observed_window(usage, end, params.window_days)
     profiles, capacity = measured_profiles(
-        usage, ledger, instances, catalog, params, sensitive, window
+        usage, ledger, instances, catalog, params, sensitive, window, evidence
     )
     recs = recommend_profiles(profiles, capacity, catalog, params)
-    return recommendation_frames(recs, window, now)
+    frames = recommendation_frames(recs, window, now)
+    return RecommendationResults(*frames, demand_curves(recs, window, now))
+
+
+def demand_curves(recs: list[Recommendation], window: Window, now: datetime) -> pl.DataFrame:
+    """The hourly demand curve and chosen base line of every workload told to go hybrid."""
+    rows = []
+    for r in recs:
+        c, load = r.chosen, r.profile.load
+        if r.action != "hybrid" or c is None or load is None:
+            continue
+        for i, gpus in enumerate(load.curve):
+            rows.append(
+                {
+                    "computed_at": now,
+                    "workload": r.profile.workload,
+                    "hour": window.start + timedelta(hours=i),
+                    "gpus": gpus,
+                    "base_gpus": c.base_gpus,
+                }
+            )
+    return _frame(rows, DEMAND_CURVE_SCHEMA)
 
 
 def recommendation_frames(
@@ -62,7 +118,8 @@ def recommendation_frames(
     alts_frame = _frame(alt_rows, ALTERNATIVE_SCHEMA)
     order = {a: i for i, a in enumerate(ACTIONS)}
     recs_frame = recs_frame.sort(
-        pl.col("monthly_savings_usd").fill_null(0) * -1,
+        (pl.col("monthly_savings_usd").fill_null(0) + pl.col("freed_capacity_usd").fill_null(0))
+        * -1,
         pl.col("action").replace_strict(order, default=9),
         "workload",
     )

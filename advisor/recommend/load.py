@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 import polars as pl
 
@@ -78,7 +79,7 @@ def measure_load(
     seconds, busy_seconds, activity_seconds, mem_peak_mib) and its `evidence` row (or None)."""
     hours = _per_hour(rows, params)
     held = hours.filter(pl.col("held") > 0)
-    process_gpus = int(held["gpus_used"].max() or 0)
+    process_gpus = int(cast(int | None, held["gpus_used"].max()) or 0)
     shape, words, job_gpus, from_processes = _shape(held, process_gpus, evidence, params)
     spot, spot_words = _interruptible(shape, evidence, params, listed=interruptible)
     return Load(
@@ -141,7 +142,7 @@ def _memory_total(hours: pl.DataFrame) -> float | None:
     read = hours.filter(pl.col("mem_readings") > 0)
     if read.height == 0:
         return None
-    return float(read["mem_mib"].max() or 0.0) / MIB_PER_GIB
+    return float(cast(float | None, read["mem_mib"].max()) or 0.0) / MIB_PER_GIB
 
 
 def _process_memory(rows: pl.DataFrame, evidence: dict | None) -> float | None:
@@ -214,7 +215,9 @@ def _shape_from_processes(evidence: dict | None, process_gpus: int) -> tuple[str
     return INDEPENDENT, f"independent work: {words}, under {pct(MULTI_GPU_SHARE)}", 1
 
 
-def _shape_from_hours(held: pl.DataFrame, process_gpus: int, params: Params) -> tuple[str, str, int]:
+def _shape_from_hours(
+    held: pl.DataFrame, process_gpus: int, params: Params
+) -> tuple[str, str, int]:
     """Without process samples: its GPUs' hourly activity together (never busy: idle GPUs)."""
     active = held.filter(pl.col("gpus_active") >= 1)
     no_processes = "no process samples in the window (raw ones are kept 14 days)"

@@ -16,7 +16,7 @@ from typing import NamedTuple, cast
 
 import polars as pl
 
-from advisor.costs import cloud_price_per_gpu, gpu_classes
+from advisor.costs import cloud_price_per_gpu, gpu_classes, pct
 from advisor.recommend.capacity import LocalCapacity, local_capacity
 from advisor.recommend.confidence import confidence_level, unmeasured_level, variability
 from advisor.recommend.load import Load, measure_load
@@ -70,6 +70,7 @@ class Profile:
     notes: list[str] = field(default_factory=list)
     load: Load | None = None  # measured demand (None: a what-if, or no telemetry)
     commitment: str | None = None  # the commitment covering its instance, in words
+    saturated: str | None = None  # local, busy on a full class: where and how, in words
     confidence_level: str = ""  # high | medium | low (advisor/recommend/confidence.py)
     confidence_reasons: list[str] = field(default_factory=list)
 
@@ -311,11 +312,7 @@ def _measured_profile(
     daily = m.daily_series(name)
     confidence = _confidence(daily, window.days, params.window_days)
     load = measure_load(
-        rows,
-        window,
-        params,
-        m.evidence.get(name),
-        interruptible=name in params.interruptible,
+        rows, window, params, m.evidence.get(name), interruptible=name in params.interruptible
     )
     level, level_reasons = confidence_level(
         window.days, load.signal, peak_gib is not None, variability(daily), params
@@ -373,15 +370,35 @@ def _active_hours(wl_hourly: pl.DataFrame, params: Params) -> int:
 def _mark_contention(
     profiles: list[Profile], capacity: LocalCapacity, catalog: pl.DataFrame, params: Params
 ) -> None:
-    """Local workloads on a full class whose other user is saturated get `freed`."""
+    """Local workloads on a full class whose other user is saturated get `freed`; saturated
+    ones (busy at least saturated_busy_pct there) get `saturated`."""
     for p in profiles:
         if p.placement != "local" or p.gpu_model is None:
             continue
+        p.saturated = _saturated(p, capacity, params)
         for host in p.hosts:
             freed = _freed_on(p, p.gpu_model, host, capacity, catalog, params)
             if freed is not None:
                 p.freed = freed
                 break
+
+
+def _saturated(p: Profile, capacity: LocalCapacity, params: Params) -> str | None:
+    """Where `p` is busy at least saturated_busy_pct on a class idle under contention_idle_pct."""
+    if p.busy_fraction is None or p.busy_fraction * 100.0 < params.saturated_busy_pct:
+        return None
+    full = capacity.classes.filter(
+        pl.col("host").is_in(list(p.hosts))
+        & (pl.col("gpu_class") == p.gpu_model)
+        & (pl.col("spare_share") < params.contention_idle_pct / 100.0)
+    )
+    if full.height == 0:
+        return None
+    host, share = full.row(0)[0], float(full["spare_share"][0])
+    return (
+        f"busy {pct(p.busy_fraction)} on {host}, whose {p.gpu_model} are idle only "
+        f"{pct(share, 1)} of the time"
+    )
 
 
 def _freed_on(

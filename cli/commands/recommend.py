@@ -1,8 +1,9 @@
 """`gpuledger recommend`: for each workload over the window, its action (`keep`, `move_to_local`,
-`buy_local`, `move_to_cloud`, `downsize`) with the monthly savings, break-even months where
-hardware is bought, a confidence and the arithmetic in words (DESIGN.md §3 contract: `--format
-json` prints an array whose elements have at least workload, action, current_monthly_cost_usd,
-monthly_savings_usd, break_even_months, confidence, reasons)."""
+`buy_local`, `move_to_cloud`, `downsize`, `hybrid`, `schedule`) with the monthly savings (its
+own cash; capacity it frees for others apart), break-even months where hardware is bought, a
+confidence (a number and a named level with its reasons) and the arithmetic in words (DESIGN.md
+§3 contract: `--format json` prints an array whose elements have at least workload, action,
+current_monthly_cost_usd, monthly_savings_usd, break_even_months, confidence, reasons)."""
 
 from __future__ import annotations
 
@@ -62,12 +63,18 @@ def contract_rows(frame: pl.DataFrame) -> list[dict]:
             "upfront_usd",
             "gpu_hours_per_month",
             "peak_memory_gib",
+            "busy_gpus_p95",
+            "memory_total_gib",
+            "freed_capacity_usd",
+            "schedule_hours_per_month",
+            "schedule_savings_usd",
         ):
             row[k] = _round(row[k])
         row["break_even_months"] = _round(row["break_even_months"], 1)
         for k in ("busy_fraction", "duty_cycle"):
             row[k] = _round(row[k], 4)
         row["reasons"] = list(r["reasons"] or [])
+        row["confidence_reasons"] = list(r["confidence_reasons"] or [])
         rows.append(row)
     return rows
 
@@ -106,7 +113,17 @@ def _emit_recommendations(
     if args.format == "json":
         emit(rows, "json")
     elif args.format == "csv":
-        emit([{**r, "reasons": " | ".join(r["reasons"])} for r in rows], "csv")
+        emit(
+            [
+                {
+                    **r,
+                    "reasons": " | ".join(r["reasons"]),
+                    "confidence_reasons": " | ".join(r["confidence_reasons"]),
+                }
+                for r in rows
+            ],
+            "csv",
+        )
     else:
         _table(rows)
     return EXIT_OK
@@ -133,7 +150,7 @@ def _table(rows: list[dict], out=None) -> None:
                 "break-even": ""
                 if r["break_even_months"] is None
                 else f"{r['break_even_months']} mo",
-                "confidence": f"{r['confidence']:.2f}",
+                "confidence": f"{r['confidence']:.2f} {r['confidence_level'] or ''}".strip(),
                 "alternative": r["alternative"] or "",
             }
             for r in rows

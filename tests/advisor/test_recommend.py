@@ -118,24 +118,26 @@ def test_p4d_busy_22h_a_day_at_85_percent_for_30_days_buys_local_a100s():
     assert r["busy_fraction"] == pytest.approx(22 * 0.85 / 24)
     assert r["duty_cycle"] == pytest.approx(22 / 24)
     assert r["gpus"] == 8 and r["gpu_hours_per_month"] == pytest.approx(8 * 730)
-    # Buying 8 x A100-80GB ($12,000 each): capital 96,000 / (3 x 8,760) x 730 = 2,666.67,
-    # operations 8 x 730 x 0.10 = 584, energy 8 x 300 W x 730 h x 1.4 x $0.15/kWh = 367.92.
-    capital, ops, energy = 96000 / 26280 * 730, 584.0, 8 * 300 * 730 * ENERGY
+    # Buying 8 x A100-80GB ($12,000 each + 30 % for the server, network and rack around them =
+    # $124,800): capital 124,800 / (3 x 8,760) x 730 = 3,466.67, operations 8 x 730 x 0.10 =
+    # 584, energy 8 x 300 W x 730 h x 1.4 x $0.15/kWh = 367.92.
+    capital, ops, energy = 124800 / 26280 * 730, 584.0, 8 * 300 * 730 * ENERGY
     assert energy == pytest.approx(367.92)
     assert r["action"] == "buy_local"
-    assert r["alternative"] == "buy 8 × A100-80GB ($96,000)"
+    assert r["alternative"] == "buy 8 × A100-80GB ($124,800)"
     assert r["alternative_monthly_cost_usd"] == pytest.approx(capital + ops + energy)
     assert r["monthly_savings_usd"] == pytest.approx(current - (capital + ops + energy))
-    assert r["monthly_savings_usd"] == pytest.approx(12412.21, abs=0.01)
+    assert r["monthly_savings_usd"] == pytest.approx(11612.21, abs=0.01)
     # Pays back when the cash saved each month (the bill less operations and energy) has
-    # covered the purchase: 96,000 / (16,030.80 - 584 - 367.92) = 6.37 months.
-    assert r["break_even_months"] == pytest.approx(96000 / (current - ops - energy))
-    assert r["break_even_months"] == pytest.approx(6.3665, abs=1e-3)
-    assert r["upfront_usd"] == 96000.0
+    # covered the purchase: 124,800 / (16,030.80 - 584 - 367.92) = 8.28 months.
+    assert r["break_even_months"] == pytest.approx(124800 / (current - ops - energy))
+    assert r["break_even_months"] == pytest.approx(8.2765, abs=1e-3)
+    assert r["upfront_usd"] == 124800.0
+    assert r["gpus_after"] == 8 and r["assumption"] == "multi_gpu_job"  # busy together 22 h a day
     words = " ".join(r["reasons"])
-    assert "$16,030.80" in words and "6.4 months" in words and "$12,412.21" in words
+    assert "$16,030.80" in words and "8.3 months" in words and "$11,612.21" in words
     # The L40S is cheaper to buy but too slow: 77.9 % busy x 1.00 / 0.58 = 134 % > 70 %.
-    l40s = alts.filter(pl.col("option") == "buy 8 × L40S ($64,000)").row(0, named=True)
+    l40s = alts.filter(pl.col("option") == "buy 8 × L40S ($83,200)").row(0, named=True)
     assert not l40s["feasible"] and "too slow" in l40s["note"] and "134 %" in l40s["note"]
 
 
@@ -192,10 +194,11 @@ def test_a_sensitive_workload_in_the_cloud_moves_to_local_even_when_that_is_dear
     r = recs["patient-ocr"]
     held = 28 / 168 * 730  # 4 h a day, scaled to a month: 121.67 h
     current = 0.526 * held  # $63.99
-    rtx = 1599 / 26280 * 730 + 730 * 0.10 + 70 * held * ENERGY  # $44.42 + $73 + $1.79
+    # $1,599 + 30 % for the workstation around it = $2,078.70: $57.74 + $73 + $1.79
+    rtx = 1599 * 1.3 / 26280 * 730 + 730 * 0.10 + 70 * held * ENERGY
     assert r["current_monthly_cost_usd"] == pytest.approx(current)
     assert r["action"] == "move_to_local"
-    assert r["alternative"] == "buy 1 × RTX 4090 ($1,599)"
+    assert r["alternative"] == "buy 1 × RTX 4090 ($2,079)"
     assert r["alternative_monthly_cost_usd"] == pytest.approx(rtx)
     assert r["monthly_savings_usd"] == pytest.approx(current - rtx) and current - rtx < 0
     words = " ".join(r["reasons"])
@@ -217,19 +220,26 @@ def dgx(batch_busy):
     return usage_of(rows)
 
 
-def test_a_small_inference_on_a_full_a100_host_downsizes_and_frees_the_gpu_for_the_queue():
+def test_a_small_inference_on_a_full_a100_host_moves_to_the_cloud_and_frees_the_gpu():
     """A team with only local GPUs (no bill names a cloud) may be proposed every cloud: the
-    cheapest L4 is Google Cloud's g2-standard-4 ($0.70683/h) before AWS's g6.xlarge ($0.8048)."""
+    cheapest L4 is Google Cloud's g2-standard-4 ($0.70683/h) before AWS's g6.xlarge ($0.8048).
+    A local -> cloud move is `move_to_cloud`; it raises the workload's own spend, and the A100 it
+    frees for the saturated queue is shown apart, as capacity freed for others."""
     recs, alts = advise(dgx(0.95), days=7)
     chat = recs["chat"]
     # Leaving saves its energy (100 W x 730 h) and hands the A100 to `batch` (95 % busy on a
     # host never idle), which would otherwise rent it: $27.45 / 8 GPUs x 730 h = $2,504.81 (the
     # cheapest A100-80GB per GPU of any cloud: p4de's $3.43 against Azure's $3.673).
     energy, credit, l4 = 100 * 730 * ENERGY, 27.45 / 8 * 730, 0.70683 * 730
-    assert chat["action"] == "downsize"
+    assert chat["action"] == "move_to_cloud"
     assert chat["alternative"] == "1 × g2-standard-4 (1 × L4), on-demand"
-    assert chat["monthly_savings_usd"] == pytest.approx(energy + credit - l4)  # $2,004.18
-    assert "1 × g2-standard-4 on GCP at $0.7068/h × 730 h a month = $515.99" in " ".join(
+    # Its own cash: $15.33 of energy - $515.99 = -$500.66 (its spend rises); the team saves
+    # -$500.66 + $2,504.81 = $2,004.15.
+    assert chat["monthly_savings_usd"] == pytest.approx(energy - l4)
+    assert chat["freed_capacity_usd"] == pytest.approx(credit)
+    assert energy - l4 + credit == pytest.approx(2004.15, abs=0.01)
+    assert "raises its own spend by $500.66 a month" in " ".join(chat["reasons"])
+    assert "1 × g2-standard-4 on GCP at $0.7068/h on-demand × 730 h a month = $515.99" in " ".join(
         chat["reasons"]
     )
     # The T4 is cheaper but would run 15 % x 1.00 / 0.21 = 71 % busy, over the 70 % ceiling.
@@ -243,13 +253,17 @@ def test_a_small_inference_on_a_full_a100_host_downsizes_and_frees_the_gpu_for_t
 
 def test_advisor_clouds_limits_what_is_proposed_and_lists_the_other_clouds():
     """With [advisor] clouds = ["aws"] the same chat workload goes to AWS's g6.xlarge
-    ($0.8048 x 730 = $587.50: saves $15.33 + $2,504.81 - $587.50 = $1,932.64); Google Cloud's
-    cheaper g2-standard-4 is still priced and listed, with its cloud, but never proposed."""
+    ($0.8048 x 730 = $587.50: the team saves $15.33 + $2,504.81 - $587.50 = $1,932.64, of which
+    its own cash -$572.17 and the A100 it frees $2,504.81); Google Cloud's cheaper g2-standard-4
+    is still priced and listed, with its cloud, but never proposed."""
     recs, alts = advise(dgx(0.95), days=7, params=Params(clouds=("aws",)))
     chat = recs["chat"]
     energy, credit, l4 = 100 * 730 * ENERGY, 27.45 / 8 * 730, 0.8048 * 730
     assert chat["alternative"] == "1 × g6.xlarge (1 × L4), on-demand"
-    assert chat["monthly_savings_usd"] == pytest.approx(energy + credit - l4)
+    assert chat["monthly_savings_usd"] == pytest.approx(energy - l4)
+    assert chat["monthly_savings_usd"] + chat["freed_capacity_usd"] == pytest.approx(
+        energy + credit - l4
+    )
     mine = alts.filter(pl.col("workload") == "chat")
     g2 = mine.filter(pl.col("option") == "1 × g2-standard-4 (1 × L4), on-demand").row(0, named=True)
     assert g2["provider"] == "gcp" and not g2["feasible"]
@@ -388,10 +402,10 @@ def lab_l40s(days):
     return rows
 
 
-def cloud_notebook(n):
+def cloud_notebook(n, mem_gib=30.0):
     rows = []
     for g in range(n):
-        one = gpus("i-p5", "H100", 1, 7, notebook, watts=100.0, mem_gib=30.0)
+        one = gpus("i-p5", "H100", 1, 7, notebook, watts=100.0, mem_gib=mem_gib)
         rows += with_uuid(one, f"i-p5-{g}")
     return rows
 
@@ -420,10 +434,12 @@ def test_spare_capacity_counts_the_hosts_own_gpus_and_prices_their_own_power():
 
 
 def test_a_workload_needing_more_gpus_than_the_spare_host_has_does_not_fit_there():
-    """Four H100s of notebook: the lab has 3 L40S (telemetry), so the option is infeasible
-    whatever its idle hours; with [[local.hosts]] saying the lab has 4, the count passes and
-    the hours decide (at most 3 idle at once: still not spare when it runs)."""
-    usage = usage_of(cloud_notebook(4), lab_l40s(7))
+    """Four H100s of notebook, 40 GiB on each, never busy 10 % of an hour (idle GPUs): they
+    consolidate by memory, 4 × 40 GiB = 160 GiB + 10 % = 176 GiB needs 4 × 48 GiB L40S. The lab
+    has 3 L40S (telemetry), so the option is infeasible whatever its idle hours; with
+    [[local.hosts]] saying the lab has 4, the count passes and the hours decide (at most 3 idle
+    at once: still not spare when it runs)."""
+    usage = usage_of(cloud_notebook(4, mem_gib=40.0), lab_l40s(7))
     bill = hourly_bill("i-p5", "notebook", 4 * 6.88, 7)
 
     def spare_option(params):

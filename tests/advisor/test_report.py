@@ -153,7 +153,7 @@ def test_the_weekly_report_of_the_demo_fleet(demo_cfg, tmp_path, clock):
     # cloud and local side by side, one row per workload with its total
     for workload, usd in want["per"].items():
         assert f"| {markdown_text(workload)} |" in md and f"${usd:,.2f}" in md
-    assert "| llm-pretrain | buy_local | buy 8 × A100-80GB ($96,000) |" in md
+    assert "| llm-pretrain | buy_local | buy 8 × A100-80GB ($124,800) |" in md
     assert "| research-notebook | downsize |" in md
     assert "### clinical-nlp: move_to_local" in md and "730 h" in md
     assert "research-notebook | H100 | allocated idle" in md  # the idle H100, from waste.py

@@ -18,18 +18,23 @@ H100 = Question(gpu="H100", count=1, hours_per_day=20, busy=0.7, memory_gib=60, 
 def test_an_h100_20h_a_day_at_70_percent_is_cheaper_bought():
     rec = what_if(H100, CATALOG, Params())
     current = 6.88 * HELD  # p5.4xlarge: $4,185.33 a month
-    capital, ops, energy = 30000 / 26280 * 730, 730 * 0.10, 300 * HELD * ENERGY
+    # $30,000 + 30 % for the server, network and rack around it = $39,000
+    capital, ops, energy = 39000 / 26280 * 730, 730 * 0.10, 300 * HELD * ENERGY
     assert rec.profile.current_monthly_cost == pytest.approx(current)
     assert rec.action == "buy_local"
-    assert rec.chosen.option == "buy 1 × H100 ($30,000)"
-    assert rec.chosen.monthly_cost == pytest.approx(capital + ops + energy)  # $944.66
+    assert rec.chosen.option == "buy 1 × H100 ($39,000)"
+    assert rec.chosen.monthly_cost == pytest.approx(capital + ops + energy)  # $1,194.66
     assert rec.chosen.monthly_savings == pytest.approx(current - capital - ops - energy)
-    assert rec.chosen.break_even_months == pytest.approx(30000 / (current - ops - energy))
-    assert rec.chosen.break_even_months == pytest.approx(7.36, abs=0.01)
+    assert rec.chosen.break_even_months == pytest.approx(39000 / (current - ops - energy))
+    assert rec.chosen.break_even_months == pytest.approx(9.57, abs=0.01)
     options = {a.option: a for a in rec.alternatives}
     # 60 GiB + 10 % = 66 GiB: no 48 GiB L40S; an A100 would be 70 % x 3.17 = 222 % busy.
-    assert not options["buy 1 × L40S ($8,000)"].feasible
-    assert "222 %" in options["buy 1 × A100-80GB ($12,000)"].note
+    assert not options["buy 1 × L40S ($10,400)"].feasible
+    assert "222 %" in options["buy 1 × A100-80GB ($15,600)"].note
+    # A 3-year reservation of its p5.4xlarge (described as steady: 20 h a day) costs
+    # 3.44 x 730 = $2,511.20 a month: cheaper than on-demand, dearer than buying.
+    reserved = options["1 × p5.4xlarge (1 × H100), 3-year reserved"]
+    assert reserved.feasible and reserved.monthly_cost == pytest.approx(3.44 * 730)
     assert any("assumes 300 W" in r for r in rec.reasons)
 
 
@@ -90,11 +95,11 @@ def test_an_h200_in_the_cloud_is_priced_on_p5en():
     assert (
         rec.profile.current_monthly_cost == pytest.approx(63.296 * 730) == pytest.approx(46206.08)
     )
-    # buying one H200 ($35,000): 35,000 / 26,280 x 730 = 972.22 capital + 73 operations
-    # + 0.3 kW x 730 h x 0.21 = 45.99 energy = $1,091.21 a month
-    buy = {a.option: a for a in rec.alternatives}["buy 1 × H200 ($35,000)"]
-    assert buy.monthly_cost == pytest.approx(35000 / 26280 * 730 + 73 + 300 * 730 * ENERGY)
-    assert buy.monthly_cost == pytest.approx(1091.21, abs=0.01)
+    # buying one H200 ($35,000 + 30 % = $45,500): 45,500 / 26,280 x 730 = 1,263.89 capital
+    # + 73 operations + 0.3 kW x 730 h x 0.21 = 45.99 energy = $1,382.88 a month
+    buy = {a.option: a for a in rec.alternatives}["buy 1 × H200 ($45,500)"]
+    assert buy.monthly_cost == pytest.approx(45500 / 26280 * 730 + 73 + 300 * 730 * ENERGY)
+    assert buy.monthly_cost == pytest.approx(1382.88, abs=0.01)
 
 
 def test_an_owned_h200_is_priced_at_its_purchase():

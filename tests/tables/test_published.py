@@ -27,7 +27,9 @@ RECOMMEND_JSON = [
     "confidence", "reasons", "placement", "sensitive", "gpu_model", "gpus", "hosts",
     "instance_type", "gpu_hours_per_month", "busy_fraction", "duty_cycle", "peak_memory_gib",
     "alternative", "alternative_monthly_cost_usd", "upfront_usd", "days_observed", "window_start",
-    "window_end",
+    "window_end", "gpus_after", "assumption", "busy_gpus_p95", "memory_total_gib",
+    "freed_capacity_usd", "schedule", "schedule_hours_per_month", "schedule_savings_usd",
+    "confidence_level", "confidence_reasons",
 ]  # fmt: skip
 ALERT_JSON = [
     "alert_id", "workload", "host", "gpu_uuid", "gpu_model", "kind", "state", "started_at",
@@ -43,7 +45,8 @@ RECOMMENDATIONS_CSV_HEADER = [
     "workload", "action", "placement", "gpu_model", "gpus", "alternative",
     "current_monthly_cost_usd", "alternative_monthly_cost_usd", "monthly_savings_usd",
     "upfront_usd", "break_even_months", "confidence", "busy_fraction", "duty_cycle",
-    "peak_memory_gib", "gpu_hours_per_month", "days_observed", "reasons",
+    "peak_memory_gib", "gpu_hours_per_month", "days_observed", "gpus_after", "assumption",
+    "freed_capacity_usd", "schedule", "schedule_savings_usd", "confidence_level", "reasons",
 ]  # fmt: skip
 ALTERNATIVES_JSON = [
     "workload", "option", "kind", "monthly_cost_usd", "monthly_savings_usd", "break_even_months",
