@@ -81,6 +81,7 @@ def run_product(tmp: Path, extra: str = "") -> Path:
     return cfg
 
 
+@pytest.mark.slow
 def test_everything_written_is_the_owners_alone(tmp_path):
     run_product(tmp_path)
     found = modes(tmp_path / "data")
@@ -98,6 +99,7 @@ def test_everything_written_is_the_owners_alone(tmp_path):
     assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
 
 
+@pytest.mark.slow
 def test_a_configured_group_mode_applies_to_files_and_folders(tmp_path):
     run_product(tmp_path, 'file_mode = "0640"')
     found = modes(tmp_path / "data")
@@ -105,6 +107,7 @@ def test_a_configured_group_mode_applies_to_files_and_folders(tmp_path):
     assert found and wrong == {}
 
 
+@pytest.mark.slow
 def test_the_reports_too(tmp_path):
     cfg = run_product(tmp_path)
     with umask(0o022):
