@@ -51,31 +51,61 @@ def published_at() -> str:
         return ""
 
 
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 @st.cache_data(ttl=10, show_spinner=False)
-def overview(days: int, version: str, filters: dict[str, list[str]] | None = None) -> dict:
-    """Everything the Overview page shows; `version` (the publish time) keys the cache."""
+def overview(
+    start: date, end: date, version: str, filters: dict[str, list[str]] | None = None
+) -> dict:
+    """Everything the Overview page shows for the UTC days `start` to `end` (both included);
+    `version` (the publish time) keys the cache."""
     snap = snapshot()
-    since = datetime.now(UTC) - timedelta(days=days)
+    since, until = _midnight(start), end + timedelta(days=1)
     filters = filters or {}
     return {
         "meta": snap.meta(),
-        "totals": snap.ledger_totals(since, **filters),
-        "daily": snap.daily_ledger(since, **filters),
-        "cloud_by_workload": snap.daily_by_workload(since, "cloud", **filters),
+        "totals": snap.ledger_totals(since, until, **filters),
+        "daily": snap.daily_ledger(since, until, **filters),
+        "cloud_by_workload": snap.daily_by_workload(since, "cloud", until, **filters),
         "gpus": snap.gpus_now(),
     }
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def month_and_waste(days: int, version: str, filters: dict[str, list[str]] | None = None) -> dict:
-    """Spend since the first of this month (UTC) and the wasted high-end GPU time of the last
-    `days` days as stored for every day (`checked` false on a snapshot without it)."""
+def ledger_totals(
+    start: date, end: date, version: str, filters: dict[str, list[str]] | None = None
+) -> dict[str, float]:
+    """GPU-hours, busy GPU-hours, cloud and local cost of the UTC days `start` to `end` (both
+    included), e.g. the period a view is compared with."""
+    return snapshot().ledger_totals(_midnight(start), end + timedelta(days=1), **(filters or {}))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def cloud_hosts(version: str) -> list[str]:
+    """Hosts the bills name as cloud instances (the placement filter of the GPU tables)."""
+    from warehouse import advisor_reads
+
+    snap = snapshot()
+    if not advisor_reads.has_advisor_tables(snap):
+        return []
+    return advisor_reads.instances(snap)["host"].to_list()
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def month_and_waste(
+    start: date, end: date, version: str, filters: dict[str, list[str]] | None = None
+) -> dict:
+    """Spend since the first of this month (UTC) and the wasted high-end GPU time of the UTC
+    days `start` to `end` (both included) as stored for every day (`checked` false on a
+    snapshot without it)."""
     snap = snapshot()
     now = datetime.now(UTC)
     month = snap.ledger_totals(
         now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), **(filters or {})
     )
-    waste = wasted(now - timedelta(days=days), None, version, filters)
+    waste = wasted(start, end + timedelta(days=1), version, filters)
     return {
         "month_usd": month["cloud_usd"] + month["local_usd"],
         "month_cloud_usd": month["cloud_usd"],
@@ -112,8 +142,13 @@ def wasted(
 
 @st.cache_data(ttl=30, show_spinner=False)
 def ledger_choices(version: str) -> dict[str, list[str]]:
-    """Hosts, workloads and placements to filter by."""
-    return snapshot().ledger_dimensions()
+    """Hosts, workloads and placements to filter by (none from a snapshot without a ledger)."""
+    from warehouse import advisor_reads
+
+    snap = snapshot()
+    if not advisor_reads.has_advisor_tables(snap):
+        return {}
+    return snap.ledger_dimensions()
 
 
 def live_gpus() -> pl.DataFrame:

@@ -54,8 +54,8 @@ def gpu_table(samples: pl.DataFrame, *, with_host: bool = True) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "activity %": st.column_config.ProgressColumn(
-                "activity %", min_value=0, max_value=100, format="%.0f%%"
+            "activity %": st.column_config.ProgressColumn(  # busy is good: green when busy
+                "activity %", min_value=0, max_value=100, format="%.0f%%", color="auto"
             )
         },
     )

@@ -1,16 +1,17 @@
-"""Alerts: wasted high-end GPU time. The money wasted per workload over the last days is the
-stored waste (the same figure the Overview and the weekly report show for those days); the
-alerts, open and recent, are the live notification layer on top of it."""
+"""Alerts: wasted high-end GPU time. The money wasted per workload over the chosen days (the
+sidebar's filters, as on the Overview) is the stored waste (the same figure the Overview and the
+weekly report show for those days); the alerts, open and recent, are the live notification layer
+on top of it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import altair as alt
 import polars as pl
 import streamlit as st
 
-from dashboard import data
+from dashboard import charts, data, filters
 from dashboard.format import (
     KIND_WORDS,
     dash,
@@ -24,15 +25,23 @@ from dashboard.format import (
 from tables.stored import ALERTS
 from warehouse.alerts import snapshot_alerts
 
-DAYS = 7
 CHECKING = "checking…"
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def alerts_view(days: int, version: str) -> pl.DataFrame:
-    """Open alerts and those that ended in the last `days` days; `version` (publish time) keys
+def alerts_view(since: datetime, until: datetime, version: str) -> pl.DataFrame:
+    """Open alerts and those whose run ended in [since, until); `version` (publish time) keys
     it."""
-    return snapshot_alerts(data.snapshot(), datetime.now(UTC) - timedelta(days=days))
+    alerts = snapshot_alerts(data.snapshot(), since)
+    return alerts.filter((pl.col("state") == "open") | (pl.col("ended_at") < until))
+
+
+def chosen_alerts(alerts: pl.DataFrame, flt: filters.Filters) -> pl.DataFrame:
+    """The alerts of the sidebar's hosts, workloads and placements."""
+    for column in ("host", "workload", "placement"):
+        if flt.matches(column):
+            alerts = alerts.filter(pl.col(column).is_in(flt.matches(column)))
+    return alerts
 
 
 def alert_table(frame: pl.DataFrame) -> None:
@@ -61,25 +70,9 @@ def alert_table(frame: pl.DataFrame) -> None:
 
 
 def waste_chart(by_workload: pl.DataFrame) -> alt.Chart:
-    """Wasted USD per workload, stacked by kind."""
+    """Wasted USD per workload, stacked by kind (each workload's bar keeps its height)."""
     chart_data = by_workload.with_columns(words_column("kind", KIND_WORDS))
-    return (
-        alt.Chart(chart_data.to_pandas(), title="Wasted USD per workload")
-        .mark_bar()
-        .encode(
-            y=alt.Y("workload:N", sort="-x", title=None),
-            x=alt.X("wasted_usd:Q", title="wasted USD", stack=True),
-            color=alt.Color("kind:N", title="kind"),
-            tooltip=[
-                alt.Tooltip("workload:N"),
-                alt.Tooltip("kind:N"),
-                alt.Tooltip("runs:Q"),
-                alt.Tooltip("wasted_gpu_hours:Q", title="GPU-hours", format=",.1f"),
-                alt.Tooltip("wasted_usd:Q", title="USD", format="$,.2f"),
-            ],
-        )
-        .properties(height=max(120, 40 * chart_data["workload"].n_unique()))
-    )
+    return charts.wasted_per_workload(chart_data, "Wasted USD per workload")
 
 
 st.title("Alerts")
@@ -94,12 +87,18 @@ if not data.snapshot_ready():
     st.stop()
 
 version = data.published_at()
+flt = filters.sidebar(data.ledger_choices(version))  # the Overview's filters, kept across pages
+window, kw = flt.window, flt.as_kwargs()
 checked_at = data.snapshot().meta().get("alerts_checked_at", "")
-since = datetime.now(UTC) - timedelta(days=DAYS)
-period = f"last {DAYS} days"
-days_words = f"UTC days since {since:%b %d}"
-waste = data.wasted(since, None, version, None, ("workload", "kind"))
-alerts = alerts_view(DAYS, version)
+period = window.label
+days_words = f"UTC days {window.span()}"
+waste = data.wasted(window.start, window.until.date(), version, kw, ("workload", "kind"))
+before = (
+    data.wasted(flt.previous.start, flt.previous.until.date(), version, kw)
+    if flt.compare and waste["checked"]
+    else {}
+)
+alerts = chosen_alerts(alerts_view(window.since, window.until, version), flt)
 open_ = alerts.filter(pl.col("state") == "open")
 recent = alerts.filter(pl.col("state") != "open")
 
@@ -118,11 +117,13 @@ c2.metric(
     help="High-end GPU time a workload held but left idle, kept busy inefficiently, or that a"
     f" smaller GPU would have done, valued at the GPU's cost per hour; {days_words}. The same"
     " figure as the Overview and the weekly report for these days.",
+    **filters.compared(flt, waste["wasted_usd"], before.get("wasted_usd"), "${:,.2f}"),
 )
 c3.metric(
     f"Wasted GPU-hours, {period}",
     f"{waste['wasted_gpu_hours']:,.1f}" if waste["checked"] else CHECKING,
     help=f"The GPU-hours of that wasted time; {days_words}.",
+    **filters.compared(flt, waste["wasted_gpu_hours"], before.get("wasted_gpu_hours"), "{:,.1f}"),
 )
 
 st.subheader("Open")

@@ -1,16 +1,15 @@
-"""Overview: GPUs by host with their current utilization, GPU-hours and spend over 7 days."""
+"""Overview: GPUs by host with their current utilization, GPU-hours and spend over the chosen
+days (the sidebar's filters), beside the previous period when asked."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import streamlit as st
 
 from dashboard import charts, data, filters, tables
 from dashboard.format import plural
 from warehouse.alerts import snapshot_open_alert_count
-
-DAYS = 7
 
 st.title("Overview")
 
@@ -30,9 +29,13 @@ if not data.snapshot_ready():
     st.stop()
 
 version = data.published_at()
-flt = filters.sidebar(data.ledger_choices(version))
-DAYS = flt.days
-view = data.overview(DAYS, version, flt.as_kwargs())
+choices = data.ledger_choices(version)
+flt = filters.sidebar(choices)
+window, kw = flt.window, flt.as_kwargs()
+view = data.overview(window.start, window.end, version, kw)
+before = (
+    data.ledger_totals(flt.previous.start, flt.previous.end, version, kw) if flt.compare else {}
+)
 meta, totals, daily, gpus = view["meta"], view["totals"], view["daily"], view["gpus"]
 as_of = meta.get("data_as_of") or ""
 st.caption(
@@ -56,14 +59,15 @@ else:
         color="red" if open_alerts else "green",
     )
 
-period = f"last {DAYS} days"
-since_words = f"UTC days since {(datetime.now(UTC) - timedelta(days=DAYS)):%b %d}"
+period = window.label
+since_words = f"UTC days {window.span()}"
 gpu_hours = totals["gpu_hours"]
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(
     f"GPU-hours, {period}",
     f"{gpu_hours:,.0f}",
     help=f"GPU-hours allocated on every GPU (a MIG board counts once); {since_words}.",
+    **filters.compared(flt, gpu_hours, before.get("gpu_hours"), "{:,.0f}", better=None),
 )
 c2.metric(
     f"Busy, {period}",
@@ -76,14 +80,21 @@ c3.metric(
     f"Cloud spend, {period}",
     f"${totals['cloud_usd']:,.0f}",
     help=f"The bill's EffectiveCost (amortized, after discounts); {since_words}.",
+    **filters.compared(flt, totals["cloud_usd"], before.get("cloud_usd"), "${:,.0f}"),
 )
 c4.metric(
     f"Local cost, {period}",
     f"${totals['local_usd']:,.0f}",
     help=f"Amortized purchase + operations + measured energy; {since_words}.",
+    **filters.compared(flt, totals["local_usd"], before.get("local_usd"), "${:,.0f}"),
 )
 
-extra = data.month_and_waste(DAYS, version, flt.as_kwargs())
+extra = data.month_and_waste(window.start, window.end, version, kw)
+wasted_before = (
+    data.wasted(flt.previous.start, flt.previous.until.date(), version, kw)
+    if flt.compare and extra["waste_checked"]
+    else {}
+)
 checking = "checking…"
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(
@@ -102,31 +113,43 @@ m3.metric(
     help="High-end GPU time a workload held but left idle, kept busy inefficiently, or that a"
     " smaller GPU would have done, valued at the GPU's cost per hour; "
     f"{since_words}. The same figure as the Alerts page and the weekly report for these days.",
+    **filters.compared(flt, extra["wasted_usd"], wasted_before.get("wasted_usd"), "${:,.0f}"),
 )
 m4.metric(
     f"Wasted GPU-hours, {period}",
     f"{extra['wasted_gpu_hours']:,.1f}" if extra["waste_checked"] else checking,
     help=f"The GPU-hours of that wasted time; {since_words}.",
+    **filters.compared(
+        flt, extra["wasted_gpu_hours"], wasted_before.get("wasted_gpu_hours"), "{:,.1f}"
+    ),
 )
 
 if daily.height:
     left, right = st.columns(2)
     left.altair_chart(
-        charts.daily_by_placement(daily, "cost_usd", "Spend per day (USD)", "$,.2f"),
+        charts.daily_by_placement(daily, "cost_usd", "Spend per day (USD)", "$,.2f", window),
         width="stretch",
     )
     right.altair_chart(
-        charts.daily_by_placement(daily, "gpu_hours", "GPU-hours per day", ",.1f"),
+        charts.daily_by_placement(daily, "gpu_hours", "GPU-hours per day", ",.1f", window),
         width="stretch",
     )
     cloud_by_workload = view["cloud_by_workload"]
     if cloud_by_workload.height:
         st.altair_chart(
-            charts.daily_by_workload(cloud_by_workload, "Cloud spend per workload per day (USD)"),
+            charts.daily_by_workload(
+                cloud_by_workload,
+                "Cloud spend per workload per day (USD)",
+                window,
+                choices.get("workload", []),
+            ),
             width="stretch",
         )
 else:
-    st.info("No cost data in the last week yet: import a FOCUS export or let the agents run.")
+    st.info(
+        f"No cost data for {period} ({window.span()}) yet: import a FOCUS export or let the"
+        " agents run."
+    )
 
 
 @st.fragment(run_every=data.paths().refresh_s)
@@ -136,6 +159,7 @@ def live_tile() -> None:
     source = "live from the spool"
     if live.height == 0:
         live, source = gpus, "from the last snapshot"
+    live = flt.gpus(live, data.cloud_hosts(version))  # the sidebar's hosts, workloads, placements
     st.subheader("GPUs by host")
     if live.height == 0:
         st.info("No GPU has reported yet.")

@@ -171,7 +171,7 @@ class OverviewFigures:
 
 def overview_figures(snapshot_path: Path) -> OverviewFigures:
     """Read the snapshot file directly (not through warehouse.snapshot.Snapshot)."""
-    since = (datetime.now(UTC) - timedelta(days=DAYS)).date()
+    since = datetime.now(UTC).date() - timedelta(days=DAYS - 1)  # today and the 6 days before
     con = duckdb.connect(str(snapshot_path), read_only=True)
     try:
         con.execute("SET TimeZone = 'UTC'")

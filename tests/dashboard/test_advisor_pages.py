@@ -45,7 +45,7 @@ def query(cfg: Config, sql: str, params=None) -> list[tuple]:
 @pytest.mark.slow
 def test_workloads_page_shows_the_ledger_with_filters(advisor_snapshot, dashboard_for):
     dashboard_for(advisor_snapshot)
-    since = (datetime.now(UTC) - timedelta(days=7)).date()  # the filters' default range
+    since = datetime.now(UTC).date() - timedelta(days=6)  # the default: today and the 6 before
     cloud, local, hours = query(
         advisor_snapshot,
         "SELECT sum(cost_usd) FILTER (WHERE placement = 'cloud'),"
@@ -70,7 +70,7 @@ def test_workloads_page_shows_the_ledger_with_filters(advisor_snapshot, dashboar
     assert set(at.dataframe[0].value["placement"]) == {"local"}
     assert at.query_params["placement"] in ("local", ["local"])  # shareable by its address
 
-    at.selectbox(key="f_days").set_value(30).run()
+    at.selectbox(key="f_range").set_value("30").run()
     assert {m.label: m.value for m in at.metric}["GPU-hours"] != shown["GPU-hours"]
     group = next(s for s in at.selectbox if s.label == "Group by")
     group.set_value("host").run()

@@ -41,7 +41,8 @@ def alerts_snapshot(tmp_path_factory: pytest.TempPathFactory, pinned_instant) ->
 
 def expected(snapshot: Path) -> dict:
     """The alerts of the page's window and the stored waste of its days, read with DuckDB."""
-    since = datetime.now(UTC) - timedelta(days=7)
+    today = datetime.now(UTC).date()  # the page's "last 7 days": today and the 6 days before
+    since = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=6)
     con = duckdb.connect(str(snapshot), read_only=True)
     try:
         rows = con.execute(
@@ -89,7 +90,7 @@ def test_alerts_page_shows_open_and_recent_alerts_and_money_per_workload(
         "Wasted, last 7 days": f"${want['usd']:,.2f}",  # the stored waste, not the alerts'
         "Wasted GPU-hours, last 7 days": f"{want['hours']:,.1f}",
     }
-    assert [s.value for s in at.subheader] == [
+    assert [s.value for s in at.main.subheader] == [
         "Open",
         "Money wasted per workload, last 7 days",
         "Recent, last 7 days",

@@ -163,7 +163,7 @@ def test_overview_with_empty_snapshot(empty_snapshot: Config, dashboard_for) -> 
     assert not at.get("vega_lite_chart")
     assert not at.dataframe
     infos = [i.value for i in at.info]
-    assert any(i.startswith("No cost data in the last week") for i in infos), infos
+    assert any(i.startswith("No cost data for last 7 days (") for i in infos), infos
     assert any(i.startswith("No GPU has reported yet") for i in infos), infos
 
 
@@ -182,7 +182,7 @@ def test_filters_come_from_the_url_and_narrow_the_figures(
     con = duckdb.connect(str(demo_snapshot.snapshot_path), read_only=True)
     (cost,) = con.execute(
         "SELECT sum(cost_usd) FROM daily_ledger WHERE placement = 'cloud'"
-        " AND workload = 'llm-pretrain' AND day >= CAST(? AS DATE) - 30",
+        " AND workload = 'llm-pretrain' AND day >= CAST(? AS DATE) - 29",  # today, 29 before
         [today()],
     ).fetchall()[0]
     con.close()
@@ -211,7 +211,7 @@ def test_cloud_spend_per_workload_per_day_is_charted(
     want = dict(
         con.execute(
             "SELECT workload, sum(cost_usd) FROM daily_ledger WHERE placement = 'cloud'"
-            " AND day >= CAST(? AS DATE) - 7 GROUP BY 1",
+            " AND day >= CAST(? AS DATE) - 6 GROUP BY 1",  # 7 days with today
             [today()],
         ).fetchall()
     )
