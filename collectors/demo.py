@@ -214,6 +214,7 @@ def gpu_frame(gpu: DemoGpu, t: np.ndarray, rng: np.random.Generator) -> pl.DataF
     return conform(
         frame.with_columns(
             pl.col("ts").cast(pl.Datetime("us", "UTC")),
+            **_board_readings(gpu),
             host=pl.lit(gpu.host),
             gpu_uuid=pl.lit(gpu.uuid),
             gpu_index=pl.lit(gpu.index, pl.Int32),
@@ -225,6 +226,25 @@ def gpu_frame(gpu: DemoGpu, t: np.ndarray, rng: np.random.Generator) -> pl.DataF
         ).drop("busy"),
         "gpu_samples",
     )
+
+
+# The SM clock each model boosts to while busy (MHz); idle GPUs drop to 210 MHz.
+BOOST_MHZ = {"A100-80GB": 1410, "A100-40GB": 1410, "RTX 4090": 2520, "A10G": 1710, "H100": 1980}
+IDLE_MHZ = 210.0
+NO_ECC = ("RTX 4090",)  # a consumer card: no ECC counters
+
+
+def _board_readings(gpu: DemoGpu) -> dict[str, pl.Expr]:
+    """Temperature, SM clock, power limit and ECC errors, from the frame's utilization and power
+    (no random draws: the fleet's other figures stay as they are)."""
+    load = ((pl.col("power_w") - gpu.idle_w) / (gpu.max_w - gpu.idle_w)).clip(0.0, 1.0)
+    boost = float(BOOST_MHZ.get(gpu.model, 2520))
+    return {
+        "temperature_c": (30.0 + 45.0 * load).round(0),
+        "sm_clock_mhz": pl.when(pl.col("util_pct") >= 1.0).then(boost).otherwise(IDLE_MHZ),
+        "power_limit_w": pl.lit(gpu.max_w),
+        "ecc_errors": pl.lit(None if gpu.model in NO_ECC else 0.0, pl.Float64),
+    }
 
 
 def _rng(seed: int, gpu: DemoGpu, salt: int) -> np.random.Generator:

@@ -8,6 +8,9 @@ validated into the same shape.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import polars as pl
 
 from tables.columns import UTC_TS, Column, Table
@@ -29,6 +32,8 @@ __all__ = [
     "Batch",
     "conform",
     "empty",
+    "read_spool_file",
+    "scan_spool_files",
 ]
 
 # Which activity signal a sample carries (DESIGN.md §2 "Activity").
@@ -61,6 +66,30 @@ GPU_SAMPLES = Table(
         Column("mig_profile", _S, "", "on a MIG instance: its profile, e.g. 3g.40gb"),
         Column("workload", _S, "", "the workload of the GPU's process; null: no process"),
         Column("source", _S, "", "nvml | smi | prometheus | demo | import"),
+        Column(
+            "power_limit_w",
+            _F,
+            "W",
+            "the enforced power limit (NVML, nvidia-smi power.limit, DCGM POWER_MGMT_LIMIT)",
+            "limit W",
+            since=14,
+        ),
+        Column(
+            "ecc_errors",
+            _F,
+            "count",
+            "uncorrected ECC errors since the driver loaded (volatile); null where not reported",
+            "ECC errors",
+            since=14,
+        ),
+        Column(
+            "xid_error",
+            _F,
+            "",
+            "the last XID error the GPU reported (DCGM XID_ERRORS); null where not reported",
+            "last XID",
+            since=14,
+        ),
     ),
     "one row per GPU per instant, as a collector read it",
     key=("host", "gpu_uuid", "ts"),
@@ -182,6 +211,19 @@ def conform(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
             for name, dtype in schema.items()
         ]
     )
+
+
+def read_spool_file(path: str | Path, kind: str) -> pl.DataFrame:
+    """A spool file of `kind` with exactly the kind's columns: those the file lacks (an older
+    agent's batch, written before a column existed) as nulls."""
+    schema = pl.Schema(SCHEMAS[kind])
+    return pl.read_parquet(path, columns=list(schema), schema=schema, missing_columns="insert")
+
+
+def scan_spool_files(paths: list[Path], kind: str, **options: Any) -> pl.LazyFrame:
+    """`read_spool_file` for many files at once, lazily (`options` go to `pl.scan_parquet`)."""
+    schema = pl.Schema(SCHEMAS[kind])
+    return pl.scan_parquet(paths, schema=schema, missing_columns="insert", **options)
 
 
 def empty(kind: str) -> pl.DataFrame:

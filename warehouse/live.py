@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from tables import spool
-from tables.records import empty
+from tables.records import empty, read_spool_file
 
 
 def recent_spool_files(spool_dir: Path, kind: str, within_s: float) -> list[Path]:
@@ -32,9 +32,9 @@ def recent_spool_files(spool_dir: Path, kind: str, within_s: float) -> list[Path
 def _recent_frames(spool_dir: Path, kind: str, within_s: float) -> list[pl.DataFrame]:
     frames = []
     for p in recent_spool_files(spool_dir, kind, within_s):
-        try:
-            frames.append(pl.read_parquet(p))
-        except (OSError, pl.exceptions.ComputeError):
+        try:  # an older agent's batch lacks the newest columns: they read as nulls
+            frames.append(read_spool_file(p, kind))
+        except (OSError, pl.exceptions.PolarsError):
             continue
     return frames
 
@@ -49,21 +49,34 @@ def latest_process_samples(spool_dir: Path, within_s: float = 60.0) -> pl.DataFr
     return merged.join(newest, on=["host", "gpu_uuid", "ts"]).sort("host", "gpu_uuid", "pid")
 
 
-def latest_gpu_samples(spool_dir: Path, within_s: float = 60.0) -> pl.DataFrame:
-    """The newest sample of every GPU seen in spool files of the last `within_s` seconds."""
-    files = recent_spool_files(spool_dir, "gpu_samples", within_s)
-    frames = []
-    for p in files:
-        try:
-            frames.append(pl.read_parquet(p))
-        except (OSError, pl.exceptions.ComputeError):
-            continue
+def recent_gpu_samples(spool_dir: Path, within_s: float = 300.0) -> pl.DataFrame:
+    """Every GPU sample of the last `within_s` seconds in recent spool files (the Live page's
+    short history), oldest first."""
+    frames = _recent_frames(spool_dir, "gpu_samples", within_s)
     if not frames:
         return empty("gpu_samples")
+    since = datetime.now(UTC) - timedelta(seconds=within_s)
     return (
-        pl.concat(frames, how="vertical_relaxed")
-        .sort("ts")
+        pl.concat(frames, how="vertical")
+        .filter(pl.col("ts") >= since)
+        .unique(["host", "gpu_uuid", "ts"], keep="last")
+        .sort("ts", "host", "gpu_uuid")
+    )
+
+
+def newest_per_gpu(samples: pl.DataFrame) -> pl.DataFrame:
+    """The newest of `samples` for every GPU."""
+    return (
+        samples.sort("ts")
         .group_by("host", "gpu_uuid", maintain_order=True)
         .last()
         .sort("host", "gpu_index", "gpu_uuid")
     )
+
+
+def latest_gpu_samples(spool_dir: Path, within_s: float = 60.0) -> pl.DataFrame:
+    """The newest sample of every GPU seen in spool files of the last `within_s` seconds."""
+    frames = _recent_frames(spool_dir, "gpu_samples", within_s)
+    if not frames:
+        return empty("gpu_samples")
+    return newest_per_gpu(pl.concat(frames, how="vertical"))

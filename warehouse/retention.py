@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from config.settings import Config
 from tables import spool
 from tables.files import atomic_write
-from tables.records import SCHEMAS, conform
+from tables.records import conform, read_spool_file
 from warehouse.db import transaction
 from warehouse.store import DEDUP_KEYS, Warehouse
 
@@ -208,7 +208,7 @@ def _remove_stale_tmp(partition: Path) -> None:
 def merged_rows(kind: str, files: list[Path], *, quantize: bool) -> pl.DataFrame:
     """The rows of `files` (oldest first) as one frame: a key repeated across files keeps its
     last copy, sorted for compression, values rounded to QUANTA when `quantize`."""
-    frames = [conform(pl.read_parquet(p, columns=list(SCHEMAS[kind])), kind) for p in files]
+    frames = [conform(read_spool_file(p, kind), kind) for p in files]
     frame = pl.concat(frames, how="vertical")
     frame = frame.unique(subset=list(DEDUP_KEYS[kind]), keep="last", maintain_order=True)
     if quantize:

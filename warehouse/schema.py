@@ -151,6 +151,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         [RESULTS_WASTE_DAILY.duckdb_ddl(as_of=13)],
     ),
     (
+        14,
+        "GPU samples: the enforced power limit, uncorrected ECC errors and the last XID error",
+        [
+            GPU_SAMPLES_TABLE.add_column_ddl("power_limit_w"),
+            GPU_SAMPLES_TABLE.add_column_ddl("ecc_errors"),
+            GPU_SAMPLES_TABLE.add_column_ddl("xid_error"),
+        ],
+    ),
+    (
         17,
         "alternatives: the cloud of each cloud option (provider)",
         # Filled by the next advisor run, which replaces the alternatives whole.
@@ -160,8 +169,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,
 # 3: advisor results, 4: alerts, 6: ledger bookkeeping, 7: unpriced GPU-hours, 8: activity_pct,
-# 9-10: recommendations matched to hardware, 13: wasted time per day), so parallel work never
-# renumbers another's migration.
+# 9-10: recommendations matched to hardware, 13: wasted time per day, 14: power limit and GPU
+# errors), so parallel work never renumbers another's migration.
 SCHEMA_VERSION = max(version for version, _title, _statements in MIGRATIONS)
 
 

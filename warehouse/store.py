@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from tables import spool
-from tables.records import RECORDS, SCHEMAS, conform
+from tables.records import RECORDS, SCHEMAS, conform, read_spool_file, scan_spool_files
 from tables.stored import GPU_MINUTE, INGESTED_FILES, RESULT_TABLES
 from tables.units import UNTAGGED, activity
 from warehouse.db import connect, transaction
@@ -250,7 +250,7 @@ class Warehouse:
         good = []
         for path in files:
             try:
-                pl.read_parquet(path, columns=list(SCHEMAS[kind]))
+                read_spool_file(path, kind)
                 good.append(path)
             except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
                 self._reject(path, exc, result)
@@ -269,7 +269,9 @@ class Warehouse:
         for group in _by_size(files):
             try:
                 frame = (
-                    pl.scan_parquet(group, hive_partitioning=False, include_file_paths="_file")
+                    scan_spool_files(
+                        group, kind, hive_partitioning=False, include_file_paths="_file"
+                    )
                     .select([*cols, "_file"])
                     .collect()
                 )
@@ -282,7 +284,7 @@ class Warehouse:
             good, frames = [], []
             for path in group:
                 try:
-                    frames.append(conform(pl.read_parquet(path, columns=cols), kind))
+                    frames.append(conform(read_spool_file(path, kind), kind))
                     good.append(path)
                 except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
                     self._reject(path, exc, result)
@@ -302,8 +304,7 @@ class Warehouse:
         )
 
     def _read_files(self, kind: str, files: list[Path]) -> pl.DataFrame:
-        frames = [pl.read_parquet(p) for p in files]
-        return pl.concat(frames, how="vertical_relaxed").select(list(SCHEMAS[kind]))
+        return pl.concat([read_spool_file(p, kind) for p in files], how="vertical")
 
     def _ingest_rows(
         self, kind: str, files: list[Path], new: pl.DataFrame, counts: list[int]

@@ -66,6 +66,10 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": ("energy_mj", 1.0),
     "DCGM_FI_DEV_SM_CLOCK": ("sm_clock_mhz", 1.0),
     "DCGM_FI_DEV_GPU_TEMP": ("temperature_c", 1.0),
+    "DCGM_FI_DEV_POWER_MGMT_LIMIT": ("power_limit_w", 1.0),
+    "DCGM_FI_DEV_ENFORCED_POWER_LIMIT": ("_enforced_limit", 1.0),
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": ("ecc_errors", 1.0),
+    "DCGM_FI_DEV_XID_ERRORS": ("xid_error", 1.0),
     # dcgm-exporter 1.x
     "dcgm_gpu_utilization": ("util_pct", 1.0),
     "dcgm_fb_used": ("mem_used_mib", 1.0),
@@ -83,6 +87,8 @@ _FIELDS: dict[str, tuple[str, float]] = {
     "nvidia_smi_clocks_current_sm_clock_hz": ("sm_clock_mhz", 1e-6),
     "nvidia_smi_clocks_sm_clock_hz": ("sm_clock_mhz", 1e-6),
     "nvidia_smi_temperature_gpu": ("temperature_c", 1.0),
+    "nvidia_smi_enforced_power_limit_watts": ("power_limit_w", 1.0),
+    "nvidia_smi_ecc_errors_uncorrected_volatile_total": ("ecc_errors", 1.0),
     "nvidia_smi_index": ("_gpu_index", 1.0),
 }
 _FAMILIES = ("DCGM_", "dcgm_", "nvidia_smi_")
@@ -100,6 +106,10 @@ _VALUE_COLUMNS = [
     "energy_mj",
     "sm_clock_mhz",
     "temperature_c",
+    "power_limit_w",
+    "ecc_errors",
+    "xid_error",
+    "_enforced_limit",
     "_fb_free",
     "_fb_reserved",
     "_mem_total",
@@ -403,6 +413,7 @@ def _gpu_frame(rows: list[dict]) -> pl.DataFrame:
     return frame.with_columns(
         mem_total_mib=pl.coalesce("_mem_total", used_free),
         power_w=pl.coalesce("power_w", "_power_instant"),
+        power_limit_w=pl.coalesce("_enforced_limit", "power_limit_w"),
         gpu_index=pl.coalesce("gpu_index", pl.col("_gpu_index").cast(pl.Int32)),
         activity_kind=pl.when(pl.col("sm_active_pct").is_not_null())
         .then(pl.lit("dcgm"))

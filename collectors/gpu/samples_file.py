@@ -20,7 +20,15 @@ from tables.records import ACTIVITY_KINDS, GPU_SAMPLE_REQUIRED, conform
 PROFILING_COLUMNS = ("sm_active_pct", "sm_occupancy_pct", "tensor_active_pct", "dram_active_pct")
 PERCENT_COLUMNS = ("util_pct", *PROFILING_COLUMNS)
 NONNEGATIVE_COLUMNS = ("mem_used_mib", "mem_total_mib", "power_w")
-OPTIONAL_NUMERIC = (*PROFILING_COLUMNS, "energy_mj", "sm_clock_mhz", "temperature_c")
+OPTIONAL_NUMERIC = (
+    *PROFILING_COLUMNS,
+    "energy_mj",
+    "sm_clock_mhz",
+    "temperature_c",
+    "power_limit_w",
+    "ecc_errors",
+    "xid_error",
+)
 OPTIONAL_TEXT = ("parent_gpu_uuid", "mig_profile", "workload")
 # What a file's `source` column may say: the collectors that write samples, and import itself.
 SOURCES = ("nvml", "smi", "prometheus", "demo", "import")

@@ -147,6 +147,8 @@ def _gpu_row(host: str, ts: datetime, uuid: str, **values: object) -> dict:
         "power_w": None,
         "sm_clock_mhz": None,
         "temperature_c": None,
+        "power_limit_w": None,
+        "ecc_errors": None,
         "parent_gpu_uuid": None,
         "mig_profile": None,
         "activity_kind": ACTIVITY_KIND,
@@ -237,6 +239,40 @@ _POWER_PATHS = (
 )
 
 
+# Where the enforced power limit is: drivers before R530 under power_readings, later ones
+# under gpu_power_readings as current_power_limit.
+_POWER_LIMIT_PATHS = (
+    "power_readings/enforced_power_limit",
+    "gpu_power_readings/current_power_limit",
+    "power_readings/current_power_limit",
+    "power_readings/power_limit",
+)
+# Uncorrected ECC errors since the driver loaded: double-bit errors on older drivers, DRAM and
+# SRAM uncorrectable ones on later drivers.
+_ECC_PATHS = (
+    ("ecc_errors/volatile/double_bit/total",),
+    ("ecc_errors/volatile/dram_uncorrectable", "ecc_errors/volatile/sram_uncorrectable"),
+)
+
+
+def _xml_first(gpu: ET.Element, paths: tuple[str, ...], where: str) -> float | None:
+    """The first of `paths` that holds a number."""
+    for path in paths:
+        if (value := _xml_number(gpu, path, where)) is not None:
+            return value
+    return None
+
+
+def _xml_ecc(gpu: ET.Element, where: str) -> float | None:
+    """Uncorrected ECC errors (volatile), summed over the counters this driver writes; None on
+    a GPU without ECC."""
+    for paths in _ECC_PATHS:
+        values = [v for p in paths if (v := _xml_number(gpu, p, where)) is not None]
+        if values:
+            return sum(values)
+    return None
+
+
 def _xml_gpu(gpu: ET.Element, pos: int, host: str, ts: datetime) -> dict:
     where = f"<gpu> #{pos} ({gpu.get('id', '?')})"
     uuid = _text(gpu, "uuid")
@@ -259,6 +295,8 @@ def _xml_gpu(gpu: ET.Element, pos: int, host: str, ts: datetime) -> dict:
         power_w=power,
         sm_clock_mhz=_xml_number(gpu, "clocks/sm_clock", where),
         temperature_c=_xml_number(gpu, "temperature/gpu_temp", where),
+        power_limit_w=_xml_first(gpu, _POWER_LIMIT_PATHS, where),
+        ecc_errors=_xml_ecc(gpu, where),
     )
 
 
@@ -400,6 +438,8 @@ def parse_query_gpu_csv(text: str, host: str, ts: datetime | None = None) -> Bat
                 power_w=_pick(row, ("power.draw", "power.draw.average", "power.draw.instant"), n),
                 sm_clock_mhz=_pick(row, ("clocks.sm", "clocks.current.sm"), n),
                 temperature_c=_pick(row, ("temperature.gpu",), n),
+                power_limit_w=_pick(row, ("enforced.power.limit", "power.limit"), n),
+                ecc_errors=_pick(row, ("ecc.errors.uncorrected.volatile.total",), n),
             )
         )
     return _batch(out, [])

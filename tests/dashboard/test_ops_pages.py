@@ -1,4 +1,4 @@
-"""AppTest for the Live, Data health and Settings pages."""
+"""AppTest for the Data health and Settings pages (the Live page: test_live_page.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from cli.daemon import dashboard_env
-from collectors.demo import LiveDemo
 from config.catalog import catalog_ages, catalog_as_of, load_catalog
-from tables import spool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -25,29 +23,6 @@ def _page(cfg, path: str, monkeypatch) -> AppTest:
     st.cache_data.clear()
     monkeypatch.chdir(ROOT)
     return AppTest.from_file(os.path.join(ROOT, path), default_timeout=30).run()
-
-
-def test_live_page_shows_each_host_and_its_processes(demo_warehouse, monkeypatch):
-    batch = LiveDemo(42).tick()
-    for (host,), part in batch.gpu_samples.group_by("host"):
-        spool.write_batch(demo_warehouse.spool_dir, "gpu_samples", part, str(host))
-    spool.write_batch(demo_warehouse.spool_dir, "process_samples", batch.process_samples, "x")
-    at = _page(demo_warehouse, "dashboard/pages/live.py", monkeypatch)
-    assert not at.exception
-    assert at.title[0].value == "Live"
-    from dashboard.text import escape_markdown
-
-    hosts = {h.value for h in at.subheader}  # host names shown as literal text
-    assert {escape_markdown(h) for h in batch.gpu_samples["host"].unique()} == hosts
-    assert len(at.dataframe) >= len(hosts) + 1  # a GPU table per host, processes in expanders
-    shown = {w for df in at.dataframe for w in df.value.get("workload", [])}
-    assert "research-notebook" in shown
-
-
-def test_live_page_empty_state_says_what_to_start(cfg, monkeypatch):
-    at = _page(cfg, "dashboard/pages/live.py", monkeypatch)
-    assert not at.exception
-    assert "gpuledger collect --source nvml" in at.info[0].value
 
 
 def test_data_health_shows_lag_per_host_and_the_catalog_age(demo_warehouse, monkeypatch):

@@ -132,6 +132,8 @@ class FakeGpu:
     energy_mj: int = 0
     sm_clock_mhz: int = 0
     temperature_c: int = 0
+    power_limit_mw: int | None = None  # None: NVML answers NotSupported
+    ecc_uncorrected: int | None = None  # volatile uncorrected ECC errors; None: no ECC
     gpm_supported: bool = False
     gpm: dict[int, float] = field(default_factory=dict)
     processes: list[FakeProcess] = field(default_factory=list)
@@ -316,6 +318,23 @@ class FakeNvml(types.ModuleType):
         self._enter("nvmlDeviceGetTotalEnergyConsumption", handle)
         self._board_only(handle)
         return handle.gpu.energy_mj
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: _Handle) -> int:
+        self._enter("nvmlDeviceGetEnforcedPowerLimit", handle)
+        self._board_only(handle)
+        if handle.gpu.power_limit_mw is None:
+            raise NVMLError_NotSupported()
+        return handle.gpu.power_limit_mw
+
+    def nvmlDeviceGetTotalEccErrors(self, handle: _Handle, errorType: int, counterType: int) -> int:
+        self._enter("nvmlDeviceGetTotalEccErrors", handle)
+        self._board_only(handle)
+        uncorrected = errorType == _real.NVML_MEMORY_ERROR_TYPE_UNCORRECTED
+        if handle.gpu.ecc_uncorrected is None or not uncorrected:
+            raise NVMLError_NotSupported()
+        if counterType != _real.NVML_VOLATILE_ECC:
+            raise NVMLError_NotSupported()
+        return handle.gpu.ecc_uncorrected
 
     def nvmlDeviceGetClockInfo(self, handle: _Handle, type: int) -> int:
         self._enter("nvmlDeviceGetClockInfo", handle)
@@ -582,6 +601,8 @@ def _h100(uuid: str = "GPU-h100-0000", **overrides: Any) -> FakeGpu:
         energy_mj=123_456_789,
         sm_clock_mhz=1980,
         temperature_c=61,
+        power_limit_mw=700_000,
+        ecc_uncorrected=0,
         gpm_supported=True,
         gpm=dict(H100_GPM),
     )
@@ -600,6 +621,8 @@ def _a100(uuid: str, **overrides: Any) -> FakeGpu:
         energy_mj=9_000_000,
         sm_clock_mhz=1410,
         temperature_c=48,
+        power_limit_mw=400_000,
+        ecc_uncorrected=0,
         mig_capable=True,
     )
     spec.update(overrides)
@@ -847,6 +870,7 @@ def scenario_consumer_card_no_gpm(clock: FakeClock | None = None) -> FakeNvml:
         energy_mj=777_000_000,
         sm_clock_mhz=2745,
         temperature_c=66,
+        power_limit_mw=450_000,  # a consumer card: no ECC
         gpm_supported=False,
         processes=[
             FakeProcess(1500, 300 * MIB, lists=("graphics",)),

@@ -120,6 +120,9 @@ def test_h100_first_tick_reads_every_metric_and_gpm(proc_root, clock):
             "mig_profile": None,
             "workload": "llm-finetune",
             "source": "nvml",
+            "power_limit_w": 700.0,  # nvmlDeviceGetEnforcedPowerLimit: 700,000 mW
+            "ecc_errors": 0.0,  # volatile uncorrected
+            "xid_error": None,  # NVML gives XIDs only as events
         }
     ]
     assert proc_rows(batch) == [
