@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, filters, tables
+from dashboard.format import money_column, usd_text
 from dashboard.text import escape_markdown
 from tables.published import COSTS
 from tables.stored import RESULTS_USAGE_HOURLY
@@ -45,6 +46,17 @@ def with_previous(summary: pl.DataFrame, previous: pl.DataFrame, key: str) -> pl
     )
     return summary.join(before, on=[key, "placement"], how="left", nulls_equal=True).with_columns(
         change_usd=pl.col("cost_usd") - pl.col("cost_before_usd").fill_null(0.0)
+    )
+
+
+WASTED = "wasted USD"
+
+
+def with_waste(summary: pl.DataFrame, waste: pl.DataFrame, key: str) -> pl.DataFrame:
+    """The summary with the stored waste of its rows (`wasted_usd`, 0 where none)."""
+    per = waste.select(pl.col(key).fill_null("(none)"), "placement", "wasted_usd")
+    return summary.join(per, on=[key, "placement"], how="left", nulls_equal=True).with_columns(
+        pl.col("wasted_usd").fill_null(0.0)
     )
 
 
@@ -104,32 +116,45 @@ def _before(placement: str | None = None, column: str = "cost_usd") -> float | N
     return float(part[column].sum())
 
 
-c1, c2, c3, c4 = st.columns(4)
+period, days_words = window.label, f"UTC days {window.span()}"
+waste = data.wasted(
+    window.start, window.end + timedelta(days=1), version, flt.as_kwargs(), (group, "placement")
+)
+c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric(
-    "Cloud spend",
+    f"Cloud spend, {period}",
     f"${cloud:,.2f}",
-    help="EffectiveCost (amortized, after discounts)",
+    help=f"The bill's EffectiveCost (amortized, after discounts); {days_words}.",
     **filters.compared(flt, cloud, _before("cloud"), "${:,.2f}"),
 )
 c2.metric(
-    "Local cost",
+    f"Local cost, {period}",
     f"${local:,.2f}",
-    help="amortized purchase + operations + energy",
+    help=f"Amortized purchase + operations + measured energy; {days_words}.",
     **filters.compared(flt, local, _before("local"), "${:,.2f}"),
 )
 c3.metric(
-    "GPU-hours",
+    f"GPU-hours, {period}",
     f"{gpu_hours:,.1f}",
+    help=f"GPU-hours allocated (a MIG board counts once); {days_words}.",
     **filters.compared(flt, gpu_hours, _before(column="gpu_hours"), "{:,.1f}", better=None),
 )
 c4.metric(
-    "Busy",
+    f"Busy, {period}",
     tables.busy_text(
         float(summary["busy_gpu_hours"].sum()),
         float(summary["activity_gpu_hours"].sum()),
         gpu_hours,
     ),
-    help="busy ÷ GPU-hours with an activity signal; unknown where none had one",
+    help="Busy GPU-hours ÷ GPU-hours with an activity signal; unknown where none had one;"
+    f" {days_words}.",
+)
+c5.metric(
+    f"Wasted, {period}",
+    f"${waste['wasted_usd']:,.2f}" if waste["checked"] else "checking…",
+    help="High-end GPU time held but left idle, kept busy inefficiently, or that a smaller GPU"
+    f" would have done, at the GPU's cost; {days_words}. The Overview's and the Alerts page's"
+    " figure for these days.",
 )
 
 key = group
@@ -137,6 +162,7 @@ label = COSTS.label  # headings from the definitions (tables/published.py)
 shown = summary.with_columns(pl.col(key).fill_null("(none)"))
 if before is not None:
     shown = with_previous(shown, advisor_reads.summarize_ledger(before, group), key)
+shown = with_waste(shown, waste["rows"], key)
 table = shown.select(
     key,
     "placement",
@@ -145,38 +171,45 @@ table = shown.select(
     tables.busy_column(name=label("busy_fraction")),
     pl.col("cost_usd").round(2).alias(label("cost_usd")),
     *(
-        [
-            pl.col("cost_before_usd").round(2).alias("cost before USD"),
-            pl.col("change_usd").round(2).alias("change USD"),
-        ]
+        [usd_text("cost_before_usd", "cost before USD"), pl.col("change_usd").round(2)]
         if before is not None
         else []
     ),
+    *([pl.col("wasted_usd").round(2).alias(WASTED)] if waste["checked"] else []),
     pl.col("idle_gpu_hours").round(2).alias(label("idle_gpu_hours")),
     pl.col("idle_cost_usd").round(2).alias(label("idle_cost_usd")),
-    pl.col("billed_cost_usd").round(2).alias(label("billed_cost_usd")),
-    pl.col("list_cost_usd").round(2).alias(label("list_cost_usd")),
+    usd_text("billed_cost_usd", label("billed_cost_usd")),
+    usd_text("list_cost_usd", label("list_cost_usd")),
 )
+hours = st.column_config.NumberColumn(format="localized")
 st.dataframe(
     table,
     hide_index=True,
     width="stretch",
     column_config={
-        label("cost_usd"): st.column_config.NumberColumn(format="dollar"),
-        "cost before USD": st.column_config.NumberColumn(
-            format="dollar", help=f"the cost of {flt.previous.span()} (UTC days)"
+        label("gpu_hours"): hours,
+        label("busy_gpu_hours"): hours,
+        label("idle_gpu_hours"): hours,
+        label("cost_usd"): money_column(),
+        "cost before USD": st.column_config.TextColumn(
+            help=f"The cost of {flt.previous.span()} (UTC days); — where the row is new."
         ),
-        "change USD": st.column_config.NumberColumn(
-            format="dollar", help="this period's cost minus the previous period's"
+        "change_usd": money_column(
+            "change USD", help="This period's cost minus the previous period's."
         ),
-        label("idle_cost_usd"): st.column_config.NumberColumn(
-            format="dollar", help="cloud: the owner's idle instance time; __idle__: spare GPUs"
+        WASTED: money_column(
+            help="High-end GPU time held but idle, inefficient or over-powered, at the GPU's"
+            f" cost (the Alerts page's figure); {days_words}."
         ),
-        label("billed_cost_usd"): st.column_config.NumberColumn(
-            format="dollar", help="BilledCost (invoice)"
+        label("idle_cost_usd"): money_column(
+            help="GPU time no process held: local spare GPUs (__idle__), in the cloud the"
+            " owner's idle instance time. Time held but left idle is in wasted USD."
         ),
-        label("list_cost_usd"): st.column_config.NumberColumn(
-            format="dollar", help="ListCost (before deals)"
+        label("billed_cost_usd"): st.column_config.TextColumn(
+            help="The bill's BilledCost (the invoice); — for local GPUs."
+        ),
+        label("list_cost_usd"): st.column_config.TextColumn(
+            help="The bill's ListCost (before discounts); — where unknown."
         ),
     },
 )

@@ -53,25 +53,37 @@ def test_workloads_page_shows_the_ledger_with_filters(advisor_snapshot, dashboar
         " FROM daily_ledger WHERE day >= ?",
         [since],
     )[0]
+    ((wasted,),) = query(
+        advisor_snapshot, "SELECT sum(wasted_usd) FROM waste_daily WHERE day >= ?", [since]
+    )
     at = run("workloads.py")
     assert [t.value for t in at.title] == ["Workloads"]
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Cloud spend"] == f"${cloud:,.2f}"
-    assert shown["Local cost"] == f"${local:,.2f}"
-    assert shown["GPU-hours"] == f"{hours:,.1f}"
+    assert shown["Cloud spend, last 7 days"] == f"${cloud:,.2f}"
+    assert shown["Local cost, last 7 days"] == f"${local:,.2f}"
+    assert shown["GPU-hours, last 7 days"] == f"{hours:,.1f}"
+    assert shown["Wasted, last 7 days"] == f"${wasted:,.2f}"  # the stored waste of those days
     table = at.dataframe[0].value
     assert "__idle__" in set(table["workload"])
     assert table["cost USD"].sum() == pytest.approx(cloud + local, abs=0.05)
+    assert table["wasted USD"].sum() == pytest.approx(wasted, abs=0.05)
+    # the notebook holds its H100 (no idle, unheld time) but leaves it idle: that is waste
+    notebook = table[table["workload"] == "research-notebook"].iloc[0]
+    assert notebook["idle USD"] == 0 and notebook["wasted USD"] > 0
+    assert set(table["billed USD"][table["placement"] == "local"]) == {"—"}  # never None
     assert len(at.get("vega_lite_chart")) == 2
 
     at.multiselect(key="f_placement").set_value(["local"]).run()  # the sidebar's filter
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Cloud spend"] == "$0.00" and shown["Local cost"] == f"${local:,.2f}"
+    assert shown["Cloud spend, last 7 days"] == "$0.00"
+    assert shown["Local cost, last 7 days"] == f"${local:,.2f}"
     assert set(at.dataframe[0].value["placement"]) == {"local"}
     assert at.query_params["placement"] in ("local", ["local"])  # shareable by its address
 
     at.selectbox(key="f_range").set_value("30").run()
-    assert {m.label: m.value for m in at.metric}["GPU-hours"] != shown["GPU-hours"]
+    assert {m.label: m.value for m in at.metric}["GPU-hours, last 30 days"] != shown[
+        "GPU-hours, last 7 days"
+    ]
     group = next(s for s in at.selectbox if s.label == "Group by")
     group.set_value("host").run()
     assert "dgx-a100" in set(at.dataframe[0].value["host"])
