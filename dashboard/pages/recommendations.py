@@ -7,17 +7,35 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, tables
+from dashboard.format import (
+    ACTION_WORDS,
+    dash,
+    money_column,
+    number_text,
+    usd,
+    usd_text,
+    words,
+    words_column,
+)
 from tables.stored import RESULTS_ALTERNATIVES, RESULTS_RECOMMENDATIONS
 from warehouse import advisor_reads
 from warehouse.advisor_reads import recommendations_csv
 
-ACTION_LABELS = {
-    "keep": "keep",
-    "move_to_local": "move to local",
-    "buy_local": "buy local",
-    "move_to_cloud": "move to cloud",
-    "downsize": "downsize",
-}
+
+def options_table(options: pl.DataFrame) -> pl.DataFrame:
+    """A workload's alternatives in words and dollars (`—` where a figure does not apply)."""
+    alt_label = RESULTS_ALTERNATIVES.label
+    return options.sort(~pl.col("feasible"), "monthly_cost_usd", nulls_last=True).select(
+        dash("option"),
+        dash("provider", alt_label("provider")),
+        words_column("kind", {}),
+        usd_text("monthly_cost_usd", alt_label("monthly_cost_usd")),
+        usd_text("monthly_savings_usd", alt_label("monthly_savings_usd")),
+        number_text("break_even_months", alt_label("break_even_months"), unit="months"),
+        pl.when(pl.col("feasible")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("fits"),
+        pl.when(pl.col("chosen")).then(pl.lit("✓")).otherwise(pl.lit("")).alias("chosen"),
+        dash("note", alt_label("note")),
+    )
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -50,41 +68,53 @@ if recs.height == 0:
 
 acted = recs.filter(pl.col("action") != "keep")
 first = recs.row(0, named=True)
+observed = f"{first['window_start']:%b %d} – {first['window_end']:%b %d, %Y} (UTC)"
 c1, c2, c3 = st.columns(3)
-c1.metric("Savings found", f"${acted['monthly_savings_usd'].sum():,.2f}/month")
-c2.metric("To act on", f"{acted.height} of {recs.height} workloads")
+c1.metric(
+    "Savings, a month",
+    f"{usd(float(acted['monthly_savings_usd'].sum()))}/month",
+    help="What the workloads to act on would save a month (730 h), from what they used and cost"
+    f" {observed}.",
+)
+c2.metric(
+    "Workloads to act on",
+    f"{acted.height} of {recs.height}",
+    help=f"Workloads whose best option saves more than the minimum; observed {observed}.",
+)
 c3.metric(
     "Days observed",
     f"{first['days_observed']:g}",
-    help=f"{first['window_start']:%Y-%m-%d} to {first['window_end']:%Y-%m-%d} (UTC)",
+    help=f"The whole days the recommendations are computed from: {observed}.",
 )
 
 actions = st.multiselect(
     "Actions",
-    list(ACTION_LABELS),
-    default=[a for a in ACTION_LABELS if a in set(recs["action"])],
-    format_func=ACTION_LABELS.__getitem__,
+    list(ACTION_WORDS),
+    default=[a for a in ACTION_WORDS if a in set(recs["action"])],
+    format_func=ACTION_WORDS.__getitem__,
 )
 shown = recs.filter(pl.col("action").is_in(actions)) if actions else recs
 label = RESULTS_RECOMMENDATIONS.label  # headings from the definitions (tables/stored.py)
 st.dataframe(
-    shown.select(
+    shown.with_columns(duty_pct=pl.col("duty_cycle") * 100).select(
         "workload",
-        "action",
-        pl.col("alternative").fill_null("—"),
+        words_column("action", ACTION_WORDS),
+        dash("alternative"),
         pl.col("current_monthly_cost_usd").round(2).alias(label("current_monthly_cost_usd")),
         pl.col("monthly_savings_usd").round(2).alias(label("monthly_savings_usd")),
-        pl.col("break_even_months").round(1).alias(label("break_even_months")),
+        number_text("break_even_months", label("break_even_months"), unit="months"),
         "confidence",
         tables.busy_column(name=label("busy_fraction")),
-        (pl.col("duty_cycle") * 100).round(1).alias(label("duty_cycle")),
-        pl.col("peak_memory_gib").round(1).alias(label("peak_memory_gib")),
+        number_text("duty_pct", label("duty_cycle"), unit="%"),
+        number_text("peak_memory_gib", label("peak_memory_gib"), unit="GiB"),
     ),
     hide_index=True,
     width="stretch",
     column_config={
-        label("current_monthly_cost_usd"): st.column_config.NumberColumn(format="dollar"),
-        label("monthly_savings_usd"): st.column_config.NumberColumn(format="dollar"),
+        label("current_monthly_cost_usd"): money_column(help="What it costs a month now."),
+        label("monthly_savings_usd"): money_column(
+            help="The workload's own cash saved a month by the action."
+        ),
         label("confidence"): st.column_config.ProgressColumn(
             min_value=0.0, max_value=1.0, format="%.2f"
         ),
@@ -100,27 +130,12 @@ st.download_button(
 
 st.subheader("The arithmetic")
 for r in shown.iter_rows(named=True):
-    title = f"{r['workload']}: {ACTION_LABELS.get(r['action'], r['action'])}"
+    title = f"{r['workload']}: {words(r['action'], ACTION_WORDS)}"
     if r["action"] != "keep":
-        title += f", saves ${r['monthly_savings_usd']:,.2f} a month"
+        title += f", saves {usd(r['monthly_savings_usd'])} a month"
     with st.expander(title, expanded=r["action"] != "keep"):
         for reason in r["reasons"] or []:
             st.markdown(f"- {reason.replace('$', chr(92) + '$')}")
         options = alts.filter(pl.col("workload") == r["workload"])
         if options.height:
-            alt_label = RESULTS_ALTERNATIVES.label
-            st.dataframe(
-                options.select(
-                    "option",
-                    pl.col("provider").alias(alt_label("provider")),
-                    "kind",
-                    pl.col("monthly_cost_usd").round(2).alias(alt_label("monthly_cost_usd")),
-                    pl.col("monthly_savings_usd").round(2).alias(alt_label("monthly_savings_usd")),
-                    pl.col("break_even_months").round(1).alias(alt_label("break_even_months")),
-                    "feasible",
-                    "chosen",
-                    pl.col("note").alias(alt_label("note")),
-                ).sort(~pl.col("feasible"), alt_label("monthly_cost_usd")),
-                hide_index=True,
-                width="stretch",
-            )
+            st.dataframe(options_table(options), hide_index=True, width="stretch")

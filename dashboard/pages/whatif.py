@@ -12,6 +12,15 @@ from advisor.recommend import Params
 from advisor.whatif import Question, WhatIfError, measured_watts, team_capacity, what_if
 from config.catalog import gpu_classes, load_catalog
 from dashboard import data
+from dashboard.format import (
+    ACTION_WORDS,
+    dash,
+    number_text,
+    usd,
+    usd_text,
+    words,
+    words_column,
+)
 from tables.clouds import label as cloud_label
 from warehouse import advisor_reads
 
@@ -96,14 +105,22 @@ except WhatIfError as exc:
 
 chosen = rec.chosen
 m1, m2, m3 = st.columns(3)
-m1.metric("Today", f"${rec.profile.current_monthly_cost:,.2f}/month")
-m2.metric("Action", rec.action, help=chosen.option if chosen else "no cheaper option fits")
+m1.metric(
+    "Today, a month",
+    f"{usd(rec.profile.current_monthly_cost)}/month",
+    help="What it costs a month (730 h) where it runs today.",
+)
+m2.metric(
+    "Action",
+    words(rec.action, ACTION_WORDS),
+    help=f"{chosen.option}." if chosen else "No cheaper option fits.",
+)
 m3.metric(
-    "Saves",
-    f"${chosen.monthly_savings:,.2f}/month" if chosen else "$0.00/month",
-    help=f"pays back in {chosen.break_even_months:.1f} months"
+    "Saves, a month",
+    f"{usd(chosen.monthly_savings if chosen else 0.0)}/month",
+    help=f"Pays back in {chosen.break_even_months:.1f} months."
     if chosen and chosen.break_even_months
-    else None,
+    else "Nothing is bought up front.",
 )
 for reason in rec.reasons:
     st.markdown(f"- {reason.replace('$', chr(92) + '$')}")
@@ -111,35 +128,42 @@ if not usage.height:
     st.caption("No snapshot with local GPU data: spare local capacity is not considered.")
 
 st.subheader("Every option")
+options = pl.DataFrame(
+    [
+        {
+            "option": x.option,
+            "cloud": cloud_label(x.provider) if x.provider else None,
+            "kind": x.kind,
+            "USD/month": x.monthly_cost,
+            "saves USD/month": x.monthly_savings,
+            "break-even months": x.break_even_months,
+            "feasible": x.feasible,
+            "why": x.note,
+        }
+        for x in rec.alternatives
+    ],
+    schema={
+        "option": pl.String,
+        "cloud": pl.String,
+        "kind": pl.String,
+        "USD/month": pl.Float64,
+        "saves USD/month": pl.Float64,
+        "break-even months": pl.Float64,
+        "feasible": pl.Boolean,
+        "why": pl.String,
+    },
+).sort(~pl.col("feasible"), "USD/month", nulls_last=True)
 st.dataframe(
-    pl.DataFrame(
-        [
-            {
-                "option": x.option,
-                "cloud": cloud_label(x.provider) if x.provider else None,
-                "kind": x.kind,
-                "USD/month": round(x.monthly_cost, 2),
-                "saves USD/month": round(x.monthly_savings, 2),
-                "break-even months": None
-                if x.break_even_months is None
-                else round(x.break_even_months, 1),
-                "feasible": x.feasible,
-                "why": x.note,
-            }
-            for x in rec.alternatives
-        ],
-        schema={
-            "option": pl.String,
-            "cloud": pl.String,
-            "kind": pl.String,
-            "USD/month": pl.Float64,
-            "saves USD/month": pl.Float64,
-            "break-even months": pl.Float64,
-            "feasible": pl.Boolean,
-            "why": pl.String,
-        },
-    ).sort(~pl.col("feasible"), "USD/month"),
+    options.select(
+        dash("option"),
+        dash("cloud"),
+        words_column("kind", {}),
+        usd_text("USD/month"),
+        usd_text("saves USD/month"),
+        number_text("break-even months", unit="months"),
+        pl.when(pl.col("feasible")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("fits"),
+        dash("why"),
+    ),
     hide_index=True,
     width="stretch",
-    column_config={"USD/month": st.column_config.NumberColumn(format="dollar")},
 )

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from config.settings import Config
+from dashboard.format import ACTION_WORDS
 from dashboard.pages import PAGES as PAGE_LIST
 from tests.conftest import DEMO_INTENDED_ACTIONS
 from tests.dashboard.conftest import APP, ROOT, demo_config, seed_demo_snapshot
@@ -102,13 +103,23 @@ def test_recommendations_page_shows_actions_savings_arithmetic_and_a_csv(
     at = run("recommendations.py")
     assert [t.value for t in at.title] == ["Recommendations"]
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Savings found"] == f"${savings:,.2f}/month"
-    assert shown["To act on"] == "4 of 7 workloads"
+    assert shown["Savings, a month"] == f"${savings:,.2f}/month"
+    assert shown["Workloads to act on"] == "4 of 7"
     table = at.dataframe[0].value
-    assert dict(zip(table["workload"], table["action"], strict=True)) == INTENDED
+    # actions in words: "Buy local GPUs", never buy_local
+    in_words = {w: ACTION_WORDS[a] for w, a in INTENDED.items()}
+    assert dict(zip(table["workload"], table["action"], strict=True)) == in_words
+    assert "None" not in {str(v) for v in table.to_numpy().ravel()}
     expanders = at.expander
     assert len(expanders) == 7
     llm = next(e for e in expanders if e.label.startswith("llm-pretrain"))
+    assert llm.label.startswith("llm-pretrain: Buy local GPUs, saves $")
+    options = [df.value for df in at.dataframe[1:]]
+    cells = {str(v) for o in options for v in o.to_numpy().ravel()}
+    assert "None" not in cells and "nan" not in cells
+    money = [v for o in options for v in o["USD/month"]]
+    assert all(v == "—" or v.startswith(("$", "−$")) for v in money)  # dollars, separated
+    assert any("," in v for v in money)
     text = " ".join(m.value for m in llm.markdown)
     assert "pays for itself" in text and r"\$96,000" in text
     (button,) = at.get("download_button")
@@ -122,14 +133,17 @@ def test_whatif_page_prices_a_described_workload(advisor_snapshot, dashboard_for
     assert [t.value for t in at.title] == ["What-if"]
     shown = {m.label: m.value for m in at.metric}
     # the defaults: 1 x H100, 20 h a day, 70 % busy, 60 GiB, today in the cloud (p5.4xlarge)
-    assert shown["Today"] == f"${6.88 * 20 * 730 / 24:,.2f}/month"
-    assert shown["Action"] == "buy_local"
+    assert shown["Today, a month"] == f"${6.88 * 20 * 730 / 24:,.2f}/month"
+    assert shown["Action"] == "Buy local GPUs"
     options = at.dataframe[0].value
     assert {"cloud", "buy", "spare"} <= set(options["kind"])
+    assert "None" not in {str(v) for v in options.to_numpy().ravel()}
+    assert all(v == "—" or v.startswith(("$", "−$")) for v in options["USD/month"])
+    assert any("," in v for v in options["USD/month"])  # dollars with separators
 
     at.checkbox[0].check()
     at.button[0].click().run()  # the form's Compare
-    assert {m.label: m.value for m in at.metric}["Action"] == "move_to_local"
+    assert {m.label: m.value for m in at.metric}["Action"] == "Move to local GPUs"
     assert "cloud" not in set(at.dataframe[0].value["kind"])
 
 
