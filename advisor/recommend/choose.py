@@ -199,11 +199,13 @@ def _best_saving(
     schedule = schedule_of(p, params)
 
     def extra(a: Alternative) -> float:
-        """What stopping when idle adds on top of a pay-by-the-hour option (0: not enough)."""
+        """What stopping when idle adds on top of a pay-by-the-hour option: counted where it
+        saves at least min_saving_usd and min_saving_pct of that option's cost (else 0)."""
         if schedule is None or a.hourly_usd is None:
             return 0.0
         saved = schedule.savings(a.hourly_usd)
-        return saved if saved >= floor else 0.0
+        enough = max(params.min_saving_usd, params.min_saving_pct / 100.0 * a.monthly_cost)
+        return saved if saved >= enough else 0.0
 
     ranked = sorted(
         feasible, key=lambda a: (-(a.team_savings + extra(a)), a.monthly_cost, a.option)

@@ -11,9 +11,9 @@ has: on-demand, spot, 1- and 3-year reserved.
   shows under a commitment.
 - A multi-GPU job stays on one instance (8-GPU types may be repeated); independent work may
   spread over several smaller instances.
-- Of each GPU class, cloud and basis only the cheapest size that holds the workload is listed
-  (no 8 × H100 instance for a one-GPU workload where a one-GPU size exists); where no size of a
-  class holds it, its cheapest is listed with the reason.
+- Of each GPU class, cloud and basis only the cheapest size that holds the workload is listed,
+  and no instance of which it would use under a quarter of the GPUs (no 8 × H100 instance for a
+  one-GPU workload); where no size of a class holds it, its cheapest is listed with the reason.
 - Machines of a cloud outside `params.clouds` ([advisor] clouds) are priced and listed but never
   proposed.
 """
@@ -38,6 +38,9 @@ from tables.units import HOURS_PER_MONTH
 
 # A multi-GPU job is only spread over several instances of a full-size (8-GPU) type.
 FULL_NODE_GPUS = 8
+# An instance of which the workload would use under this share of the GPUs is not listed (an
+# 8 × H100 instance for a one-GPU workload).
+MIN_USED_SHARE = 0.25
 # Spot capacity can be taken back at two minutes' notice.
 SPOT_NOTE = (
     "spot: can be interrupted at two minutes' notice, proposed only for work that may be "
@@ -77,8 +80,8 @@ def cloud_alternatives(
     for r in rows.iter_rows(named=True):
         size = size_for(p, r["gpu_memory_gib"], r["relative_throughput"], params)
         k = _instances(p, size.gpus, int(r["gpu_count"]))
-        if k is None:
-            continue
+        if k is None or size.gpus < MIN_USED_SHARE * k * int(r["gpu_count"]):
+            continue  # a job split over small instances, or most of the instance idle
         for basis in BASES:
             price = r.get(basis.column)
             if price is not None:

@@ -1,11 +1,11 @@
 """Hybrid: local GPUs for the base load, the cloud for the peaks (DESIGN.md §2, Recommendation).
 
 For a cloud workload whose work is independent (not one multi-GPU job, which cannot be split
-between places), the hourly demand curve (GPUs with its processes, each hour of the window) is
-split at a line of `b` GPUs: below it, `b` local GPUs (bought, or spare ones on a host whose
-idle GPUs cover `b` in every hour of the week); above it, the cheapest one-GPU cloud instance that
-holds it, on-demand, for the GPU-hours over the line. Every `b` from 1 to one under the peak is
-priced and the cheapest kept:
+between places; not idle GPUs, which consolidate instead), the hourly demand curve (GPUs with
+its processes, each hour of the window) is split at a line of `b` GPUs: below it, `b` local GPUs
+(bought, or spare ones on a host whose idle GPUs cover `b` in every hour of the week); above it,
+the cheapest one-GPU cloud instance that holds it, on-demand, for the GPU-hours over the line.
+Every `b` from 1 to one under the peak is priced and the cheapest kept:
 
     local(b) = purchase of b GPUs (capital with [advisor] buy_overhead_pct + operations every
                hour) + energy for Σ min(demand, b)   (spare: energy only)
@@ -28,7 +28,7 @@ import polars as pl
 from advisor.costs import gpu_classes, pct, rate, usd
 from advisor.recommend.capacity import LocalCapacity
 from advisor.recommend.fit import fit
-from advisor.recommend.load import MULTI_GPU
+from advisor.recommend.load import INDEPENDENT
 from advisor.recommend.option import Alternative
 from advisor.recommend.params import Params
 from advisor.recommend.profiles import Profile
@@ -87,10 +87,11 @@ def hybrid_alternatives(
 
 
 def _curve(p: Profile) -> np.ndarray | None:
-    """The demand curve, where a hybrid applies: a cloud workload, not sensitive, not one
-    multi-GPU job, needing two GPUs at once at its peak."""
+    """The demand curve, where a hybrid applies: a cloud workload, not sensitive, whose GPUs
+    work independently (not one multi-GPU job, not idle ones: those consolidate), needing two
+    GPUs at once at its peak."""
     load = p.load
-    if p.placement != "cloud" or p.sensitive or load is None or load.shape == MULTI_GPU:
+    if p.placement != "cloud" or p.sensitive or load is None or load.shape != INDEPENDENT:
         return None
     curve = np.asarray(load.curve, dtype=float)
     if curve.size == 0 or math.ceil(float(curve.max()) - 0.01) < 2:

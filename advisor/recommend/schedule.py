@@ -4,10 +4,11 @@ A workload that holds GPUs paid by the hour (cloud on-demand or spot) but is act
 hours of the week (under [advisor] buy_min_duty_pct of its hours: the line under which work is
 bursty rather than steady, as for buying) would pay only for those: the hours of the week (UTC)
 in which it was active (busy at least [advisor] active_hour_busy_pct of the time it held its
-GPUs) in at least one week of the window, × 730 ÷ 168 a month. The saving is the hourly price of where it runs (today, or
-the alternative it moves to) × the hours it would no longer hold. It is proposed where it saves
-at least [advisor] min_saving_usd and min_saving_pct of today's cost, on its own (`schedule`)
-or beside a change of size or place.
+GPUs) in at least one week of the window, × 730 ÷ 168 a month. The saving is the hourly price
+of where it runs (today, or the alternative it moves to) × the hours it would no longer hold.
+On its own (`schedule`) it is proposed where it saves at least [advisor] min_saving_usd and
+min_saving_pct of today's cost; beside a change of size or place, where it saves at least
+min_saving_usd and min_saving_pct of what that option costs.
 
 Not proposed: for local GPUs (paid whoever uses them: stopping saves only idle energy), for an
 instance under a commitment (paid every hour of its term), or where it was never active at all

@@ -48,7 +48,9 @@ def size_for(p: Profile, mem_gib: float, rel: float | None, params: Params) -> S
     return _consolidated(p, load, mem_gib, rel, params)
 
 
-def _kept_whole(p: Profile, load: Load, mem_gib: float, rel: float | None, params: Params) -> Sizing:
+def _kept_whole(
+    p: Profile, load: Load, mem_gib: float, rel: float | None, params: Params
+) -> Sizing:
     """A multi-GPU job, or a workload it is unknown how to pack: the GPUs its processes hold at
     once, each with the memory one of them needs."""
     n = load.process_gpus
@@ -80,7 +82,7 @@ def _consolidated(
     by_memory = max(1, math.ceil(total * h / mem_gib - 1e-9))
     busy = load.busy_p95 or 0.0
     parallel = max(1, min(load.process_gpus, math.ceil(busy - ROUNDING_GPUS)))
-    n = max(by_memory, parallel)
+    n = max(by_memory, parallel, _gpus_for_work(p, load, rel, params))
     words = (
         f"{load.shape_words}; {busy:.2f} GPU-equivalents busy at once in its busiest hours "
         f"(p95) need {parallel} GPU{'s' if parallel != 1 else ''}; memory {total:.1f} GiB in "
@@ -89,6 +91,19 @@ def _consolidated(
     )
     ok, work = _work(p, n, rel, params)
     return Sizing(n, ok, f"{words}; {n} GPU{'s' if n != 1 else ''}: {work}")
+
+
+def _gpus_for_work(p: Profile, load: Load, rel: float | None, params: Params) -> int:
+    """The fewest GPUs of throughput `rel` that do its work (see `_work`): today's capacity for
+    the GPUs it uses, or its busy time under the ceiling, whichever needs fewer."""
+    if p.rel_throughput is None or rel is None or rel <= 0:
+        return 1
+    same = math.ceil(load.process_gpus * p.rel_throughput / rel - 1e-9)
+    if p.busy_fraction is None:
+        return max(1, same)
+    ceiling = params.max_projected_busy_pct / 100.0
+    busy = math.ceil(p.busy_fraction * p.gpus * p.rel_throughput / (rel * ceiling) - 1e-9)
+    return max(1, min(same, busy))
 
 
 def _work(p: Profile, n: int, rel: float | None, params: Params) -> tuple[bool, str]:
