@@ -65,4 +65,18 @@ def test_settings_masks_secrets(cfg, monkeypatch):
     }
     at = _page(cfg, "dashboard/pages/settings.py", monkeypatch)
     assert not at.exception
-    assert "warehouse" in at.json[0].value
+    assert not at.json  # readable sections, not a raw JSON dump
+    titles = [h.value for h in at.subheader]
+    assert titles[0] == "Warehouse and files · [warehouse]"
+    assert "Alerts · [alerts]" in titles and "Wasted-time thresholds · [thresholds]" in titles
+    settings = {
+        r["setting"]: r["value"]
+        for df in at.dataframe
+        if "setting" in df.value.columns
+        for r in df.value.to_dict("records")
+    }
+    assert settings["idle_min_minutes"] == str(cfg.thresholds.idle_min_minutes)
+    assert settings["retry_backoff_s"] == str(cfg.alerts.retry_backoff_s)
+    assert settings["digest"] in ("on", "off")  # a switch in words
+    cells = {str(v) for df in at.dataframe for v in df.value.to_numpy().ravel()}
+    assert "None" not in cells and "True" not in cells
