@@ -71,10 +71,15 @@ def number(value: float | None, digits: int = 1, unit: str = "") -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """`45 min`, `2 h 05 min`, `3 h`; `—` for unknown."""
+    """`20 s`, `45 min`, `2 h 05 min`, `3 h`, `4 days 2 h`; `—` for unknown."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return UNKNOWN
+    if abs(seconds) < 59.5:
+        return f"{round(seconds)} s"
     minutes = round(seconds / 60)
+    if minutes >= 2 * 24 * 60:
+        days, rest = divmod(minutes // 60, 24)
+        return f"{days:,} days {rest} h" if rest else f"{days:,} days"
     if minutes < 60:
         return f"{minutes} min"
     hours, rest = divmod(minutes, 60)

@@ -3,7 +3,7 @@ snapshot's age."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import streamlit as st
@@ -11,6 +11,7 @@ import streamlit as st
 from config.catalog import catalog_ages, catalog_as_of, load_catalog
 from config.gpu_class import unpriced_warnings
 from dashboard import data
+from dashboard.format import UNKNOWN, duration, duration_text, plural
 from dashboard.text import escape_markdown, printable_frame
 from tables.escape import printable
 from warehouse import advisor_reads
@@ -87,25 +88,82 @@ if catalog is not None and advisor_reads.has_advisor_tables(data.snapshot()):
         st.dataframe(unpriced, hide_index=True, width="stretch")
 
 
-def lag_table(title: str, frame, empty: str) -> None:
-    """A source table with its lag in seconds, or what to do when it is empty."""
+# How late a source may be: "late" past twice its expected lag, "stale" past ten times.
+STATUS_COLORS = {
+    "on time": "background-color: rgba(33, 195, 84, 0.18)",
+    "late": "background-color: rgba(255, 189, 69, 0.30)",
+    "stale": "background-color: rgba(255, 75, 75, 0.22)",
+}
+# Bills arrive about a day after the hour they charge (Cost Explorer, CUR and FOCUS exports).
+BILL_LAG_S = 48 * 3600.0
+
+
+def telemetry_lag_s() -> float:
+    """How old a host's newest sample normally is here: the agent's flush, then the ingest and
+    the publication (and the shipping, where batches come from other hosts)."""
+    lag = cfg.collect.flush_interval_s + cfg.run.ingest_interval_s + cfg.run.publish_interval_s
+    return lag + (cfg.ship.interval_s if cfg.ship.pull_from else 0.0)
+
+
+def lag_status(expected_s: float) -> pl.Expr:
+    """on time / late / stale: the lag against what is expected of the source."""
+    lag = pl.col("lag_s")
+    return (
+        pl.when(lag.is_null())
+        .then(pl.lit(UNKNOWN))
+        .when(lag <= 2 * expected_s)
+        .then(pl.lit("on time"))
+        .when(lag <= 10 * expected_s)
+        .then(pl.lit("late"))
+        .otherwise(pl.lit("stale"))
+    )
+
+
+def lag_table(title: str, frame: pl.DataFrame, empty: str, expected_s: float, what: str) -> None:
+    """A source table with its lag in words, each row coloured by how that lag compares with
+    what is expected of the source; or what to do when it is empty."""
     st.subheader(title)
-    if frame.height:
-        lag = st.column_config.NumberColumn("lag (s)", format="%.0f")
-        st.dataframe(frame, hide_index=True, width="stretch", column_config={"lag_s": lag})
-    else:
+    if not frame.height:
         st.info(empty)
+        return
+    shown = frame.with_columns(status=lag_status(expected_s), lag=duration_text("lag_s")).drop(
+        "lag_s"
+    )
+    table = shown.to_pandas()
+
+    def colour(row) -> list[str]:
+        return [STATUS_COLORS.get(row["status"], "")] * len(row)
+
+    st.dataframe(table.style.apply(colour, axis=1), hide_index=True, width="stretch")
+    st.caption(
+        f"Expected: {what} within {duration(expected_s)}; late past {duration(2 * expected_s)},"
+        f" stale past {duration(10 * expected_s)}."
+    )
+
+
+def with_lag(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """`frame` with `lag_s`: seconds from its `column` to now (the page's clock)."""
+    if column not in frame.columns:
+        return frame
+    now = datetime.now(UTC)
+    return frame.with_columns(
+        lag_s=(pl.lit(now) - pl.col(column)).dt.total_seconds(fractional=True)
+    )
 
 
 lag_table(
     "GPU telemetry by host",
-    reads["hosts"],
+    with_lag(reads["hosts"], "last_sample"),
     "No GPU samples yet: run `gpuledger collect` on your GPU hosts or import samples.",
+    telemetry_lag_s(),
+    "a host's newest sample",
 )
 lag_table(
     "Billing by source",
-    reads["billing"],
+    with_lag(reads["billing"], "last_charge"),
     "No bills yet: `gpuledger import focus FILE` or configure [aws] in the configuration.",
+    BILL_LAG_S,
+    "the newest charge of a source (bills come about a day late)",
 )
 st.subheader("Billing pulls")
 pull_rows = pull_status_rows(status_path(cfg.billing_state_path))
@@ -126,6 +184,6 @@ st.dataframe(reads["ingest"], hide_index=True, width="stretch")
 rejected = list((data.paths().spool / "_rejected").rglob("*.parquet"))
 if rejected:
     st.warning(
-        f"{len(rejected)} spool file(s) were rejected as unreadable: see "
+        f"{plural(len(rejected), 'spool file')} rejected as unreadable: see "
         f"{escape_markdown(printable(data.paths().spool / '_rejected'))} and the daemon's log."
     )

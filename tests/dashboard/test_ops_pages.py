@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 
+import duckdb
 import polars as pl
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -80,3 +81,30 @@ def test_settings_masks_secrets(cfg, monkeypatch):
     assert settings["digest"] in ("on", "off")  # a switch in words
     cells = {str(v) for df in at.dataframe for v in df.value.to_numpy().ravel()}
     assert "None" not in cells and "True" not in cells
+
+
+def test_data_health_colours_each_source_by_its_lag(demo_warehouse, monkeypatch):
+    # A host's newest sample is expected within the agent's flush + the ingest + the publication
+    # (5 + 5 + 10 = 20 s with the shipped configuration): on time within twice that, late within
+    # ten times, stale past it.
+    cfg = demo_warehouse
+    expected_s = cfg.collect.flush_interval_s + cfg.run.ingest_interval_s
+    expected_s += cfg.run.publish_interval_s
+    con = duckdb.connect(str(cfg.snapshot_path), read_only=True)
+    newest = dict(con.execute("SELECT host, last_sample FROM hosts").fetchall())
+    con.close()
+    at = _page(cfg, "dashboard/pages/data_health.py", monkeypatch)
+    now = datetime.now(UTC)
+    table = next(df for df in at.dataframe if "host" in df.value.columns)
+    status = dict(zip(table.value["host"], table.value["status"], strict=True))
+    for host, last in newest.items():
+        lag = (now - last).total_seconds()
+        want = "on time" if lag <= 2 * expected_s else "late" if lag <= 10 * expected_s else "stale"
+        assert status[host] == want, (host, lag)
+    colours = {"on time": "rgba(33, 195, 84", "late": "rgba(255, 189, 69", "stale": "rgba(255, 75"}
+    styles = table.proto.arrow_data.styler.styles
+    assert all(colours[s] in styles for s in set(status.values()))  # each row coloured
+    assert "lag_s" not in table.value.columns  # the lag in words, never raw seconds
+    assert any(
+        c.value.startswith("Expected: a host's newest sample within 20 s") for c in at.caption
+    )
