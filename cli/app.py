@@ -15,6 +15,8 @@ from collectors import demo
 from config.catalog import load_catalog
 from config.settings import Config
 from tables import spool
+from tables.batches import remove_stale_temporaries
+from warehouse.errors import explain
 from warehouse.lock import LockHeld
 from warehouse.snapshot import publish
 from warehouse.store import IngestResult, Warehouse
@@ -23,8 +25,15 @@ log = logging.getLogger(__name__)
 
 
 def open_warehouse(cfg: Config) -> Warehouse:
-    """The writer; raises LockHeld when a daemon (or another command) owns the warehouse."""
-    return Warehouse(cfg.db_path, cfg.spool_dir).open()
+    """The writer; raises LockHeld when a daemon (or another command) owns the warehouse. What a
+    writer killed mid-write left under temporary names (a spool batch, the snapshot it was
+    building) is deleted first: the writer that starts is the one that owns them now."""
+    wh = Warehouse(cfg.db_path, cfg.spool_dir).open()
+    try:
+        remove_stale_temporaries(cfg.spool_dir, [cfg.snapshot_path])
+    except OSError as exc:  # never a reason not to start
+        log.warning("could not remove the temporary files of a stopped writer: %s", exc)
+    return wh
 
 
 def catalog_for(cfg: Config) -> pl.DataFrame:
@@ -57,17 +66,44 @@ def cycle(
 
     result = wh.ingest_spool(progress=report)
     if result.files or force or recompute:
-        refresh_ledger(wh, cfg, catalog, recompute=recompute)
-        publish(wh, cfg.snapshot_path, days=cfg.warehouse.snapshot_days)
+        refresh_and_publish(wh, cfg, catalog, recompute=recompute)
     return result
 
 
-def ingest_now(cfg: Config) -> str:
+def refresh_and_publish(
+    wh: Warehouse, cfg: Config, catalog: pl.DataFrame, *, recompute: bool = False
+) -> None:
+    """The ledger (the days the ingest touched; every day with `recompute`), then the snapshot."""
+    refresh_ledger(wh, cfg, catalog, recompute=recompute)
+    publish(wh, cfg.snapshot_path, days=cfg.warehouse.snapshot_days)
+
+
+def ingest_now(cfg: Config, *, chunk_rows: int | None = None) -> str:
     """Ingest what the spool holds when no daemon owns the warehouse (`import`, `billing`,
-    `collect --since`); else say it is queued for the daemon."""
+    `collect --since`); else say it is queued for the daemon. `chunk_rows` bounds the rows of
+    one ingest transaction (an import keeps its memory small).
+
+    Rows stored are stored: when the ledger or the snapshot after them fails (a full disk), the
+    status says so and what to do, and the command does not fail for it."""
     try:
         with open_warehouse(cfg) as wh:
-            return cycle(wh, cfg, catalog_for(cfg)).summary()
+            if chunk_rows is not None:
+                wh.chunk_rows = chunk_rows
+            result = wh.ingest_spool()
+            if not result.files:
+                return result.summary()
+            try:
+                refresh_and_publish(wh, cfg, catalog_for(cfg))
+            except Exception as exc:
+                found = explain(exc, cfg.db_path)
+                if found is None:
+                    log.exception("refreshing the ledger and the snapshot after the ingest failed")
+                why = str(found) if found is not None else f"{type(exc).__name__}: {exc}"
+                return (
+                    f"{result.summary()}; stored, but the dashboard's figures were not refreshed"
+                    f" ({why}); the next `gpuledger run` or import refreshes them"
+                )
+            return result.summary()
     except LockHeld as exc:
         return f"queued in the spool: the running daemon will ingest it ({exc.holder})"
 

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from cli import app
@@ -18,6 +19,8 @@ from config.catalog import CatalogError
 from config.exposure import install_log_redaction
 from config.settings import Config, ConfigError, load_config
 from tables import files, spool
+from tables.batches import BATCH_ROWS, BatchWriter
+from warehouse.errors import explain
 from warehouse.lock import LockHeld
 
 log = logging.getLogger("gpuledger")
@@ -80,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[common], help="the daemon: ingest, jobs, snapshot, sampling")
     p.add_argument("--dashboard", action="store_true", help="also serve the dashboard")
     p.add_argument("--once", action="store_true", help="one cycle, then exit")
+    p.add_argument("--port", type=port_number, help=PORT_HELP)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("dashboard", parents=[common], help="serve the dashboard (read-only)")
+    p.add_argument("--port", type=port_number, help=PORT_HELP)
     p.set_defaults(func=cmd_dashboard)
     p = sub.add_parser("doctor", parents=[common], help="what gpuledger finds on this machine")
     p.set_defaults(func=cmd_doctor)
@@ -147,20 +152,42 @@ def cmd_import(args: argparse.Namespace, cfg: Config) -> int:
         status = app.ingest_now(cfg)
         emit([{**r, "status": status} for r in rows], args.format)
         return EXIT_OK
-    from collectors.gpu.samples_file import read_samples_file
-
-    frames = [(p, read_samples_file(p), "gpu_samples") for p in args.files]
-    for path, frame, kind in frames:
-        host = "import-" + spool.safe_part(path.stem)
-        spool.write_batch(
-            cfg.spool_dir, kind, frame, host, metadata={"source_file": str(path.resolve())}
-        )
-    rows = [{"file": str(p), "kind": k, "rows": f.height} for p, f, k in frames]
-    status = app.ingest_now(cfg)
+    rows = spool_samples_files(args.files, cfg)
+    status = app.ingest_now(cfg, chunk_rows=BATCH_ROWS)
     for r in rows:
         r["status"] = status
     emit(rows, args.format)
     return EXIT_OK
+
+
+def spool_samples_files(paths: list[Path], cfg: Config) -> list[dict]:
+    """Stream each samples file, chunk by chunk validated, into spool batches under temporary
+    names; only when every file validated are they all published (any error: nothing is
+    written). Memory stays bounded by the chunk, whatever the files' size."""
+    from collectors.gpu.samples_file import iter_samples_file
+
+    writers: list[BatchWriter] = []
+    try:
+        for path in paths:
+            writer = BatchWriter(
+                cfg.spool_dir,
+                "gpu_samples",
+                "import-" + spool.safe_part(path.stem),
+                metadata={"source_file": str(path.resolve())},
+            )
+            writers.append(writer)
+            for chunk in iter_samples_file(path):
+                writer.add(chunk)
+        for writer in writers:
+            writer.publish()
+    except BaseException:
+        for writer in writers:
+            writer.discard()
+        raise
+    return [
+        {"file": str(p), "kind": "gpu_samples", "rows": w.rows}
+        for p, w in zip(paths, writers, strict=True)
+    ]
 
 
 def cmd_collect(args: argparse.Namespace, cfg: Config) -> int:
@@ -169,9 +196,30 @@ def cmd_collect(args: argparse.Namespace, cfg: Config) -> int:
     return run_collect(args, cfg)
 
 
+PORT_HELP = "the dashboard's TCP port (default: [dashboard] port, 8501)"
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1-65535 (argparse refuses anything else with exit status 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return port
+
+
+def with_port(cfg: Config, args: argparse.Namespace) -> Config:
+    """`cfg` with the dashboard on `--port` where one was given."""
+    port = getattr(args, "port", None)
+    return cfg if port is None else replace(cfg, dashboard=replace(cfg.dashboard, port=port))
+
+
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     from cli.daemon import Daemon
 
+    cfg = with_port(cfg, args)
     try:
         return Daemon(cfg, dashboard=args.dashboard, once=args.once).run()
     except LockHeld as exc:
@@ -184,6 +232,7 @@ def cmd_dashboard(args: argparse.Namespace, cfg: Config) -> int:
 
     from cli.daemon import dashboard_command, dashboard_env
 
+    cfg = with_port(cfg, args)
     print(f"dashboard: http://{cfg.dashboard.host}:{cfg.dashboard.port}", flush=True)
     return subprocess.call(dashboard_command(cfg), env=dashboard_env(cfg))
 
@@ -209,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         CatalogError: str,
         UsageError: str,
     }
+    cfg: Config | None = None
     try:
         cfg = load_config(getattr(args, "config", None), db=getattr(args, "db", None))
         logging.basicConfig(
@@ -228,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a full disk, a read-only folder, a damaged file: say what to do
+        found = explain(exc, cfg.db_path) if cfg is not None else None
+        if found is None:
+            raise
+        print(f"gpuledger: {found}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

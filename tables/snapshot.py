@@ -23,6 +23,7 @@ from tables.stored import (
     RESULTS_WASTE_DAILY,
     RESULTS_WORKLOAD_EVIDENCE,
 )
+from tables.stored import REJECTED_BATCHES as _REJECTED_BATCHES
 
 _S = pl.String()
 
@@ -66,6 +67,9 @@ INGEST_STATS = Table(
     "the ingest ledger per spool kind (Data health)",
     key=("kind",),
 )
+REJECTED_RECENT = _REJECTED_BATCHES.copy_as(
+    "rejected_recent", "spool files the ingest set aside, newest first (500 at most)"
+)
 SNAP_ALERTS = ALERTS.copy_as("alerts", "every alert")
 GPU_COST_RATES = RESULTS_GPU_COST_RATES.copy_as("gpu_cost_rates")
 USAGE_HOURLY = RESULTS_USAGE_HOURLY.copy_as("usage_hourly")
@@ -102,6 +106,7 @@ SNAPSHOT_TABLES: dict[str, Table] = {
         BILLING_SOURCES,
         HEALTH_RECENT,
         INGEST_STATS,
+        REJECTED_RECENT,
         SNAP_ALERTS,
         GPU_COST_RATES,
         USAGE_HOURLY,

@@ -49,6 +49,20 @@ INGESTED_FILES = Table(
     primary_key=True,
 )
 
+REJECTED_BATCHES = Table(
+    "rejected_batches",
+    (
+        Column("path", _S, "", "the spool file, relative to the spool (now under _rejected/)"),
+        Column("kind", _S, "", "its spool kind (gpu_samples, process_samples, ...)"),
+        Column("reason", _S, "", "why the ingest set it aside (file row and column where known)"),
+        Column("rejected_at", UTC_TS, "", "when it was set aside"),
+    ),
+    "spool files the ingest could not take, moved to spool/_rejected (warehouse/quarantine.py)",
+    key=("path",),
+    primary_key=True,
+    since=11,
+)
+
 # Raw records: the spool kinds as collectors write them (tables/records.py). --------------------
 GPU_SAMPLES_TABLE = GPU_SAMPLES
 PROCESS_SAMPLES_TABLE = PROCESS_SAMPLES
@@ -671,6 +685,7 @@ WAREHOUSE_TABLES: dict[str, Table] = {
         LEDGER_HOSTS,
         LEDGER_STATE,
         RESULTS_WASTE_DAILY,
+        REJECTED_BATCHES,
         RESULTS_DEMAND_CURVES,
         RESULTS_WORKLOAD_EVIDENCE,
     )

@@ -12,6 +12,7 @@ import polars as pl
 
 from tables import spool
 from tables.records import empty, read_spool_file
+from tables.timestamps import latest_allowed
 
 
 def recent_spool_files(spool_dir: Path, kind: str, within_s: float) -> list[Path]:
@@ -58,6 +59,7 @@ def recent_gpu_samples(spool_dir: Path, within_s: float = 300.0) -> pl.DataFrame
     since = datetime.now(UTC) - timedelta(seconds=within_s)
     return (
         pl.concat(frames, how="vertical")
+        .filter(pl.col("ts") <= latest_allowed())  # a clock far ahead is not "now"
         .filter(pl.col("ts") >= since)
         .unique(["host", "gpu_uuid", "ts"], keep="last")
         .sort("ts", "host", "gpu_uuid")
@@ -79,4 +81,6 @@ def latest_gpu_samples(spool_dir: Path, within_s: float = 60.0) -> pl.DataFrame:
     frames = _recent_frames(spool_dir, "gpu_samples", within_s)
     if not frames:
         return empty("gpu_samples")
-    return newest_per_gpu(pl.concat(frames, how="vertical"))
+    return newest_per_gpu(
+        pl.concat(frames, how="vertical").filter(pl.col("ts") <= latest_allowed())
+    )

@@ -23,6 +23,7 @@ from tables.stored import (
     LEDGER_STATE,
     META,
     PROCESS_SAMPLES_TABLE,
+    REJECTED_BATCHES,
     RESULTS_ALTERNATIVES,
     RESULTS_DAILY_LEDGER,
     RESULTS_DEMAND_CURVES,
@@ -144,6 +145,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        11,
+        "spool files the ingest set aside, with the reason (Data health)",
+        [REJECTED_BATCHES.duckdb_ddl(as_of=11)],
+    ),
+    (
         13,
         "wasted high-end GPU time per run and day, over all history",
         # Filled by the next ledger refresh: the waste's fingerprint is new (advisor/jobs.py),
@@ -169,8 +175,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 
 # Versions are taken in order; each feature owns its own number (2: billing sources,
 # 3: advisor results, 4: alerts, 6: ledger bookkeeping, 7: unpriced GPU-hours, 8: activity_pct,
-# 9-10: recommendations matched to hardware, 13: wasted time per day, 14: power limit and GPU
-# errors), so parallel work never renumbers another's migration.
+# 9-10: recommendations matched to hardware, 11: rejected spool files, 13: wasted time per day,
+# 14: power limit and GPU errors), so parallel work never renumbers another's migration.
 SCHEMA_VERSION = max(version for version, _title, _statements in MIGRATIONS)
 
 

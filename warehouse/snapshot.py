@@ -28,34 +28,46 @@ from tables.stored import (
     RESULTS_USAGE_HOURLY,
     RESULTS_WASTE_DAILY,
 )
+from tables.timestamps import latest_allowed
 from warehouse.db import connect
+from warehouse.errors import SnapshotDamaged, is_damaged
 from warehouse.results import INSTANCE_TYPES_SQL
 from warehouse.schema import SCHEMA_VERSION
 from warehouse.store import BILLING_DAILY_SQL, Warehouse
 
-# What the snapshot holds: table -> SELECT over the warehouse (`$since` = first day kept); the
+# What the snapshot holds: table -> SELECT over the warehouse (`$since` = first day kept,
+# `$latest` = the latest time a sample may carry, tables/timestamps.py: a row stored with a time
+# far in the future, from before the ingest refused those, never hides the fleet); the
 # tables' shapes are defined in tables/snapshot.py. The minute rollups (and so the Live and
 # Overview charts drawn from them) stop at `snapshot_days`; the results (hourly attribution, the
 # daily ledger) and the daily bills are small and cover every day the warehouse holds data for
 # (DESIGN.md §2, ledger).
 SNAPSHOT_SELECTS = {
-    shapes.SNAP_GPU_MINUTE.name: f"SELECT * FROM {GPU_MINUTE.name} WHERE minute >= $since",
+    shapes.SNAP_GPU_MINUTE.name: (
+        f"SELECT * FROM {GPU_MINUTE.name} WHERE minute >= $since AND minute <= $latest"
+    ),
     shapes.GPU_LATEST.name: """
         SELECT * FROM gpu_samples
-        WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 10 MINUTE
+        WHERE ts <= $latest
+          AND ts >= (SELECT max(minute) FROM gpu_minute WHERE minute <= $latest)
+                    - INTERVAL 10 MINUTE
         QUALIFY row_number() OVER (PARTITION BY host, gpu_uuid ORDER BY ts DESC) = 1""",
     shapes.SNAP_BILLING_DAILY.name: BILLING_DAILY_SQL,
     shapes.DAILY_LEDGER.name: f"SELECT * FROM {RESULTS_DAILY_LEDGER.name}",
     shapes.HOSTS.name: """
         WITH recent AS (  -- exact last sample; raw rows of the last day only, never a full scan
             SELECT host, max(ts) AS last_sample FROM gpu_samples
-            WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 1 DAY GROUP BY host
+            WHERE ts <= $latest
+              AND ts >= (SELECT max(minute) FROM gpu_minute WHERE minute <= $latest)
+                        - INTERVAL 1 DAY
+            GROUP BY host
         )
         SELECT m.host, count(DISTINCT coalesce(m.parent_gpu_uuid, m.gpu_uuid)) AS gpus,
                min(m.minute) AS first_sample,
                coalesce(any_value(r.last_sample), max(m.minute)) AS last_sample,
                any_value(m.source) AS source
-        FROM gpu_minute m LEFT JOIN recent r USING (host) GROUP BY m.host""",
+        FROM (SELECT * FROM gpu_minute WHERE minute <= $latest) m
+        LEFT JOIN recent r USING (host) GROUP BY m.host""",
     # Data health: the newest bill per source, recent health records, the ingest ledger.
     shapes.BILLING_SOURCES.name: """
         SELECT source, ProviderName AS provider, count(*) AS line_items,
@@ -66,6 +78,8 @@ SNAPSHOT_SELECTS = {
     shapes.INGEST_STATS.name: """
         SELECT kind, count(*) AS files, sum(rows) AS rows, max(ingested_at) AS last_ingest
         FROM ingested_files GROUP BY kind""",
+    shapes.REJECTED_RECENT.name: """
+        SELECT * FROM rejected_batches ORDER BY rejected_at DESC, path LIMIT 500""",
     # Alerts (all of them: few rows, and /metrics counts their wasted seconds since the start);
     # reads in warehouse/alerts.py.
     shapes.SNAP_ALERTS.name: f"SELECT * FROM {ALERTS.name}",
@@ -91,7 +105,8 @@ def publish(wh: Warehouse, path: Path, *, days: int, now: datetime | None = None
     con = wh.db
     now = now or datetime.now(UTC)
     since = now - timedelta(days=days)
-    lo, hi = wh.sample_span()
+    lo, hi = wh.sample_span(now)
+    bounds = {"since": since, "latest": latest_allowed(now)}
     meta = {
         "published_at": now.isoformat(),
         "data_from": lo.isoformat() if lo else "",
@@ -105,8 +120,8 @@ def publish(wh: Warehouse, path: Path, *, days: int, now: datetime | None = None
         con.execute(f"ATTACH '{quoted}' AS snap")
         try:
             for table, select in SNAPSHOT_SELECTS.items():
-                params = {"since": since} if "$since" in select else None
-                con.execute(f"CREATE TABLE snap.{table} AS {select}", params or {})
+                params = {k: v for k, v in bounds.items() if f"${k}" in select}
+                con.execute(f"CREATE TABLE snap.{table} AS {select}", params)
             con.execute(shapes.SNAP_META.duckdb_ddl(schema="snap"))
             con.executemany("INSERT INTO snap.meta VALUES (?, ?)", list(meta.items()))
         finally:
@@ -189,7 +204,11 @@ class Snapshot:
         if self._con is None or ident != self._ident:
             if self._con is not None:
                 self._con.close()
-            self._con = _open_read_only(self.path)
+                self._con = None
+            try:
+                self._con = _open_read_only(self.path)
+            except duckdb.Error as exc:  # cut short or overwritten: the next publish replaces it
+                raise SnapshotDamaged(self.path, str(exc).splitlines()[0]) from None
             self._ident = ident
         return self._con
 
@@ -198,7 +217,12 @@ class Snapshot:
 
     def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
         with self._lock:
-            return self._ensure().sql(sql, params=params or {}).pl()
+            try:
+                return self._ensure().sql(sql, params=params or {}).pl()
+            except duckdb.Error as exc:
+                if not is_damaged(exc):
+                    raise
+                raise SnapshotDamaged(self.path, str(exc).splitlines()[0]) from None
 
     def close(self) -> None:
         with self._lock:
@@ -300,4 +324,20 @@ def data_health_reads(snap: Snapshot) -> dict[str, pl.DataFrame]:
             "SELECT ts, host, gpu_uuid, kind, message, source FROM health_recent ORDER BY ts DESC"
         ),
         "ingest": snap.query("SELECT * FROM ingest_stats ORDER BY kind"),
+        "rejected": rejected_batches(snap),
     }
+
+
+def rejected_batches(snap: Snapshot) -> pl.DataFrame:
+    """The spool files the ingest set aside, newest first: when, their kind, their path under
+    the spool's _rejected/ folder and why (empty from a snapshot published before there were
+    any to show)."""
+    table = shapes.REJECTED_RECENT.name
+    found = snap.query(
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = $t", {"t": table}
+    )
+    if not found["n"][0]:
+        return pl.DataFrame(schema=shapes.REJECTED_RECENT.polars_schema)
+    return snap.query(
+        f"SELECT rejected_at, kind, path, reason FROM {table} ORDER BY rejected_at DESC, path"
+    )

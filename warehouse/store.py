@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,8 +22,11 @@ import polars as pl
 from tables import spool
 from tables.records import RECORDS, SCHEMAS, conform, read_spool_file, scan_spool_files
 from tables.stored import GPU_MINUTE, INGESTED_FILES, RESULT_TABLES
+from tables.timestamps import latest_allowed
 from tables.units import UNTAGGED, activity
+from warehouse import quarantine
 from warehouse.db import connect, transaction
+from warehouse.errors import explain
 from warehouse.lock import LockHeld, WriterLock
 from warehouse.mig import board_members, board_spans, split_boards, widen_to_boards
 from warehouse.schema import migrate
@@ -39,10 +41,14 @@ GAP_CAP = 2.0
 # Rollup recomputation reaches this far before the earliest new sample (>= 2 x the longest
 # supported interval of 5 minutes), so a minute whose next sample arrives later is corrected.
 ROLLUP_LOOKBACK = timedelta(minutes=10)
-# An ingest transaction takes spool files until it holds this many rows (or files): big enough
-# that per-transaction costs vanish, small enough to keep memory flat on a backlog.
+# An ingest transaction takes spool files until it holds this many bytes, rows or files: big
+# enough that per-transaction costs vanish, small enough to keep memory flat on a backlog.
 CHUNK_BYTES = 48 * 2**20  # about 2 M GPU samples as the agent writes them
+CHUNK_ROWS = 2_000_000  # ... or as an import writes them, far smaller per row
 CHUNK_FILES = 2_000
+# Files above this size count their rows (from the Parquet footer) against CHUNK_ROWS; smaller
+# ones are bounded by CHUNK_BYTES well enough, and reading their footers would cost more.
+FOOTER_BYTES = 256 << 10
 # The sample columns the minute rollups read.
 ROLLUP_COLUMNS = (
     "ts",
@@ -145,11 +151,21 @@ class Warehouse:
         self.spool_dir = Path(spool_dir)
         self.lock = WriterLock(self.db_path)
         self.con: duckdb.DuckDBPyConnection | None = None
+        self.chunk_rows = CHUNK_ROWS  # the most rows one ingest transaction takes
         # The rollups of the chunk being ingested: (gpu_minute rows, minute spans they replace).
         self._minutes: tuple[pl.DataFrame, pl.DataFrame] | None = None
 
     def open(self) -> Warehouse:
-        self.lock.acquire()
+        """Take the writer's lock, open (or create) the file and migrate it. A full disk, a
+        folder that cannot be written and a damaged file each raise their StorageError
+        (warehouse/errors.py)."""
+        try:
+            self.lock.acquire()
+        except OSError as exc:  # the lock file cannot be made: a read-only folder, a full disk
+            found = explain(exc, self.db_path)
+            if found is None:
+                raise
+            raise found from exc
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -161,8 +177,14 @@ class Warehouse:
                     raise
                 raise LockHeld(self.db_path, f"another program has the file open: {exc}") from None
             migrate(self.con)
-        except BaseException:
+        except BaseException as exc:
+            if self.con is not None:
+                self.con.close()
+                self.con = None
             self.lock.release()
+            found = explain(exc, self.db_path) if isinstance(exc, Exception) else None
+            if found is not None:
+                raise found from exc
             raise
         return self
 
@@ -209,8 +231,10 @@ class Warehouse:
     ) -> IngestResult:
         """Take every new spool batch; each chunk of files in one transaction with its ledger rows.
 
-        Files are taken in chunks of about CHUNK_BYTES (at most CHUNK_FILES files); a file that
-        does not read whole with the columns of its kind is moved to spool/_rejected.
+        Files are taken in chunks of about CHUNK_BYTES or `chunk_rows` (at most CHUNK_FILES
+        files). A file that cannot be ingested (unreadable, an implausible time, rows that fail
+        to store) is moved to spool/_rejected with its reason (warehouse/quarantine.py) and the
+        others are stored; a failure of the warehouse itself (a full disk) is raised.
         """
         result = IngestResult()
         for kind in SCHEMAS:
@@ -220,28 +244,97 @@ class Warehouse:
             if kind == "billing_items":
                 files = self._readable(kind, pending, result)
                 for i, path in enumerate(files):
-                    result.rows[kind] = result.rows.get(kind, 0) + self._ingest_billing(path)
+                    self._take_billing(path, result)
                     if progress:
                         progress(kind, i + 1, len(files))
-                result.files += len(files)
                 continue
             done = 0
             for files, frame, counts in self._chunks(kind, pending, result):
-                added = self._ingest_rows(kind, files, frame, counts)
-                result.rows[kind] = result.rows.get(kind, 0) + added
-                result.files += len(files)
+                self._take_chunk(kind, files, frame, counts, result)
                 done += len(files)
                 if progress:
                     progress(kind, done, len(pending))
         return result
 
-    def _reject(self, path: Path, exc: BaseException, result: IngestResult) -> None:
-        """Move a file that cannot be ingested to spool/_rejected, saying why; never lose it."""
-        reason = f"{type(exc).__name__}: {exc}"
-        log.error("spool file %s rejected: %s", path, reason)
-        target = self.spool_dir / "_rejected" / self._key(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), target)
+    def _take_chunk(
+        self,
+        kind: str,
+        files: list[Path],
+        frame: pl.DataFrame,
+        counts: list[int],
+        result: IngestResult,
+    ) -> None:
+        """Store a chunk, less the files holding a time tables/timestamps.py refuses (those are
+        set aside first, each named by its first such row)."""
+        faults = quarantine.time_faults(kind, frame, counts)
+        if faults:
+            for i, reason in faults.items():
+                self._reject(files[i], reason, result, kind)
+            frame = quarantine.without_files(frame, counts, set(faults))
+            files = [f for i, f in enumerate(files) if i not in faults]
+            counts = [n for i, n in enumerate(counts) if i not in faults]
+        if files:
+            self._store_halving(kind, files, frame, counts, result)
+
+    def _store_halving(
+        self,
+        kind: str,
+        files: list[Path],
+        frame: pl.DataFrame,
+        counts: list[int],
+        result: IngestResult,
+    ) -> None:
+        """Store a chunk in one transaction; when that fails for the batches' fault (any
+        exception, a Rust panic too, that is not the warehouse's), store each half of it on
+        its own, down to the one file that fails, which is set aside."""
+        try:
+            added = self._ingest_rows(kind, files, frame, counts)
+        except BaseException as exc:
+            if not quarantine.batch_fault(exc):
+                raise
+            if len(files) == 1:
+                self._reject(files[0], exc, result, kind)
+                return
+            log.warning(
+                "%d %s spool files failed to store together (%s): storing them in halves to"
+                " find the file at fault",
+                len(files),
+                kind,
+                quarantine.describe(exc),
+            )
+            mid = len(files) // 2
+            split = sum(counts[:mid])
+            self._store_halving(kind, files[:mid], frame.slice(0, split), counts[:mid], result)
+            self._store_halving(kind, files[mid:], frame.slice(split), counts[mid:], result)
+            return
+        result.rows[kind] = result.rows.get(kind, 0) + added
+        result.files += len(files)
+
+    def _take_billing(self, path: Path, result: IngestResult) -> None:
+        """Store one billing batch; set it aside when it fails for its own fault."""
+        try:
+            added = self._ingest_billing(path)
+        except BaseException as exc:
+            if not quarantine.batch_fault(exc):
+                raise
+            self._reject(path, exc, result, "billing_items")
+            return
+        result.rows["billing_items"] = result.rows.get("billing_items", 0) + added
+        result.files += 1
+
+    def _reject(
+        self, path: Path, why: BaseException | str, result: IngestResult, kind: str
+    ) -> None:
+        """Move a file that cannot be ingested to spool/_rejected, saying why in the log and in
+        rejected_batches; never lose it."""
+        reason = why if isinstance(why, str) else quarantine.describe(why)
+        key = self._key(path)
+        log.error("spool file %s rejected (moved to %s): %s", key, quarantine.REJECTED_DIR, reason)
+        quarantine.move_aside(self.spool_dir, key, path, reason)
+        try:
+            quarantine.record(self.db, key, kind, reason)
+        except Exception:  # the file is aside and its reason logged either way
+            log.exception("could not record the rejection of %s", key)
         result.rejected.append((str(path), reason))
 
     def _readable(self, kind: str, files: list[Path], result: IngestResult) -> list[Path]:
@@ -252,8 +345,10 @@ class Warehouse:
             try:
                 read_spool_file(path, kind)
                 good.append(path)
-            except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
-                self._reject(path, exc, result)
+            except BaseException as exc:  # corrupt or foreign file: keep it aside, never lose it
+                if not quarantine.batch_fault(exc):
+                    raise
+                self._reject(path, exc, result, kind)
         return good
 
     def _chunks(
@@ -266,7 +361,7 @@ class Warehouse:
         that passed only a footer check would fail every later ingest).
         """
         cols = list(SCHEMAS[kind])
-        for group in _by_size(files):
+        for group in _by_size(files, self.chunk_rows):
             try:
                 frame = (
                     scan_spool_files(
@@ -279,15 +374,18 @@ class Warehouse:
                 counts = [per_file.get(str(p), 0) for p in group]
                 yield group, conform(frame.drop("_file"), kind), counts
                 continue
-            except Exception:  # some file of the group is bad: find it
-                pass
+            except BaseException as exc:  # some file of the group is bad: find it
+                if not quarantine.batch_fault(exc):
+                    raise
             good, frames = [], []
             for path in group:
                 try:
                     frames.append(conform(read_spool_file(path, kind), kind))
                     good.append(path)
-                except Exception as exc:  # corrupt or foreign file: keep it aside, never lose it
-                    self._reject(path, exc, result)
+                except BaseException as exc:  # corrupt or foreign: keep it aside, never lose it
+                    if not quarantine.batch_fault(exc):
+                        raise
+                    self._reject(path, exc, result, kind)
             if good:
                 yield good, pl.concat(frames, how="vertical"), [f.height for f in frames]
 
@@ -433,6 +531,9 @@ class Warehouse:
         new = self._read_files("billing_items", [path]).with_columns(
             pl.lit(self._key(path)).alias("batch")
         )
+        faults = quarantine.time_faults("billing_items", new, [new.height])
+        if faults:
+            raise quarantine.BatchRefused(faults[0])
         ledger = self._ledger_rows("billing_items", [path], [new.height])
         # The days of the rows a restated scope replaces, and of the new rows, are re-costed.
         replaced = "FROM billing_items WHERE scope IN (SELECT DISTINCT scope FROM new_bill)"
@@ -480,14 +581,17 @@ class Warehouse:
         rows = self.db.execute("SELECT value FROM meta WHERE key = 'raw_kept_from'").fetchall()
         return datetime.fromisoformat(rows[0][0]) if rows else None
 
-    def sample_span(self) -> tuple[datetime | None, datetime | None]:
+    def sample_span(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
         """First and last GPU sample time stored: the first from the rollups (kept for good,
         while raw samples are pruned), the last exactly from the raw rows near the newest minute
-        (a filtered read, not a scan of every sample)."""
+        (a filtered read, not a scan of every sample). Times past `latest_allowed(now)` are not
+        "the last" (a row stored before the ingest refused them: tables/timestamps.py)."""
         return self.db.execute(
             "SELECT (SELECT min(minute) FROM gpu_minute),"
-            " (SELECT max(ts) FROM gpu_samples"
-            "   WHERE ts >= (SELECT max(minute) FROM gpu_minute) - INTERVAL 10 MINUTE)"
+            " (SELECT max(ts) FROM gpu_samples WHERE ts <= $latest"
+            "   AND ts >= (SELECT max(minute) FROM gpu_minute WHERE minute <= $latest)"
+            "   - INTERVAL 10 MINUTE)",
+            {"latest": latest_allowed(now)},
         ).fetchall()[0]
 
     def last_sample(self, source: str) -> datetime | None:
@@ -554,16 +658,19 @@ class Warehouse:
         self.db.execute("CHECKPOINT")
 
 
-def _by_size(files: list[Path]) -> Iterator[list[Path]]:
-    """Consecutive groups of files of about CHUNK_BYTES (at least one file each)."""
+def _by_size(files: list[Path], max_rows: int = CHUNK_ROWS) -> Iterator[list[Path]]:
+    """Consecutive groups of files of about CHUNK_BYTES or `max_rows` rows (at least one file
+    each; rows are counted in files above FOOTER_BYTES)."""
     group: list[Path] = []
-    size = 0
+    size = rows = 0
     for path in files:
         group.append(path)
-        size += file_size(path)
-        if size >= CHUNK_BYTES or len(group) >= CHUNK_FILES:
+        here = file_size(path)
+        size += here
+        rows += footer_rows(path) if here > FOOTER_BYTES else 0
+        if size >= CHUNK_BYTES or rows >= max_rows or len(group) >= CHUNK_FILES:
             yield group
-            group, size = [], 0
+            group, size, rows = [], 0, 0
     if group:
         yield group
 
@@ -753,6 +860,14 @@ def pq_rows(path: Path) -> int:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).metadata.num_rows
+
+
+def footer_rows(path: Path) -> int:
+    """`pq_rows`, 0 for a file whose footer does not read (the ingest sets it aside later)."""
+    try:
+        return pq_rows(path)
+    except Exception:
+        return 0
 
 
 def file_size(path: Path) -> int:

@@ -22,6 +22,7 @@ from cli.output import emit
 from config.gpu_class import unpriced_warnings
 from config.settings import Config
 from warehouse import advisor_reads
+from warehouse.errors import StorageError, explain
 from warehouse.lock import LockHeld
 from warehouse.snapshot import Snapshot
 
@@ -76,10 +77,14 @@ def parse_day(value: str | None, flag: str) -> date | None:
 def fresh_snapshot(cfg: Config, *, recompute: bool = False) -> Snapshot:
     """The snapshot; where no daemon owns the warehouse, first ingest, recompute and publish
     (the figures then reflect the newest data and today's window). `recompute` re-costs every
-    day, which needs the warehouse."""
+    day, which needs the warehouse. Where the warehouse cannot be written or read (a read-only
+    folder, a full disk, a damaged file) the last published snapshot is shown, with a warning
+    that says why and what to do."""
     snap = Snapshot(cfg.snapshot_path)
     try:
         wh = app.open_warehouse(cfg)
+    except StorageError as exc:
+        return last_snapshot(snap, exc, recompute=recompute)
     except LockHeld:
         if recompute:
             raise CommandError(
@@ -96,8 +101,27 @@ def fresh_snapshot(cfg: Config, *, recompute: bool = False) -> Snapshot:
         return snap
     try:
         app.cycle(wh, cfg, app.catalog_for(cfg), force=True, recompute=recompute)
+    except Exception as exc:
+        found = explain(exc, cfg.db_path)
+        if found is None:
+            raise
+        return last_snapshot(snap, found, recompute=recompute)
     finally:
         wh.close()
+    return snap
+
+
+def last_snapshot(snap: Snapshot, problem: StorageError, *, recompute: bool) -> Snapshot:
+    """The snapshot as last published, with a warning saying why it is not refreshed; the
+    problem itself where there is none (or `--recompute` needs the warehouse)."""
+    if recompute or not snap.exists():
+        raise problem
+    published = datetime.fromtimestamp(snap.path.stat().st_mtime, UTC)
+    print(
+        f"gpuledger: warning: {problem}. Showing the last snapshot, published"
+        f" {published:%Y-%m-%d %H:%M} UTC",
+        file=sys.stderr,
+    )
     return snap
 
 

@@ -37,8 +37,9 @@ from collectors.billing.normalize import (
 )
 from collectors.billing.stream import CurrencyGuard, TableReader, require
 from collectors.errors import InputError
-from collectors.tabular import as_text, to_float, to_utc
+from collectors.tabular import as_text, record_time, to_float, to_utc
 from tables.records import conform
+from tables.timestamps import BILL_SKEW
 
 # Canonical field -> (legacy CSV name, snake_case name of CUR 2.0 and legacy Parquet).
 FIELDS: dict[str, tuple[str, str]] = {
@@ -265,7 +266,10 @@ class _Parsed:
         names = cols.names
         _check_scalar(path, frame, [*names.values(), *cols.tag_columns.values()])
         v: dict[str, pl.Series] = {}
-        for key in TIMES:
+        v["start"] = record_time(  # the record's time, as every import checks it
+            path, frame, names["start"], first, naive_is_utc=True, skew=BILL_SKEW
+        )
+        for key in TIMES[1:]:
             v[key] = to_utc(path, frame, names[key], first, naive_is_utc=True)
             require(path, v[key], names[key], first)
         for key in MONEY:

@@ -50,7 +50,7 @@ class Agent:
         self._failed_in_a_row = 0
         self._failure_logged_at = 0.0
 
-    def _log_failure(self, exc: Exception) -> None:
+    def _log_failure(self, exc: BaseException) -> None:
         """The traceback once per kind of failure, then a line a minute while it goes on, so an
         exporter that is down does not write a traceback every second."""
         message = f"{type(exc).__name__}: {exc}"
@@ -68,7 +68,9 @@ class Agent:
     def tick(self) -> None:
         try:
             batch = self.sample(datetime.now(UTC))
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a Rust panic of Polars too: the next tick tries again
             self.errors += 1
             self._log_failure(exc)
             return

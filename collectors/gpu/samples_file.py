@@ -2,24 +2,33 @@
 
 Every column `gpuledger collect --format csv` writes comes back as written, so the product takes
 its own output back: MIG rows (`parent_gpu_uuid`, `mig_profile`), the DCGM profiling columns,
-`activity_kind` and `source`. `util_pct` may be empty only where the row says why there is no
-utilization: a MIG instance (NVML reports none), another activity signal (`sm_active_pct`), or
-a stated `activity_kind` (the agent's own output, where the GPU did not report it).
+`activity_kind` and `source`. The measures (`util_pct`, memory, power) may be empty only where
+the row says why: a MIG instance (NVML reports none), another activity signal (`sm_active_pct`,
+for utilization), or a stated `activity_kind` (the agent's own output, where the GPU did not
+report it). `ts` is always required and checked as every record time is (tables/timestamps.py).
+
+A file of any size is read in chunks (collectors/streaming.py): `iter_samples_file` hands over
+each chunk validated, so memory is bounded by the chunk, not the file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
 from collectors.errors import InputError
-from collectors.tabular import as_text, read_table, to_float, to_utc
+from collectors.streaming import CHUNK_ROWS, TableStream
+from collectors.tabular import as_text, record_time, to_float
 from tables.records import ACTIVITY_KINDS, GPU_SAMPLE_REQUIRED, conform
+from tables.timestamps import SAMPLE_SKEW
 
 PROFILING_COLUMNS = ("sm_active_pct", "sm_occupancy_pct", "tensor_active_pct", "dram_active_pct")
 PERCENT_COLUMNS = ("util_pct", *PROFILING_COLUMNS)
 NONNEGATIVE_COLUMNS = ("mem_used_mib", "mem_total_mib", "power_w")
+MEASURES = ("util_pct", *NONNEGATIVE_COLUMNS)
 OPTIONAL_NUMERIC = (
     *PROFILING_COLUMNS,
     "energy_mj",
@@ -32,23 +41,52 @@ OPTIONAL_NUMERIC = (
 OPTIONAL_TEXT = ("parent_gpu_uuid", "mig_profile", "workload")
 # What a file's `source` column may say: the collectors that write samples, and import itself.
 SOURCES = ("nvml", "smi", "prometheus", "demo", "import")
+# Every column an import reads (others in the file are ignored).
+READ_COLUMNS = (
+    *GPU_SAMPLE_REQUIRED,
+    "gpu_index",
+    *OPTIONAL_NUMERIC,
+    *OPTIONAL_TEXT,
+    "activity_kind",
+    "source",
+)
 
 
-def read_samples_file(path: str | Path) -> pl.DataFrame:
-    """Read and validate one samples file into the gpu_samples shape; raises InputError."""
+def iter_samples_file(
+    path: str | Path, *, now: datetime | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pl.DataFrame]:
+    """The file's samples in the gpu_samples shape, chunk by chunk, each validated; raises
+    InputError naming the file, row and column. `now` is the clock sample times are checked
+    against (one for the whole file)."""
     path = Path(path)
-    frame, first = read_table(path)
-    if frame.height == 0:
-        raise InputError(path, "no rows")
-    missing = [c for c in GPU_SAMPLE_REQUIRED if c not in frame.columns]
+    table = TableStream(path, chunk_rows=chunk_rows)
+    missing = [c for c in GPU_SAMPLE_REQUIRED if c not in table.columns]
     if missing:
         raise InputError(path, f"missing required column(s): {', '.join(missing)}")
-    out: dict[str, pl.Series] = {"ts": to_utc(path, frame, "ts", first, naive_is_utc=False)}
+    now = now or datetime.now(UTC)
+    rows = 0
+    for chunk in table.chunks([c for c in table.columns if c in READ_COLUMNS]):
+        rows += chunk.frame.height
+        yield samples_chunk(path, chunk.frame, chunk.first_row, now)
+    if rows == 0:
+        raise InputError(path, "no rows")
+
+
+def read_samples_file(path: str | Path, *, now: datetime | None = None) -> pl.DataFrame:
+    """Read and validate one samples file whole (`iter_samples_file`, for small files)."""
+    return pl.concat(list(iter_samples_file(path, now=now)), how="vertical")
+
+
+def samples_chunk(path: Path, frame: pl.DataFrame, first: int, now: datetime) -> pl.DataFrame:
+    """Validate one chunk of a samples file (file row `first` is its row 0) into the
+    gpu_samples shape."""
+    ts = record_time(path, frame, "ts", first, naive_is_utc=False, skew=SAMPLE_SKEW, now=now)
+    out: dict[str, pl.Series] = {"ts": ts}
     for col in ("host", "gpu_uuid", "gpu_model"):
         text = as_text(frame, col)
         _require(path, text, col, first)
         out[col] = text
-    for col in ("util_pct", "mem_used_mib", "mem_total_mib", "power_w", *OPTIONAL_NUMERIC):
+    for col in (*MEASURES, *OPTIONAL_NUMERIC):
         if col in frame.columns:
             out[col] = to_float(path, frame, col, first)
     for col in PERCENT_COLUMNS:
@@ -70,8 +108,15 @@ def read_samples_file(path: str | Path) -> pl.DataFrame:
             out[col] = as_text(frame, col)
     kinds = _one_of(path, frame, "activity_kind", ACTIVITY_KINDS, first)
     sources = _one_of(path, frame, "source", SOURCES, first)
-    _require_util(path, out, kinds, first)
-    result = pl.DataFrame(out).with_columns(
+    _require_measures(path, out, kinds, first)
+    return _with_kinds(pl.DataFrame(out), kinds, sources, "sm_active_pct" in out)
+
+
+def _with_kinds(
+    result: pl.DataFrame, kinds: pl.Series | None, sources: pl.Series | None, has_sm: bool
+) -> pl.DataFrame:
+    """`activity_kind` and `source` as stated, else the import's defaults."""
+    result = result.with_columns(
         activity_kind=(kinds if kinds is not None else pl.lit(None, pl.String)),
         source=(sources if sources is not None else pl.lit(None, pl.String)),
     )
@@ -79,7 +124,7 @@ def read_samples_file(path: str | Path) -> pl.DataFrame:
     # Without a stated kind, SM active in an export most often comes from DCGM.
     result = result.with_columns(
         pl.col("activity_kind").fill_null(
-            pl.when(pl.col("sm_active_pct").is_not_null() if "sm_active_pct" in out else False)
+            pl.when(pl.col("sm_active_pct").is_not_null() if has_sm else False)
             .then(pl.lit("dcgm"))
             .otherwise(pl.lit("nvml_util"))
         )
@@ -101,28 +146,32 @@ def _one_of(
     return values
 
 
-def _require_util(
+def _require_measures(
     path: Path, out: dict[str, pl.Series], kinds: pl.Series | None, first: int
 ) -> None:
-    """`util_pct` is required on every row but those that say why it is missing: a MIG instance,
-    another activity signal, or a stated activity kind (see the module docstring)."""
-    util = out["util_pct"]
-    explained = pl.Series([False] * len(util))
-    for col in ("parent_gpu_uuid", "sm_active_pct"):
-        if col in out:
-            explained = explained | out[col].is_not_null()
+    """Utilization, memory and power are required on every row but those that say why one is
+    missing: a MIG instance, a stated activity kind, and for utilization another activity
+    signal (see the module docstring). An empty one elsewhere is a refused row, never a NULL."""
+    explained = pl.Series([False] * len(out["ts"]))
+    if "parent_gpu_uuid" in out:
+        explained = explained | out["parent_gpu_uuid"].is_not_null()
     if kinds is not None:
         explained = explained | kinds.is_not_null()
-    missing = util.is_null() & ~explained
-    if missing.any():
-        i = int(missing.arg_true()[0])
-        raise InputError(
-            path,
-            "value required (may be empty only on MIG rows with parent_gpu_uuid, or with "
-            "sm_active_pct or activity_kind)",
-            row=i + first,
-            column="util_pct",
-        )
+    for col in MEASURES:
+        why = explained
+        if col == "util_pct" and "sm_active_pct" in out:
+            why = why | out["sm_active_pct"].is_not_null()
+        missing = out[col].is_null() & ~why
+        if missing.any():
+            i = int(missing.arg_true()[0])
+            also = ", or with sm_active_pct" if col == "util_pct" else ""
+            raise InputError(
+                path,
+                "value required (may be empty only on MIG rows with parent_gpu_uuid, or with "
+                f"activity_kind{also})",
+                row=i + first,
+                column=col,
+            )
 
 
 def _require(path: Path, values: pl.Series, column: str, first: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -209,6 +210,8 @@ def main() -> None:
             focus_row(tags='"{""workload"": ""@SUM(A1)""}"', ResourceId="=HYPERLINK(1)"),
         ),
     )
+    issue14_samples(s)
+    issue14_focus(f)
     write(
         f / "focus_sql_injection.csv",
         focus(
@@ -217,6 +220,125 @@ def main() -> None:
                 tags='"{""workload"": ""\'; DROP TABLE gpu_minute; --""}"',
             ),
         ),
+    )
+
+
+def parquet(frame: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.write_parquet(buf)
+    return buf.getvalue()
+
+
+def typed_frame(**over: object) -> pl.DataFrame:
+    """The good rows with typed columns (UTC times, numbers), `over` replacing columns."""
+    frame = good_frame().with_columns(
+        pl.col("ts").str.to_datetime(time_zone="UTC", time_unit="us"),
+        *(pl.col(c).cast(pl.Float64) for c in HEADER.split(",")[4:8]),
+    )
+    return frame.with_columns(**{k: pl.Series(k, v) for k, v in over.items()})  # type: ignore[arg-type]
+
+
+def issue14_samples(s: Path) -> None:
+    """Samples files of issue 14 (hardening): times that overflow or hide the fleet, empty
+    required values, blank lines, oversized values and lines, gzip bombs, nested Parquet."""
+    later = "2026-03-02T08:00:30+00:00"
+    write(s / "ts_year_9999.csv", csv(GOOD[0], row(ts="9999-12-31T23:59:59+00:00")))
+    write(s / "ts_year_0001.csv", csv(GOOD[0], row(ts="0001-01-01T00:00:00+00:00")))
+    write(s / "ts_epoch_milliseconds.csv", csv(GOOD[0], row(ts="1772438400000")))
+    write(s / "ts_2199.csv", csv(GOOD[0], GOOD[1], row(ts="2199-01-01T00:00:00+00:00")))
+    write(s / "ts_1999.csv", csv(row(ts="1999-12-31T23:59:59+00:00")))
+    write(s / "ts_empty.csv", csv(GOOD[0], row(ts="")))
+    write(s / "power_empty.csv", csv(GOOD[0], row(power_w="")))
+    write(s / "mem_total_empty.csv", csv(GOOD[0], GOOD[1], row(ts=later, mem_total_mib="")))
+    write(s / "util_empty.csv", csv(GOOD[0], row(util_pct="")))
+    write(s / "blank_line_between_rows.csv", csv(GOOD[0], "", GOOD[1]))
+    write(s / "only_blank_lines.csv", csv("", "", ""))
+    write(s / "field_200000_chars.csv", csv(GOOD[0], row(workload="w" * 200_000)))
+    line = HEADER + "\n" + GOOD[0] + "\n" + GOOD[1][:-5] + "x" * (5 << 20) + "\n"
+    write(s / "line_of_5_mib.csv.gz", gzip.compress(line.encode(), mtime=0))
+    # 70 MB of good rows from 90 kB: past 100 x its size and past 64 MiB
+    bomb = (HEADER + "\n" + (GOOD[1] + "\n") * 1_000_000).encode()
+    write(s / "gzip_bomb.csv.gz", gzip.compress(bomb, compresslevel=9, mtime=0))
+    write(
+        s / "tab_separated.csv",
+        csv(*[r.replace(",", "\t") for r in GOOD], header=HEADER.replace(",", "\t")),
+    )
+    lists = typed_frame(workload=[None, ["a", "b"], ["c"]])
+    write(s / "parquet_list_column.parquet", parquet(lists))
+    structs = typed_frame(util_pct=[{"avg": 1.0}, {"avg": 2.0}, {"avg": 3.0}])
+    write(s / "parquet_struct_column.parquet", parquet(structs))
+    far = pl.Series([datetime(2026, 3, 2, 8, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)] * 1)
+    write(s / "parquet_ts_9999.parquet", parquet(typed_frame().head(2).with_columns(ts=far)))
+    write(
+        s / "parquet_ts_null.parquet",
+        parquet(
+            typed_frame().with_columns(
+                ts=pl.Series([datetime(2026, 3, 2, 8, tzinfo=UTC), None, None])
+            )
+        ),
+    )
+    write(s / "parquet_power_null.parquet", parquet(typed_frame(power_w=[300.0, 310.0, None])))
+    write(
+        s / "parquet_field_200000_chars.parquet",
+        parquet(typed_frame(workload=["train", "train", "w" * 200_000])),
+    )
+    # Handled right: stored verbatim.
+    write(s / "crlf_line_endings.csv", csv(*GOOD).replace("\n", "\r\n"))
+    write(s / "trailing_blank_lines.csv", csv(*GOOD) + "\n\n\n")
+    write(
+        s / "iso_spellings.csv",
+        csv(
+            row(ts="2026-03-02T08:00:00Z"),
+            row(ts="2026-03-02 09:00:10+01:00"),
+            row(ts="2026-03-02T03:00:20.250-05:00"),
+            row(ts="2026-03-02T08:00:30+0000"),
+            row(ts="1772438440"),
+        ),
+    )
+    write(
+        s / "extra_and_reordered_columns.csv",
+        "\n".join(
+            [
+                "workload,power_w,site,ts,host,gpu_uuid,gpu_model,util_pct,mem_used_mib,mem_total_mib,rack",
+                "train,300,eu-1,2026-03-02T08:00:00+00:00,node-1,GPU-aaaa,H100,50,1000,81559,r1",
+                "infer,310,eu-1,2026-03-02T08:00:10+00:00,node-1,GPU-aaaa,H100,55,1000,81559,r1",
+            ]
+        )
+        + "\n",
+    )
+    write(s / "quoted_numbers.csv", csv(row(util_pct='"55"', power_w='"310.5"')))
+    write(
+        s / "agent_rows_without_power.csv",
+        "\n".join(
+            [
+                HEADER + ",activity_kind,source",
+                GOOD[0] + ",nvml_util,nvml",
+                row(ts=later, power_w="") + ",nvml_util,nvml",
+            ]
+        )
+        + "\n",
+    )
+    write(s / "gzip_ok.csv.gz", gzip.compress(csv(*GOOD).encode(), mtime=0))
+
+
+def issue14_focus(f: Path) -> None:
+    """FOCUS files of issue 14: the record time checked as every import checks it."""
+    write(
+        f / "focus_charge_start_9999.csv",
+        focus(FOCUS_GOOD[0], focus_row(ChargePeriodStart="9999-12-31T00:00:00Z")),
+    )
+    write(
+        f / "focus_charge_start_2199.csv",
+        focus(focus_row(ChargePeriodStart="2199-01-01T00:00:00Z")),
+    )
+    write(f / "focus_charge_start_empty.csv", focus(FOCUS_GOOD[0], focus_row(ChargePeriodStart="")))
+    write(
+        f / "focus_billing_period_0001.csv",
+        focus(FOCUS_GOOD[0], focus_row(BillingPeriodStart="0001-01-01T00:00:00Z")),
+    )
+    write(
+        f / "focus_charge_end_next_month.csv",
+        focus(focus_row(ChargePeriodEnd="2026-04-01T00:00:00Z", ResourceId="i-monthly")),
     )
 
 

@@ -5,6 +5,7 @@ changed) or the values stored verbatim, as tests/corpus/README.md lists."""
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import re
@@ -60,6 +61,32 @@ ERRORS = {
     "focus_latin1.csv": "utf-8",
     "focus_gzip_truncated.csv.gz": "truncated or corrupt gzip",
     "focus_bad_date.csv": "row 3, column ChargePeriodStart",
+    # Issue 14: times, empty required values, limits of a line, a value, a gzip, Parquet types.
+    "ts_year_9999.csv": "row 3, column ts: 9999-12-31",
+    "ts_year_0001.csv": "row 3, column ts: 0001-01-01",
+    "ts_epoch_milliseconds.csv": "row 3, column ts: +58136",
+    "ts_2199.csv": "row 4, column ts: 2199-01-01",
+    "ts_1999.csv": "row 2, column ts: 1999-12-31",
+    "ts_empty.csv": "row 3, column ts: value required",
+    "power_empty.csv": "row 3, column power_w: value required",
+    "mem_total_empty.csv": "row 4, column mem_total_mib: value required",
+    "util_empty.csv": "row 3, column util_pct: value required",
+    "blank_line_between_rows.csv": "row 3: is blank",
+    "only_blank_lines.csv": "no rows",
+    "field_200000_chars.csv": "row 3, column workload: a value of 200,000 bytes",
+    "line_of_5_mib.csv.gz": "row 3, column workload: a value of 5,242,880 bytes",
+    "gzip_bomb.csv.gz": "inflates past",
+    "tab_separated.csv": "missing required column(s)",
+    "parquet_list_column.parquet": "row 2, column workload: holds",
+    "parquet_struct_column.parquet": "row 1, column util_pct: holds struct",
+    "parquet_ts_9999.parquet": "row 2, column ts: 9999-12-31",
+    "parquet_ts_null.parquet": "row 2, column ts: value required",
+    "parquet_power_null.parquet": "row 3, column power_w: value required",
+    "parquet_field_200000_chars.parquet": "row 3, column workload: a value of 200,000 bytes",
+    "focus_charge_start_9999.csv": "row 3, column ChargePeriodStart: 9999-12-31",
+    "focus_charge_start_2199.csv": "row 2, column ChargePeriodStart: 2199-01-01",
+    "focus_charge_start_empty.csv": "row 3, column ChargePeriodStart: value required",
+    "focus_billing_period_0001.csv": "row 3, column BillingPeriodStart: 0001-01-01",
     # Known bugs: the message they should give once fixed.
     "truncated_mid_row.csv": "row 4",
     "power_infinite.csv": "row 3, column power_w",
@@ -135,7 +162,8 @@ def stored_rows(data: Path, sql: str) -> set[tuple]:
 
 
 def file_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
 
 

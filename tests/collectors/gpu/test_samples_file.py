@@ -133,3 +133,62 @@ def test_a_gpu_without_utilization_comes_back_where_the_row_states_its_activity_
         "2026-07-14T09:00:44Z,h,GPU-b,A100,,5,40960,55.5,nvml_util\n"
     )
     assert read_samples_file(p)["util_pct"].to_list() == [None]
+
+
+# Record times and required measures (issue 14): a refused row, never a stored NULL or a time
+# that overflows later.
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("ts", "words"),
+    [
+        ("", "row 3, column ts: value required"),
+        ("2199-01-01T00:00:00+00:00", "row 3, column ts: 2199-01-01"),
+        ("2026-11-27T12:06:00+00:00", "more than 5 minutes after the clock"),
+        ("1700000000000", "row 3, column ts: +55840"),  # epoch milliseconds read as seconds
+        ("9999-12-31T23:59:59+00:00", "row 3, column ts: 9999-12-31"),
+        ("0001-01-01T00:00:00+00:00", "before 2000-01-01"),
+        ("946684799", "row 3, column ts: 1999-12-31 23:59:59"),  # epoch seconds, just too early
+    ],
+)
+def test_implausible_sample_times_are_refused(tmp_path, ts, words):
+    p = _write(tmp_path, f"2026-11-27T10:00:00Z,h,g,m,5,1,2,3,\n{ts},h,g,m,5,1,2,3,\n")
+    with pytest.raises(InputError) as err:
+        read_samples_file(p, now=NOW)
+    assert words in str(err.value)
+
+
+def test_a_clock_a_few_minutes_fast_is_tolerated(tmp_path):
+    p = _write(tmp_path, "2026-11-27T12:04:59Z,h,g,m,5,1,2,3,\n")
+    assert read_samples_file(p, now=NOW).height == 1
+
+
+@pytest.mark.parametrize("column", ["mem_used_mib", "mem_total_mib", "power_w"])
+def test_an_empty_required_number_is_a_refused_row(tmp_path, column):
+    values = {"mem_used_mib": "1", "mem_total_mib": "2", "power_w": "3", column: ""}
+    row = f"2026-11-27T10:00:00Z,h,g,m,5,{values['mem_used_mib']},{values['mem_total_mib']},"
+    p = _write(tmp_path, "2026-11-27T10:00:00Z,h,g,m,5,1,2,3,\n" + row + values["power_w"] + ",\n")
+    with pytest.raises(InputError, match=f"row 3, column {column}: value required"):
+        read_samples_file(p, now=NOW)
+
+
+def test_the_agents_own_rows_may_leave_power_empty(tmp_path):
+    """A GPU without a power sensor: the agent writes activity_kind, and power empty."""
+    p = tmp_path / "s.csv"
+    p.write_text(
+        "ts,host,gpu_uuid,gpu_model,util_pct,mem_used_mib,mem_total_mib,power_w,activity_kind\n"
+        "2026-07-14T09:00:44Z,h,GPU-b,A100,5,5,40960,,nvml_util\n"
+    )
+    assert read_samples_file(p, now=NOW)["power_w"].to_list() == [None]
+
+
+def test_rows_are_named_by_their_file_row_across_chunks(tmp_path):
+    from collectors.gpu.samples_file import iter_samples_file
+
+    good = "".join(f"2026-11-27T10:00:{i:02d}Z,h,g,m,5,1,2,3,\n" for i in range(7))
+    p = _write(tmp_path, good + "2026-11-27T10:01:00Z,h,g,m,500,1,2,3,\n")
+    chunks = iter_samples_file(p, now=NOW, chunk_rows=3)
+    assert next(chunks).height == 3  # rows 2-4, handed over before the bad one is read
+    with pytest.raises(InputError, match="row 9, column util_pct"):
+        list(chunks)
