@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from advisor.recommend import Params, recommendations
+from advisor.recommend import Params, recommendation_results
 from advisor.report.changes import what_changed
 from advisor.report.figures import WASTE_SCHEMA, Report, waste_note, week_figures
 from advisor.report.schedule import ReportError, week_bounds
@@ -29,6 +29,7 @@ class _Reads:
     ledger: pl.DataFrame
     usage: pl.DataFrame
     instances: pl.DataFrame
+    evidence: pl.DataFrame  # what the daemon last sized the workloads by (process shape)
 
     @classmethod
     def of(cls, snap: Snapshot) -> _Reads:
@@ -36,6 +37,7 @@ class _Reads:
             ledger=advisor_reads.ledger(snap),
             usage=advisor_reads.usage_hourly(snap),
             instances=advisor_reads.instances(snap),
+            evidence=advisor_reads.workload_evidence(snap),
         )
 
 
@@ -49,7 +51,7 @@ def build_report(
     reads = _Reads.of(snap)
     ledger = reads.ledger
     week_ledger = ledger.filter((pl.col("day") >= start.date()) & (pl.col("day") < end.date()))
-    recs, prev_recs = _recommendations(reads, cfg, catalog, start, end, now)
+    recs, prev_recs, curves = _recommendations(reads, cfg, catalog, start, end, now)
     waste, prev_waste_usd = _waste(snap, start, end)
     rep = Report(
         week=week,
@@ -62,6 +64,7 @@ def build_report(
         prev=week_figures(ledger, (start - timedelta(days=7)).date(), start.date()),
         recs=recs,
         prev_recs=prev_recs,
+        curves=curves,
         waste=waste,
         prev_waste_usd=prev_waste_usd,
         waste_note=waste_note(cfg, start.date(), end.date()),
@@ -99,15 +102,25 @@ def _recommendations(
     start: datetime,
     end: datetime,
     now: datetime,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The recommendations as of the week's end (or now), and as of the week before's."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The recommendations as of the week's end (or now) with the hybrids' demand curves, and
+    the recommendations as of the week before's. Both see the workloads' evidence the daemon
+    last stored (the process samples are not in the snapshot)."""
     ledger, usage, instances = reads.ledger, reads.usage, reads.instances
     params = Params.from_config(cfg)
     sensitive = set(cfg.workloads.sensitive)
-    recs, _ = recommendations(
-        usage, ledger, instances, catalog, params, sensitive, end=min(end, now), now=now
+    out = recommendation_results(
+        usage,
+        ledger,
+        instances,
+        catalog,
+        params,
+        sensitive,
+        end=min(end, now),
+        now=now,
+        evidence=reads.evidence,
     )
-    prev_recs, _ = recommendations(
+    prev = recommendation_results(
         usage.filter(pl.col("hour") < start),
         ledger.filter(pl.col("day") < start.date()),
         instances,
@@ -116,8 +129,9 @@ def _recommendations(
         sensitive,
         end=start,
         now=now,
+        evidence=reads.evidence,
     )
-    return recs, prev_recs
+    return out.recommendations, prev.recommendations, out.curves
 
 
 def _waste(snap: Snapshot, start: datetime, end: datetime) -> tuple[pl.DataFrame, float]:

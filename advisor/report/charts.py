@@ -1,13 +1,14 @@
 """The report's charts as static PNG images (Altair through vl-convert), so the files read
-anywhere, e-mail too: spend per workload (cloud and local) and GPU-hours per workload (busy, not
-busy, and activity unknown)."""
+anywhere, e-mail too: spend per workload (cloud and local), GPU-hours per workload (busy, not
+busy, and activity unknown), and for each workload told to go hybrid its hourly demand with the
+chosen local base line."""
 
 from __future__ import annotations
 
 import altair as alt
 import polars as pl
 
-from advisor.report.figures import Report
+from advisor.report.figures import Report, hybrid_image
 
 CLOUD, LOCAL = "#4C78A8", "#F58518"
 
@@ -19,10 +20,37 @@ def chart_images(rep: Report) -> dict[str, bytes]:
     if by.height == 0:
         return {}
     out = {}
-    for name, chart in (("spend", _spend_chart(rep)), ("hours", _hours_chart(rep))):
+    charts: list[tuple[str, alt.TopLevelMixin]] = [
+        ("spend", _spend_chart(rep)),
+        ("hours", _hours_chart(rep)),
+    ]
+    charts += list(hybrid_charts(rep.curves).items())
+    for name, chart in charts:
         import vl_convert as vlc
 
         out[name] = vlc.vegalite_to_png(chart.to_json(), scale=2)
+    return out
+
+
+def hybrid_charts(curves: pl.DataFrame) -> dict[str, alt.LayerChart]:
+    """Per hybrid workload: GPUs its processes held each hour, and the local base line (local
+    GPUs carry the demand under it, the cloud the peaks over it)."""
+    out: dict[str, alt.LayerChart] = {}
+    if curves.height == 0:
+        return out
+    for (workload,), rows in curves.sort("hour").group_by("workload", maintain_order=True):
+        frame = rows.select("hour", "gpus", "base_gpus").to_pandas()
+        base = float(rows["base_gpus"][0])
+        demand = (
+            alt.Chart(frame, title=f"{workload}: GPUs in use each hour (UTC), local base {base:g}")
+            .mark_area(color=CLOUD, opacity=0.35, interpolate="step-after")
+            .encode(
+                x=alt.X("hour:T", title=None, axis=alt.Axis(format="%d %b")),
+                y=alt.Y("gpus:Q", title="GPUs"),
+            )
+        )
+        line = alt.Chart(frame).mark_rule(color=LOCAL, strokeWidth=2).encode(y="base_gpus:Q")
+        out[hybrid_image(str(workload))] = (demand + line).properties(width=560, height=160)
     return out
 
 

@@ -3,6 +3,7 @@ high-end GPU time, and the Report that holds everything one week's report shows.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -113,6 +114,11 @@ def waste_note(cfg: Config, start: date, end: date) -> str:
 
 
 # The report --------------------------------------------------------------------------------------
+def hybrid_image(workload: str) -> str:
+    """The name of a hybrid workload's demand chart (safe in a file name)."""
+    return "hybrid-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", workload).strip("-.") or "workload")
+
+
 @dataclass
 class Report:
     week: str
@@ -133,6 +139,8 @@ class Report:
     changes: list[str] = field(default_factory=list)
     # one warning per local GPU model the week's ledger could not price (no purchase price)
     unpriced: list[str] = field(default_factory=list)
+    # the hourly demand curve and chosen local base of each workload told to go hybrid
+    curves: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def covered_hours(self, start: datetime, end: datetime) -> float:
         """Hours of [start, end) the snapshot's data covers."""
@@ -158,9 +166,22 @@ class Report:
         return self.data_to is not None and self.data_to >= self.end - timedelta(minutes=2)
 
     @property
+    def acted(self) -> pl.DataFrame:
+        """The recommendations to act on: a change, or a cheaper way to pay where it runs."""
+        return self.recs.filter((pl.col("action") != "keep") | pl.col("alternative").is_not_null())
+
+    @property
     def savings(self) -> float:
-        acted = self.recs.filter(pl.col("action") != "keep")
+        """The workloads' own cash saved a month by acting (capacity freed apart)."""
+        acted = self.acted
         return float(acted["monthly_savings_usd"].sum()) if acted.height else 0.0
+
+    @property
+    def freed(self) -> float:
+        """What the GPUs they hand over are worth a month to others (not their own cash)."""
+        if "freed_capacity_usd" not in self.recs.columns or self.recs.height == 0:
+            return 0.0
+        return float(self.recs["freed_capacity_usd"].fill_null(0.0).sum())
 
     @property
     def waste_usd(self) -> float:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-import polars as pl
-
 from advisor.costs import usd
 from advisor.report.changes import delta
 from advisor.report.figures import Report, busy_pct
@@ -18,6 +16,8 @@ ACTION_WORDS = {
     "buy_local": "buy local GPUs",
     "move_to_cloud": "move to the cloud",
     "downsize": "move to a smaller GPU",
+    "hybrid": "local base, cloud peaks",
+    "schedule": "stop when idle",
 }
 TABLE_HEAD = ["workload", "cloud", "local", "total", "cloud GPU-h", "local GPU-h", "busy"]
 REC_HEAD = [
@@ -26,6 +26,7 @@ REC_HEAD = [
     "what to do",
     "now / month",
     "saves / month",
+    "frees for others",
     "break-even",
     "confidence",
 ]
@@ -36,7 +37,7 @@ def kpis(rep: Report) -> list[tuple[str, str, str]]:
     """The headline figures: (label, value, the line under it)."""
     t, p = rep.this, rep.prev
     waste_h = float(rep.waste["hours"].sum()) if rep.waste.height else 0.0
-    acted = rep.recs.filter(pl.col("action") != "keep").height
+    acted = rep.acted.height
     return [
         (
             "Spend this week",
@@ -62,7 +63,12 @@ def kpis(rep: Report) -> list[tuple[str, str, str]]:
         (
             "Savings found",
             f"{usd(rep.savings, cents=False)}/month",
-            f"{acted} recommendation{'s' if acted != 1 else ''} to act on",
+            f"{acted} recommendation{'s' if acted != 1 else ''} to act on"
+            + (
+                f"; they free {usd(rep.freed, cents=False)}/month of GPUs for others"
+                if rep.freed > 0
+                else ""
+            ),
         ),
     ]
 
@@ -109,18 +115,32 @@ def rec_rows(rep: Report) -> list[list[str]]:
     """One row per recommendation (REC_HEAD)."""
     rows = []
     for r in rep.recs.iter_rows(named=True):
+        acted = r["action"] != "keep" or r["alternative"] is not None
+        freed = r.get("freed_capacity_usd") or 0.0
         rows.append(
             [
                 r["workload"],
                 r["action"],
-                r["alternative"] or "—",
+                what_to_do(r),
                 usd(r["current_monthly_cost_usd"], cents=False),
-                usd(r["monthly_savings_usd"], cents=False) if r["action"] != "keep" else "—",
+                usd(r["monthly_savings_usd"], cents=False) if acted else "—",
+                usd(freed, cents=False) if freed else "—",
                 f"{r['break_even_months']:.1f} mo" if r["break_even_months"] else "—",
-                f"{r['confidence']:.2f}",
+                f"{r['confidence']:.2f} {r.get('confidence_level') or ''}".strip(),
             ]
         )
     return rows
+
+
+def what_to_do(r: dict) -> str:
+    """The chosen option, its GPUs where the count changes, and a schedule beside it."""
+    words = r["alternative"] or "—"
+    after = r.get("gpus_after")
+    if after is not None and after != r["gpus"] and r["action"] not in ("hybrid", "schedule"):
+        words += f" ({r['gpus']} → {after} GPUs)"
+    if r.get("schedule") and r["action"] != "schedule":
+        words += f"; stop when idle: run {r['schedule']}"
+    return words
 
 
 def waste_rows(rep: Report) -> list[list[str]]:

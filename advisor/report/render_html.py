@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape as e
 
-from advisor.report.figures import Report
+from advisor.report.figures import Report, hybrid_image
 from advisor.report.render import (
     ACTION_WORDS,
     REC_HEAD,
@@ -38,7 +38,8 @@ th:first-child,td:first-child{text-align:left}th{background:#f0f4f8;font-weight:
 tr.total td{font-weight:600;border-top:2px solid #9aa5b1}
 td.action,td.what{text-align:left}td.action{font-weight:600}
 .recs th:nth-child(2),.recs th:nth-child(3){text-align:left}
-.a-keep{color:#52606d}.a-buy_local,.a-move_to_local,.a-downsize,.a-move_to_cloud{color:#0b6e4f}
+.a-keep{color:#52606d}.a-buy_local,.a-move_to_local,.a-downsize,.a-move_to_cloud,.a-hybrid,
+.a-schedule{color:#0b6e4f}
 ul{margin:6px 0 6px 18px;padding:0}li{margin:3px 0}
 .reasons li{font-size:13.5px;line-height:1.45}
 .charts img{width:100%;height:auto}
@@ -64,7 +65,7 @@ bill's EffectiveCost. <code>__idle__</code> is local GPU time with no process.</
 {_waste(rep)}
 <p class="note">{e(rep.waste_note)}.</p>
 <h2>Recommendations with their arithmetic</h2>
-{_reasons(rep)}
+{_reasons(rep, images)}
 <p class="note">{e(footer(rep))}</p>
 </main>"""
     return (
@@ -116,16 +117,23 @@ def _charts(images: dict[str, str]) -> str:
     )
 
 
-def _reasons(rep: Report) -> str:
-    """Each recommendation's heading and its reasons, the arithmetic in words."""
+def _reasons(rep: Report, images: dict[str, str]) -> str:
+    """Each recommendation's heading and its reasons, the arithmetic in words (a hybrid with
+    its demand chart)."""
     detail = []
     for r in rep.recs.iter_rows(named=True):
+        chart = images.get(hybrid_image(r["workload"])) if r["action"] == "hybrid" else None
         detail.append(
             f"<h3>{e(r['workload'])}: <span class='a-{e(r['action'])}'>{e(r['action'])}</span>"
             f" <span class='note'>({e(ACTION_WORDS.get(r['action'], ''))})</span></h3>"
             "<ul class='reasons'>"
             + "".join(f"<li>{e(x)}</li>" for x in r["reasons"] or [])
             + "</ul>"
+            + (
+                f"<div class='card charts'><img src='{e(chart)}' alt='demand and local base'></div>"
+                if chart
+                else ""
+            )
         )
     return "".join(detail)
 

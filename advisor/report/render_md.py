@@ -4,7 +4,7 @@ letters: no HTML, link, emphasis or line break of its own (tables/escape.py)."""
 
 from __future__ import annotations
 
-from advisor.report.figures import Report
+from advisor.report.figures import Report, hybrid_image
 from advisor.report.render import (
     ACTION_WORDS,
     REC_HEAD,
@@ -52,12 +52,12 @@ def render_markdown(rep: Report, images: dict[str, str]) -> str:
     md += _table(WASTE_HEAD, waste_rows(rep)) if rep.waste.height else ["None this week."]
     md += spare_lines(rep, markdown_text)
     md += ["", f"{rep.waste_note}.", "", "## Recommendations with their arithmetic", ""]
-    md += _reasons(rep)
+    md += _reasons(rep, images)
     md += [footer(rep)]
     return "\n".join(md) + "\n"
 
 
-def _reasons(rep: Report) -> list[str]:
+def _reasons(rep: Report, images: dict[str, str]) -> list[str]:
     """Each recommendation's heading and its reasons, the arithmetic in words."""
     md = []
     for r in rep.recs.iter_rows(named=True):
@@ -66,4 +66,7 @@ def _reasons(rep: Report) -> list[str]:
         md.append("")
         md += [f"- {markdown_text(reason)}" for reason in r["reasons"] or []]
         md.append("")
+        chart = images.get(hybrid_image(r["workload"])) if r["action"] == "hybrid" else None
+        if chart:
+            md += [f"![demand and local base of {name}]({chart})", ""]
     return md

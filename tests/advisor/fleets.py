@@ -142,6 +142,8 @@ class Advice:
     recs: dict[str, dict]
     alts: pl.DataFrame
     curves: pl.DataFrame
+    ledger: pl.DataFrame
+    recommendations: pl.DataFrame
 
     def options(self, workload: str) -> dict[str, dict]:
         mine = self.alts.filter(pl.col("workload") == workload)
@@ -191,4 +193,27 @@ def advise(
         evidence=proof,
     )
     recs = {r["workload"]: r for r in out.recommendations.iter_rows(named=True)}
-    return Advice(recs, out.alternatives, out.curves)
+    return Advice(recs, out.alternatives, out.curves, ledger, out.recommendations)
+
+
+def base_plus_peaks_service(days: int = 30) -> dict:
+    """An API on g6e.xlarge instances (1 × L40S, $1.861/h each), 60 % busy, 30 GiB and 200 W on
+    each GPU: two run all day, four more 12:00–16:00 UTC; its processes are independent (the
+    process samples say so). `advise(**base_plus_peaks_service(), days=...)` its advice."""
+
+    def worker(i: int) -> Pattern:
+        def pattern(h: int) -> State:
+            return ("api", 0.6, 30.0) if i < 2 or 12 <= h % 24 < 16 else None
+
+        return pattern
+
+    rows: list[tuple] = []
+    bills: list[tuple] = []
+    instances = []
+    for i in range(6):
+        host = f"i-api{i}"
+        rows += hours(Gpu(host, f"a{i}", "L40S", total_gib=48, watts=200), days, worker(i))
+        bills += hourly_bill(host, "api", lambda h, i=i: 1.861 if worker(i)(h) else 0.0, days)
+        instances.append((host, "g6e.xlarge"))
+    proof = evidence(api={"busy_minutes": 43200, "multi_gpu_minutes": 0, "processes": 6})
+    return {"usage": usage_of(rows), "bills": bills, "instances": instances, "proof": proof}

@@ -21,6 +21,7 @@ from tests.advisor.fleets import (
     Gpu,
     advise,
     always,
+    base_plus_peaks_service,
     evidence,
     hourly_bill,
     hours,
@@ -236,21 +237,7 @@ def test_a_base_plus_peaks_service_goes_hybrid():
     ($12,090) pays back in 12,090 ÷ (3,622.75 − 905.69 − 146 − 61.32) = 4.8 months. Buying all
     of it (six A6000s for its work) would cost $1,527.27; staying in the cloud $3,622.75."""
 
-    def worker(i: int):
-        def pattern(h: int) -> tuple | None:
-            runs = i < 2 or 12 <= h % 24 < 16
-            return ("api", 0.6, 30.0) if runs else None
-
-        return pattern
-
-    rows, bills, instances = [], [], []
-    for i in range(6):
-        host = f"i-api{i}"
-        rows += hours(Gpu(host, f"a{i}", "L40S", total_gib=48, watts=200), 30, worker(i))
-        bills += hourly_bill(host, "api", lambda h, i=i: 1.861 if worker(i)(h) else 0.0, 30)
-        instances.append((host, "g6e.xlarge"))
-    proof = evidence(api={"busy_minutes": 43200, "multi_gpu_minutes": 0, "processes": 6})
-    a = advise(usage_of(rows), bills, instances, days=30, proof=proof)
+    a = advise(**base_plus_peaks_service(), days=30)
     r = a.recs["api"]
     assert r["action"] == "hybrid" and r["assumption"] == "independent"
     assert r["alternative"] == (
