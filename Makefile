@@ -20,8 +20,9 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	$(PIP) install -r requirements-dev.txt
 	touch $@
 
+# `make run PORT=8600` serves the dashboard on another port.
 run: $(STAMP)
-	$(BIN)/gpuledger run --dashboard
+	$(BIN)/gpuledger run --dashboard $(if $(PORT),--port $(PORT))
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
