@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +21,7 @@ import pytest
 from cli.daemon import dashboard_command, dashboard_env
 from collectors import demo
 from config.settings import Config
+from dashboard.filters import window_for
 from dashboard.pages import PAGES
 from tables import spool
 from tests.dashboard.conftest import ROOT, OverviewFigures, overview_figures
@@ -239,3 +241,183 @@ def test_a_filter_taken_from_the_url(browser, server: Server) -> None:
     assert cloud.locator('[data-testid="stMetricValue"]').inner_text().strip() != "$0"
     assert "placement=cloud" in page.url and "days=30" in page.url
     context.close()
+
+
+# Charts and filters that hold (issue 15) ---------------------------------------------------------
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def days_text(first: date, last: date) -> list[str]:
+    """Axis labels of the days from `first` to `last` ("Nov 27"), as dashboard/charts.py
+    writes them within one year."""
+    return [f"{first + timedelta(days=i):%b %d}" for i in range((last - first).days + 1)]
+
+
+def goto(page, server: Server, path: str, title: str) -> None:
+    page.goto(f"{server.url}{path}", wait_until="domcontentloaded")
+    page.locator("h1", has_text=title).first.wait_for(timeout=RENDER_MS)
+
+
+def chart(page, title: str):
+    """The Vega-Lite chart whose title is `title`, once drawn (Streamlit draws SVG here)."""
+    found = page.locator('[data-testid="stVegaLiteChart"]').filter(
+        has=page.locator("svg text", has_text=title)
+    )
+    found.first.locator("svg.marks").wait_for(timeout=RENDER_MS)
+    return found.first
+
+
+def x_labels(chart_box) -> list[str]:
+    """The x axis's labels in drawing order (the first axis Vega draws is x)."""
+    axis = chart_box.locator('[aria-roledescription="axis"]').first
+    return axis.locator(".role-axis-label text").all_text_contents()
+
+
+def wait_for(predicate, what: str, timeout_s: float = RENDER_MS / 1000) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what} within {timeout_s:.0f} s")
+
+
+def pick(page, label: str, option: str) -> None:
+    """Choose `option` in the sidebar's selectbox or multiselect labelled `label`."""
+    widget = page.locator(
+        '[data-testid="stSidebar"] [data-testid="stSelectbox"],'
+        ' [data-testid="stSidebar"] [data-testid="stMultiSelect"]'
+    ).filter(has_text=label)
+    widget.first.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+    page.locator("h1").first.click()  # leaving the widget commits the choice (a rerun)
+
+
+def test_daily_axes_keep_the_order_of_days_after_the_range_changes(page, server: Server) -> None:
+    """The issue: after 7 -> 30 days the axis read Nov 26 … Dec 03, Nov 19 … Nov 25. Here the
+    axis lists the window's days in calendar order, 7 for "Last 7 days", then 30."""
+    spend = chart(page, "Spend per day (USD)")
+    today = today_utc()
+    assert x_labels(spend) == days_text(today - timedelta(days=6), today)  # 7 bars, not 8
+
+    pick(page, "Time range", "Last 30 days")
+    wait_for(lambda: len(x_labels(chart(page, "Spend per day (USD)"))) == 30, "30 days drawn")
+    for title in ("Spend per day (USD)", "GPU-hours per day"):
+        assert x_labels(chart(page, title)) == days_text(today - timedelta(days=29), today)
+    assert "days=30" in page.url
+
+
+def test_the_wasted_per_workload_bars_keep_their_height(page, server: Server) -> None:
+    """The issue: the Alerts chart collapsed to a 1 px line. Each workload's bar is drawn at
+    least 20 px high (charts.BAR_STEP is 30 px a band, the bar most of it)."""
+    goto(page, server, "/alerts", "Alerts")
+    bars = chart(page, "Wasted USD per workload").locator("g.role-mark path")
+    wait_for(lambda: bars.count() > 0, "the wasted-per-workload bars drawn")
+    heights = [box["height"] for box in (b.bounding_box() for b in bars.all()) if box]
+    assert heights and min(heights) >= 20, heights
+
+
+def test_the_filters_hold_from_page_to_page(page, server: Server) -> None:
+    """A host and a time range chosen on the Overview are still chosen on the Workloads and
+    Alerts pages, reached through the sidebar's links, and in their addresses."""
+    chart(page, "Spend per day (USD)")
+    host = sorted(h for h, _ in overview_figures(server.cfg.snapshot_path).gpus)[0]
+    span = window_for("14", today_utc()).span()  # "Nov 20 – Dec 03, 2026" under the range
+    pick(page, "Time range", "Last 14 days")
+    wait_for(lambda: "days=14" in page.url, "days=14 in the address")
+    pick(page, "Host", host)
+    wait_for(lambda: f"host={host}" in page.url, f"host={host} in the address")
+    for spec in PAGES:
+        if spec.url_path not in ("workloads", "alerts", "overview"):
+            continue
+        page.locator('[data-testid="stSidebarNav"] a', has_text=spec.title).first.click()
+        page.locator("h1", has_text=spec.title).first.wait_for(timeout=RENDER_MS)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text(f"{span} (UTC)").first.wait_for(timeout=RENDER_MS)  # 14 days
+        chosen = sidebar.locator('[data-testid="stMultiSelect"]').filter(has_text="Host")
+        assert host in chosen.first.inner_text(), spec.title
+        wait_for(lambda: f"host={host}" in page.url and "days=14" in page.url, spec.title)
+
+
+def test_focus_in_the_address_scrolls_to_the_drill_down(page, server: Server) -> None:
+    workload = "llm-pretrain"  # a workload of the demo fleet
+    goto(page, server, f"/workloads?focus={workload}", "Workloads")
+    heading = page.locator("h3", has_text="Drill down into one workload")
+    heading.wait_for(timeout=RENDER_MS)
+    chart(page, f"{workload}: cost per day (USD)")
+
+    def in_view() -> bool:
+        box = heading.bounding_box()
+        return bool(box) and 0 <= box["y"] < 900 / 2
+
+    wait_for(in_view, "the drill-down's heading in the top half of the window")
+    scrolled = page.evaluate(
+        "() => document.querySelector('[data-testid=stMain]').scrollTop"
+        " || document.documentElement.scrollTop"
+    )
+    assert scrolled > 300, scrolled
+
+
+def test_the_hourly_axis_is_utc_whatever_the_browser_zone(browser, server: Server) -> None:
+    """In Los Angeles (UTC-8) the issue's axis read "12 PM" seven times in local time. The busy
+    fraction's axis is UTC: one label per UTC midnight, from the window's first day to the
+    midnight after its last, with dates."""
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, timezone_id="America/Los_Angeles"
+    )
+    try:
+        page = context.new_page()
+        goto(page, server, "/workloads?days=7&focus=llm-pretrain", "Workloads")
+        busy = chart(page, "llm-pretrain: busy fraction per hour")
+        today = today_utc()
+        assert x_labels(busy) == days_text(today - timedelta(days=6), today + timedelta(days=1))
+    finally:
+        context.close()
+
+
+def table_cells(page) -> list[str]:
+    return page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').all_inner_texts()
+
+
+def test_no_table_shows_none(page, server: Server) -> None:
+    """Every table of every page: unknown is "—", never Python's None. Streamlit's grid draws a
+    null cell as a grey "None" on its canvas and leaves the cell of its accessible table (what
+    a browser test can read) empty, so an empty cell counts as a None drawn."""
+    shown: dict[str, int] = {}
+    nulls: dict[str, list[str]] = {}
+    for spec in PAGES:
+        goto(page, server, f"/{spec.url_path}", spec.title)
+        page.wait_for_timeout(1500)  # let fragments and tables settle
+        cells = page.locator('[data-testid="stDataFrame"] td[role="gridcell"]').evaluate_all(
+            "cells => cells.map(c => [c.id, c.innerText.trim()])"
+        )
+        shown[spec.title] = len(cells)
+        bad = [cell_id for cell_id, text in cells if text in ("", "None")]
+        if bad:
+            nulls[spec.title] = bad[:10]
+    assert nulls == {}
+    assert sum(shown.values()) > 50, shown  # the tables were drawn
+
+
+def test_waste_is_the_same_on_overview_alerts_and_the_report(page, server: Server) -> None:
+    """This week so far: the Overview's and the Alerts page's wasted money for "This week" and
+    the weekly report's waste for the ISO week are the same stored rows."""
+    from advisor.report import build_report, week_of
+    from cli import app
+    from warehouse.snapshot import Snapshot
+
+    now = datetime.now(UTC)
+    snap = Snapshot(server.cfg.snapshot_path)
+    try:
+        rep = build_report(snap, server.cfg, app.catalog_for(server.cfg), week_of(now), now=now)
+    finally:
+        snap.close()
+    assert rep.waste_usd > 0  # the demo notebook's idle H100
+    shown = {}
+    for path, title in (("/?period=this_week", "Overview"), ("/alerts?period=this_week", "Alerts")):
+        goto(page, server, path, title)
+        tile = page.locator('[data-testid="stMetric"]', has_text="Wasted, this week").first
+        tile.wait_for(timeout=RENDER_MS)
+        shown[title] = tile.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    assert shown == {"Overview": f"${rep.waste_usd:,.0f}", "Alerts": f"${rep.waste_usd:,.2f}"}
