@@ -82,6 +82,14 @@ def record(
     )
 
 
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """Inside an ingest's transaction: the files it takes (registered as `new_ledger`) are no
+    longer set aside (one moved back into the spool after its cause was fixed)."""
+    con.execute(
+        f"DELETE FROM {REJECTED_BATCHES.name} WHERE path IN (SELECT path FROM new_ledger)"
+    ).fetchall()
+
+
 def time_faults(
     kind: str, frame: pl.DataFrame, counts: list[int], now: datetime | None = None
 ) -> dict[int, str]:

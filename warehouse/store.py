@@ -437,6 +437,7 @@ class Warehouse:
                     self._refresh_minutes()
                 self._mark_touched_days(kind, batch)
                 con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger").fetchall()
+                quarantine.forget(con)  # a file set aside once, moved back and now taken
         finally:
             self._minutes = None
             con.unregister("new_rows")
@@ -550,6 +551,7 @@ class Warehouse:
                 con.execute(f"DELETE {replaced}")
                 con.execute("INSERT INTO billing_items SELECT * FROM new_bill")
                 con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger")
+                quarantine.forget(con)
         finally:
             con.unregister("new_bill")
             con.unregister("new_ledger")

@@ -181,9 +181,23 @@ else:
     st.success("No health records: every GPU answered.")
 st.subheader("Ingest")
 st.dataframe(reads["ingest"], hide_index=True, width="stretch")
-rejected = list((data.paths().spool / "_rejected").rglob("*.parquet"))
-if rejected:
+st.subheader("Set aside by the ingest")
+aside = data.paths().spool / "_rejected"
+folder = escape_markdown(printable(aside))
+rejected = reads["rejected"]
+if rejected.height:
     st.warning(
-        f"{plural(len(rejected), 'spool file')} rejected as unreadable: see "
-        f"{escape_markdown(printable(data.paths().spool / '_rejected'))} and the daemon's log."
+        f"{plural(rejected.height, 'spool file')} could not be ingested and were moved to "
+        f"{folder}; the rest of the spool went on. Each row says why (the file's row and column "
+        "where known). Fix the cause, then move the file back to its place in the spool: the "
+        "next ingest takes it."
+    )
+    st.dataframe(rejected, hide_index=True, width="stretch")
+else:
+    st.success("No spool file was set aside: every batch was ingested.")
+unrecorded = len(list(aside.rglob("*.parquet"))) - rejected.height if aside.is_dir() else 0
+if unrecorded > 0:
+    st.info(
+        f"{plural(unrecorded, 'more file')} in {folder} from before gpuledger recorded why: "
+        "see the daemon's log."
     )

@@ -234,3 +234,20 @@ def test_one_ingest_transaction_takes_at_most_chunk_rows(
     wh.chunk_rows = 10
     assert wh.ingest_spool().rows == {"gpu_samples": 18}
     assert sizes == [12, 6]  # a chunk closes once it holds 10 rows or more
+
+
+def test_a_file_moved_back_after_the_fix_is_ingested_and_no_longer_listed(
+    cfg: Config, wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(cfg, samples(every(T0, 6), "node-a"))
+
+    def broken(*args: object) -> object:
+        raise PanicException("a bug since fixed")
+
+    monkeypatch.setattr(store, "minute_rollups", broken)
+    wh.ingest_spool()
+    assert wh.db.execute("SELECT count(*) FROM rejected_batches").fetchall() == [(1,)]
+    monkeypatch.undo()  # the fix
+    aside(cfg, path).rename(path)  # what Data health tells a person to do
+    assert wh.ingest_spool().rows == {"gpu_samples": 6}
+    assert wh.db.execute("SELECT count(*) FROM rejected_batches").fetchall() == [(0,)]
