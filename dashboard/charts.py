@@ -233,3 +233,29 @@ def wasted_per_workload(by_workload: pl.DataFrame, title: str) -> alt.Chart:
         )
         .properties(height=alt.Step(BAR_STEP))
     )
+
+
+def hybrid_demand(curve: pl.DataFrame) -> alt.LayerChart:
+    """A workload told to go hybrid: the GPUs its processes held each hour (UTC) as a stepped
+    area in cloud blue, and the chosen local base as a line in local orange (local GPUs carry
+    the demand under it, the cloud the peaks over it)."""
+    base = float(curve["base_gpus"][0]) if curve.height else 0.0
+    frame = curve.select("hour", "gpus", "base_gpus").sort("hour")
+    area = (
+        alt.Chart(frame)
+        .mark_area(color=CLOUD_BLUE, opacity=0.35, interpolate="step-after")
+        .encode(
+            x=alt.X(
+                "hour:T",
+                title="hour (UTC)",
+                scale=alt.Scale(type="utc"),
+                axis=alt.Axis(format="%b %d", labelAngle=0, labelOverlap=True),
+            ),
+            y=alt.Y("gpus:Q", title="GPUs in use"),
+            tooltip=[alt.Tooltip("utchoursminutes(hour):T", title="hour (UTC)"), "gpus:Q"],
+        )
+    )
+    line = alt.Chart(frame).mark_rule(color=LOCAL_ORANGE, strokeWidth=2).encode(y="base_gpus:Q")
+    return (area + line).properties(
+        height=DAILY_HEIGHT, title=f"Demand each hour and the local base ({base:g} GPUs)"
+    )

@@ -89,6 +89,11 @@ def sparklines(samples: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def signal_words() -> pl.Expr:
+    """Which activity signal a sample carries, in words."""
+    return pl.col("activity_kind").replace_strict(SIGNAL_WORDS, default="utilization (NVML)")
+
+
 def _alert_words(alert: dict[str, Any]) -> str:
     return (
         f"{words(alert['kind'], KIND_WORDS)} for {duration(alert['duration_s'])},"
@@ -121,12 +126,10 @@ def gpu_rows(now: pl.DataFrame, lines: pl.DataFrame, alerts: pl.DataFrame) -> pl
             pl.col("gpu_model").fill_null(UNKNOWN).alias(label("gpu_model")),
             activity().alias("activity %"),
             "activity_history",
-            pl.col("activity_kind")
-            .replace_strict(SIGNAL_WORDS, default="utilization (NVML)")
-            .alias("signal"),
-            _of(gib, pl.col("mem_total_mib") / MIB_PER_GIB, "GiB", 1).alias("memory"),
+            signal_words().alias("signal"),
+            of_text(gib, pl.col("mem_total_mib") / MIB_PER_GIB, "GiB", 1).alias("memory"),
             "memory_history",
-            _of(pl.col("power_w"), pl.col("power_limit_w"), "W", 0).alias("power"),
+            of_text(pl.col("power_w"), pl.col("power_limit_w"), "W", 0).alias("power"),
             "power_history",
             _unit(pl.col("temperature_c"), "°C").alias("temperature"),
             _unit(pl.col("sm_clock_mhz"), "MHz").alias("SM clock"),
@@ -137,7 +140,7 @@ def gpu_rows(now: pl.DataFrame, lines: pl.DataFrame, alerts: pl.DataFrame) -> pl
     )
 
 
-def _of(value: pl.Expr, whole: pl.Expr, unit: str, digits: int) -> pl.Expr:
+def of_text(value: pl.Expr, whole: pl.Expr, unit: str, digits: int) -> pl.Expr:
     """`350 of 700 W`, `40.5 of 80 GiB` (`350 W` where the whole is unknown, `—` where the
     value is); the whole in whole units."""
     v = value.round(digits) if digits else value.round(0).cast(pl.Int64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from dashboard.live_view import of_text, signal_words
 from tables.records import GPU_SAMPLES
 from tables.units import MIB_PER_GIB, activity
 
@@ -33,21 +34,20 @@ def busy_column(fraction: str = "busy_fraction", name: str = "busy %") -> pl.Exp
 
 
 def gpu_table(samples: pl.DataFrame, *, with_host: bool = True) -> None:
-    """One row per GPU: activity (the best signal, labelled), memory, power, workload."""
+    """One row per GPU: activity (the best signal, labelled), memory and power against the GPU's
+    (`40.5 of 80 GiB`, `350 of 700 W`), workload."""
     label = GPU_SAMPLES.label  # headings from the definitions (tables/records.py)
     columns = [
         *(["host"] if with_host else []),
         pl.col("gpu_index").alias(label("gpu_index")),
-        pl.col("gpu_model").alias(label("gpu_model")),
+        pl.col("gpu_model").fill_null("—").alias(label("gpu_model")),
         activity().alias("activity %"),
-        pl.when(pl.col("sm_active_pct").is_not_null())
-        .then(pl.lit("SM active (") + pl.col("activity_kind") + pl.lit(")"))
-        .otherwise(pl.lit("GPU util (nvml)"))
-        .alias("signal"),
-        (pl.col("mem_used_mib") / MIB_PER_GIB).round(1).alias(label("mem_used_mib")),
-        (pl.col("mem_total_mib") / MIB_PER_GIB).round(0).alias(label("mem_total_mib")),
-        pl.col("power_w").round(0).alias(label("power_w")),
-        pl.col("workload").fill_null("—"),
+        signal_words().alias("signal"),
+        of_text(
+            pl.col("mem_used_mib") / MIB_PER_GIB, pl.col("mem_total_mib") / MIB_PER_GIB, "GiB", 1
+        ).alias("memory"),
+        of_text(pl.col("power_w"), pl.col("power_limit_w"), "W", 0).alias("power"),
+        pl.col("workload").fill_null("no process"),
     ]
     st.dataframe(
         samples.select(columns),

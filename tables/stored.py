@@ -387,7 +387,7 @@ RESULTS_RECOMMENDATIONS = Table(
             _S,
             "",
             "high | medium | low: days observed, activity signal, memory, demand stability",
-            label="confidence",
+            label="confidence level",
             since=9,
         ),
         Column(

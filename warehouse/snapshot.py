@@ -18,6 +18,7 @@ import polars as pl
 
 from tables import snapshot as shapes
 from tables.files import atomic_write, default_tmp
+from tables.records import conform
 from tables.stored import (
     ALERTS,
     GPU_MINUTE,
@@ -239,10 +240,11 @@ class Snapshot:
         return time.time() - st[1] / 1e9 if st else float("inf")
 
     def gpus_now(self) -> pl.DataFrame:
-        return self.query(
-            "SELECT host, gpu_index, gpu_uuid, gpu_model, util_pct, sm_active_pct,"
-            " activity_kind, mem_used_mib, mem_total_mib, power_w, workload, ts"
-            " FROM gpu_latest ORDER BY host, gpu_index, gpu_uuid"
+        """The newest sample of every GPU (the record's columns; those a snapshot published
+        before they existed lacks, such as power_limit_w, as nulls)."""
+        return conform(
+            self.query("SELECT * FROM gpu_latest ORDER BY host, gpu_index, gpu_uuid"),
+            "gpu_samples",
         )
 
     def hosts(self) -> pl.DataFrame:

@@ -1,5 +1,6 @@
-"""Recommendations: where each workload should run, the monthly savings, and the arithmetic;
-every alternative considered, and a CSV download."""
+"""Recommendations: where each workload should run, the monthly savings (its own cash, with the
+capacity it frees for others apart), the arithmetic, the confidence and why; a hybrid's demand
+curve with its local base; every alternative considered, and a CSV download."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data, tables
+from dashboard.charts import hybrid_demand
 from dashboard.format import (
     ACTION_WORDS,
     dash,
@@ -42,11 +44,27 @@ def options_table(options: pl.DataFrame) -> pl.DataFrame:
 def recommendations_view(version: str) -> dict[str, pl.DataFrame]:
     snap = data.snapshot()
     if not advisor_reads.has_advisor_tables(snap):
-        return {"recs": pl.DataFrame(), "alts": pl.DataFrame()}
+        return {"recs": pl.DataFrame(), "alts": pl.DataFrame(), "curves": pl.DataFrame()}
     return {
         "recs": advisor_reads.recommendations(snap),
         "alts": advisor_reads.alternatives(snap),
+        "curves": advisor_reads.demand_curves(snap),
     }
+
+
+CONFIDENCE_HELP = (
+    "high, medium or low: low where any factor is bad (under a week observed, no activity"
+    " signal), medium where any is weak (under two weeks, memory unknown, demand that varies),"
+    " else high. Each recommendation's reasons name its factors."
+)
+
+
+def gpus_text(r: dict) -> str:
+    """`8 → 3` where the chosen option changes the GPU count, else the count now."""
+    after = r.get("gpus_after")
+    if after is None or after == r["gpus"] or r["action"] in ("hybrid", "schedule"):
+        return f"{r['gpus']}"
+    return f"{r['gpus']} → {after}"
 
 
 st.title("Recommendations")
@@ -61,20 +79,27 @@ if not data.snapshot_ready():
     st.stop()
 
 view = recommendations_view(data.published_at())
-recs, alts = view["recs"], view["alts"]
+recs, alts, curves = view["recs"], view["alts"], view["curves"]
 if recs.height == 0:
     st.info("No recommendations yet: they need at least one whole day of GPU data.")
     st.stop()
 
-acted = recs.filter(pl.col("action") != "keep")
+acted = recs.filter((pl.col("action") != "keep") | pl.col("alternative").is_not_null())
 first = recs.row(0, named=True)
 observed = f"{first['window_start']:%b %d} – {first['window_end']:%b %d, %Y} (UTC)"
-c1, c2, c3 = st.columns(3)
+freed = float(recs["freed_capacity_usd"].fill_null(0.0).sum())
+c1, c2, c3, c4 = st.columns(4)
 c1.metric(
     "Savings, a month",
     f"{usd(float(acted['monthly_savings_usd'].sum()))}/month",
-    help="What the workloads to act on would save a month (730 h), from what they used and cost"
-    f" {observed}.",
+    help="What the workloads to act on would save of their own cash a month (730 h), from what"
+    f" they used and cost {observed}.",
+)
+c4.metric(
+    "Frees for others",
+    f"{usd(freed)}/month",
+    help="What the GPUs they hand over are worth a month to saturated neighbours (the cloud"
+    " price those would otherwise pay): capacity, not the workloads' own cash.",
 )
 c2.metric(
     "Workloads to act on",
@@ -100,9 +125,15 @@ st.dataframe(
         "workload",
         words_column("action", ACTION_WORDS),
         dash("alternative"),
+        pl.struct("gpus", "gpus_after", "action")
+        .map_elements(gpus_text, return_dtype=pl.String)
+        .alias("GPUs"),
         pl.col("current_monthly_cost_usd").round(2).alias(label("current_monthly_cost_usd")),
         pl.col("monthly_savings_usd").round(2).alias(label("monthly_savings_usd")),
+        usd_text("freed_capacity_usd", label("freed_capacity_usd")),
+        dash("schedule"),
         number_text("break_even_months", label("break_even_months"), unit="months"),
+        dash("confidence_level", label("confidence_level")),
         "confidence",
         tables.busy_column(name=label("busy_fraction")),
         number_text("duty_pct", label("duty_cycle"), unit="%"),
@@ -116,8 +147,9 @@ st.dataframe(
             help="The workload's own cash saved a month by the action."
         ),
         label("confidence"): st.column_config.ProgressColumn(
-            min_value=0.0, max_value=1.0, format="%.2f"
+            min_value=0.0, max_value=1.0, format="%.2f", help=CONFIDENCE_HELP
         ),
+        label("confidence_level"): st.column_config.TextColumn(help=CONFIDENCE_HELP),
     },
 )
 st.download_button(
@@ -136,6 +168,9 @@ for r in shown.iter_rows(named=True):
     with st.expander(title, expanded=r["action"] != "keep"):
         for reason in r["reasons"] or []:
             st.markdown(f"- {reason.replace('$', chr(92) + '$')}")
+        curve = curves.filter(pl.col("workload") == r["workload"]) if curves.height else curves
+        if r["action"] == "hybrid" and curve.height:
+            st.altair_chart(hybrid_demand(curve), width="stretch")
         options = alts.filter(pl.col("workload") == r["workload"])
         if options.height:
             st.dataframe(options_table(options), hide_index=True, width="stretch")

@@ -121,7 +121,12 @@ def test_recommendations_page_shows_actions_savings_arithmetic_and_a_csv(
     assert all(v == "—" or v.startswith(("$", "−$")) for v in money)  # dollars, separated
     assert any("," in v for v in money)
     text = " ".join(m.value for m in llm.markdown)
-    assert "pays for itself" in text and r"\$96,000" in text
+    assert "pays for itself" in text and r"\$124,800" in text
+    # chat-inference frees its A100 for the saturated queue: capacity, apart from its own cash
+    assert shown["Frees for others"] == f"${27.45 / 8 * 730:,.2f}/month"  # $2,504.81
+    assert {"GPUs", "confidence level", "schedule"} <= set(table.columns)
+    schedules = dict(zip(table["workload"], table["schedule"], strict=True))
+    assert schedules["research-notebook"] == "Mon–Fri 10:00–11:00, 14:00–16:00 UTC"
     (button,) = at.get("download_button")
     assert button.proto.label == "Download CSV"
 
