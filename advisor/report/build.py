@@ -141,7 +141,7 @@ def _waste(snap: Snapshot, start: datetime, end: datetime) -> tuple[pl.DataFrame
     prev = waste_total(snap, (start - timedelta(days=7)).date(), start.date())
     waste = week.select(
         "workload", "gpu_model", "kind", "runs", hours="wasted_gpu_hours", usd="wasted_usd"
-    ).cast(WASTE_SCHEMA)
+    ).cast(pl.Schema(WASTE_SCHEMA))
     return waste, float(prev["wasted_usd"])
 
 
