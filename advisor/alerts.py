@@ -151,6 +151,10 @@ def contract_row(alert: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _alerts(n: int) -> str:
+    return f"{n} alert" if n == 1 else f"{n} alerts"
+
+
 def digest(alerts: pl.DataFrame, day: date) -> dict[str, Any]:
     """The daily digest: alerts of the last 24 hours and money wasted per workload."""
     total = float(alerts["wasted_usd"].sum()) if alerts.height else 0.0
@@ -162,9 +166,9 @@ def digest(alerts: pl.DataFrame, day: date) -> dict[str, Any]:
         else pl.DataFrame(schema={"workload": pl.String, "n": pl.UInt32, "usd": pl.Float64})
     )
     open_now = int((alerts["state"] == "open").sum()) if alerts.height else 0
-    lines = [f"{w}: {n} alert(s), {_usd(u)} wasted" for w, n, u in per.iter_rows()]
+    lines = [f"{w}: {_alerts(n)}, {_usd(u)} wasted" for w, n, u in per.iter_rows()]
     text = (
-        f"{alerts.height} alert(s) in the last 24 hours, {open_now} still open;"
+        f"{_alerts(alerts.height)} in the last 24 hours, {open_now} still open;"
         f" {_usd(total)} of high-end GPU time wasted."
     )
     if lines:
@@ -173,7 +177,7 @@ def digest(alerts: pl.DataFrame, day: date) -> dict[str, Any]:
         "event": "digest",
         "title": f"gpuledger daily digest {day.isoformat()}: {_usd(total)} wasted",
         "text": text,
-        "fields": {w: f"{n} alert(s), {_usd(u)}" for w, n, u in per.iter_rows()},
+        "fields": {w: f"{_alerts(n)}, {_usd(u)}" for w, n, u in per.iter_rows()},
         "footer": "gpuledger daily digest",
         "digest": {
             "day": day.isoformat(),

@@ -172,10 +172,11 @@ def _cloud_price() -> tuple[pl.Expr, pl.Expr]:
         pl.when(pl.col("instance_usd").is_not_null())
         .then(
             pl.format(
-                "on-demand {} ${}/h for {} GPU(s)",
+                "on-demand {} ${}/h for {} {}",
                 "instance_type",
                 pl.col("instance_price").round(4),
                 "instance_gpus",
+                pl.when(pl.col("instance_gpus") == 1).then(pl.lit("GPU")).otherwise(pl.lit("GPUs")),
             )
         )
         .when(pl.col("class_usd").is_not_null())
