@@ -164,9 +164,25 @@ BILLING_ITEMS = Table(
         Column("workload", _S, "", "the value of the workload tag, null if untagged"),
         Column("source", _S, "", "focus | cur | aws_ce | demo"),
         Column("scope", _S, "", "replace key: a later batch with the same scope replaces these"),
+        Column(
+            "CommitmentDiscountId",
+            _S,
+            "",
+            "FOCUS: the commitment (reservation, savings plan) that covered the charge",
+            since=10,
+        ),
+        Column(
+            "CommitmentDiscountType",
+            _S,
+            "",
+            "FOCUS: what kind of commitment it is (e.g. Reservation, Savings Plan)",
+            since=10,
+        ),
     ),
     "one bill line in FOCUS shape",
 )
+# The commitment a bill line was covered by (migration 10): stored after the batch column.
+COMMITMENT_COLUMNS = ("CommitmentDiscountId", "CommitmentDiscountType")
 
 RECORDS: dict[str, Table] = {
     t.name: t for t in (GPU_SAMPLES, PROCESS_SAMPLES, HEALTH, BILLING_ITEMS)

@@ -83,8 +83,15 @@ INSTANCES = Table(
     (
         Column("host", _S, "", "a bill's ResourceId (the agent's host id on that instance)"),
         Column("instance_type", _S, "", "the instance type the bill names most"),
+        Column(
+            "commitment_id",
+            _S,
+            "",
+            "the commitment (FOCUS CommitmentDiscountId) its newest covered line names",
+        ),
+        Column("commitment_type", _S, "", "its kind (FOCUS CommitmentDiscountType)"),
     ),
-    "the instance type of every billed resource",
+    "the instance type of every billed resource, and the commitment that covers it",
     key=("host",),
 )
 SNAP_META = key_value_table(

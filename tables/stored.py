@@ -18,7 +18,13 @@ from __future__ import annotations
 import polars as pl
 
 from tables.columns import UTC_TS, Column, Table, key_value_table
-from tables.records import BILLING_ITEMS, GPU_SAMPLES, HEALTH, PROCESS_SAMPLES
+from tables.records import (
+    BILLING_ITEMS,
+    COMMITMENT_COLUMNS,
+    GPU_SAMPLES,
+    HEALTH,
+    PROCESS_SAMPLES,
+)
 
 _S = pl.String()
 _F = pl.Float64()
@@ -67,9 +73,15 @@ REJECTED_BATCHES = Table(
 GPU_SAMPLES_TABLE = GPU_SAMPLES
 PROCESS_SAMPLES_TABLE = PROCESS_SAMPLES
 HEALTH_TABLE = HEALTH
-BILLING_ITEMS_TABLE = BILLING_ITEMS.extend(
-    Column("batch", _S, "", "the spool file the row came from (relative path)"),
-    meaning="bill lines in FOCUS shape, each with the spool batch that brought it",
+# The bill line, the batch that brought it, then the commitment that covered it (migration 10
+# added those two after `batch`, so they come last in the stored table too).
+BILLING_ITEMS_TABLE = Table(
+    BILLING_ITEMS.name,
+    tuple(c for c in BILLING_ITEMS if c.name not in COMMITMENT_COLUMNS)
+    + (Column("batch", _S, "", "the spool file the row came from (relative path)"),)
+    + tuple(BILLING_ITEMS[c] for c in COMMITMENT_COLUMNS),
+    "bill lines in FOCUS shape, each with the spool batch that brought it",
+    key=BILLING_ITEMS.key,
 )
 
 # Minute rollups ------------------------------------------------------------------------------

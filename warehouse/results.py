@@ -65,8 +65,13 @@ PROCESS_SHARES_SQL = """
     FROM p
     QUALIFY count(*) OVER (PARTITION BY m, host, gpu_uuid) > 1"""
 
+# Per billed resource: the instance type its lines name most, and the commitment (reservation,
+# savings plan) its newest covered line since $since names (null: none covered it).
 INSTANCE_TYPES_SQL = """
-    SELECT ResourceId AS host, mode(InstanceType) AS instance_type
+    SELECT ResourceId AS host, mode(InstanceType) AS instance_type,
+           arg_max(CommitmentDiscountId, ChargePeriodStart) AS commitment_id,
+           arg_max(CommitmentDiscountType, ChargePeriodStart)
+               FILTER (WHERE CommitmentDiscountId IS NOT NULL) AS commitment_type
     FROM billing_items
     WHERE ResourceId IS NOT NULL AND InstanceType IS NOT NULL AND ChargePeriodStart >= $since
     GROUP BY ResourceId"""

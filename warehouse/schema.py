@@ -138,10 +138,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
     (
         10,
-        "the hybrid's hourly demand curves and each workload's evidence (signal, process shape)",
+        "the hybrid's hourly demand curves, each workload's evidence (signal, process shape),"
+        " and the commitment that covered each bill line (FOCUS CommitmentDiscountId, Type)",
+        # Bill lines stored before keep no commitment (null): importing the file again fills it.
         [
             RESULTS_DEMAND_CURVES.duckdb_ddl(as_of=10),
             RESULTS_WORKLOAD_EVIDENCE.duckdb_ddl(as_of=10),
+            BILLING_ITEMS_TABLE.add_column_ddl("CommitmentDiscountId"),
+            BILLING_ITEMS_TABLE.add_column_ddl("CommitmentDiscountType"),
         ],
     ),
     (

@@ -549,7 +549,7 @@ class Warehouse:
                     f" UNION SELECT {BILL_DAY} AS day FROM new_bill",
                 )
                 con.execute(f"DELETE {replaced}")
-                con.execute("INSERT INTO billing_items SELECT * FROM new_bill")
+                con.execute("INSERT INTO billing_items BY NAME SELECT * FROM new_bill")
                 con.execute("INSERT INTO ingested_files SELECT * FROM new_ledger")
                 quarantine.forget(con)
         finally:

@@ -22,7 +22,7 @@ period's earlier rows for the same accounts, so nothing counts twice.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,7 @@ FIELDS: dict[str, tuple[str, str]] = {
         "savingsPlan/NetSavingsPlanEffectiveCost",
         "savings_plan_net_savings_plan_effective_cost",
     ),
+    "sp_arn": ("savingsPlan/SavingsPlanARN", "savings_plan_savings_plan_a_r_n"),
     "sp_commitment": ("savingsPlan/TotalCommitmentToDate", "savings_plan_total_commitment_to_date"),
     "sp_used": ("savingsPlan/UsedCommitment", "savings_plan_used_commitment"),
     "instance_type": ("product/instanceType", "product_instance_type"),
@@ -236,6 +237,7 @@ def normalize_cur(
         InstanceType=pl.coalesce(txt("instance_type"), instance_type_from_usage(txt("usage_type"))),
         workload=pl.lit(workload),
         source=pl.lit("cur"),
+        **_commitment(line_type, txt),
         scope=pl.concat_str(
             [
                 pl.lit("cur"),
@@ -319,6 +321,25 @@ def _effective_cost(parsed: _Parsed, billed: pl.Expr) -> pl.Expr:
         .then(0.0)
         .otherwise(billed)
     )
+
+
+def _commitment(line_type: pl.Expr, txt: Callable[[str], pl.Expr]) -> dict[str, pl.Expr]:
+    """The commitment that covered a usage line, as FOCUS names it: a reservation's ARN on
+    DiscountedUsage, a savings plan's on SavingsPlanCoveredUsage (none elsewhere)."""
+    reserved = line_type == "DiscountedUsage"
+    planned = line_type == "SavingsPlanCoveredUsage"
+    return {
+        "CommitmentDiscountId": pl.when(reserved)
+        .then(txt("ri_arn"))
+        .when(planned)
+        .then(txt("sp_arn"))
+        .otherwise(pl.lit(None, pl.String)),
+        "CommitmentDiscountType": pl.when(reserved & txt("ri_arn").is_not_null())
+        .then(pl.lit("Reservation"))
+        .when(planned & txt("sp_arn").is_not_null())
+        .then(pl.lit("Savings Plan"))
+        .otherwise(pl.lit(None, pl.String)),
+    }
 
 
 def _product_name(parsed: _Parsed, frame: pl.DataFrame, cols: CurColumns) -> pl.Expr:

@@ -57,7 +57,15 @@ OPTIONAL_NUMERIC = ("ListCost", "PricingQuantity", "ConsumedQuantity")
 PROVIDER_COLUMNS = ("ProviderName", "ServiceProviderName")
 # Where the instance type may be read: the charge description, AWS's x_UsageType.
 # ResourceName: a Compute Engine instance's name, its agent's host id (normalize.instance_id).
-EXTRA_COLUMNS = ("Tags", "ChargeDescription", "x_UsageType", "ResourceName")
+# The commitment that covered a charge (a reservation or savings plan): never proposed again.
+EXTRA_COLUMNS = (
+    "Tags",
+    "ChargeDescription",
+    "x_UsageType",
+    "ResourceName",
+    "CommitmentDiscountId",
+    "CommitmentDiscountType",
+)
 
 
 def read_focus_file(path: str | Path, *, tag_key: str = "workload") -> pl.DataFrame:
@@ -124,6 +132,8 @@ def normalize_focus(
     usage_type = _optional_text(frame, "x_UsageType")
     name = _optional_text(frame, "ResourceName")
     result = result.with_columns(
+        CommitmentDiscountId=pl.lit(_optional_text(frame, "CommitmentDiscountId")),
+        CommitmentDiscountType=pl.lit(_optional_text(frame, "CommitmentDiscountType")),
         ResourceId=instance_id(pl.col("ResourceId"), pl.lit(name))
         if "ResourceId" in result.columns
         else pl.lit(None, pl.String),
