@@ -237,7 +237,6 @@ def normalize_cur(
         InstanceType=pl.coalesce(txt("instance_type"), instance_type_from_usage(txt("usage_type"))),
         workload=pl.lit(workload),
         source=pl.lit("cur"),
-        **_commitment(line_type, txt),
         scope=pl.concat_str(
             [
                 pl.lit("cur"),
@@ -250,6 +249,7 @@ def normalize_cur(
     )
     if result.height != frame.height:  # every column above is a full-length series or a literal
         raise AssertionError("CUR normalization changed the row count")
+    result = result.with_columns(**_commitment(line_type, txt))
     require(path, result["BillingAccountId"], names.get("payer", ""), first)
     guard.check(path, result, first)
     return conform(result, "billing_items")
