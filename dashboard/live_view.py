@@ -183,6 +183,7 @@ GPU_COLUMNS = {
         max_value=100,
         format="%.0f%%",
         help="SM active where the GPU reports it (GPM, DCGM), else NVML utilization.",
+        color="auto",  # busy is good: green when busy, never the alarm red at 98 %
     ),
     "activity_history": st.column_config.LineChartColumn(
         "activity, 5 min", y_min=0, y_max=100, help="Activity %, the last 5 minutes."
