@@ -143,7 +143,10 @@ def host_cells(page) -> list[str]:
 
 
 def save_screenshot(page, path: Path) -> None:
-    """The whole Overview: Streamlit scrolls inside <main>, so grow the viewport to fit it."""
+    """The whole page: Streamlit scrolls inside <main>, so grow the viewport to fit it (from
+    the usual 900 px, or a long page before it would leave its height to the next picture)."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.wait_for_timeout(500)
     height = page.evaluate(
         "() => { const m = document.querySelector('[data-testid=stMain]');"
         " return Math.ceil(m ? m.scrollHeight : document.documentElement.scrollHeight); }"
@@ -208,6 +211,19 @@ def test_live_tile_refreshes_without_reload(page, page_errors: list[str], server
     assert page_errors == []
 
 
+def write_live_fleet(server: Server) -> None:
+    """A fresh tick of the whole demo fleet in the spool, as its agents would have written it
+    a second ago (the seeded history is back-dated), so the Live page's picture shows the fleet
+    rather than whatever host another test wrote."""
+    batch = demo.LiveDemo(7).tick()
+    for kind, frame in (
+        ("gpu_samples", batch.gpu_samples),
+        ("process_samples", batch.process_samples),
+    ):
+        for (host,), part in frame.group_by("host"):
+            spool.write_batch(server.cfg.spool_dir, kind, part, str(host))
+
+
 def test_navigation_reaches_every_page_without_an_error(
     page, page_errors: list[str], server: Server, screenshots_dir: Path | None
 ) -> None:
@@ -218,6 +234,8 @@ def test_navigation_reaches_every_page_without_an_error(
     names = [t.strip().splitlines()[-1].strip() for t in links.all_inner_texts()]
     assert names == [p.title for p in PAGES]  # the registry, in its order
     for spec in PAGES:
+        if screenshots_dir is not None and spec.url_path == "live":
+            write_live_fleet(server)
         page.locator('[data-testid="stSidebarNav"] a', has_text=spec.title).first.click()
         page.locator("h1", has_text=spec.title).first.wait_for(timeout=RENDER_MS)
         page.wait_for_timeout(800)  # let fragments and charts settle
@@ -225,6 +243,9 @@ def test_navigation_reaches_every_page_without_an_error(
         if not spec.default:
             assert urllib.parse.urlsplit(page.url).path == f"/{spec.url_path}", page.url
         if screenshots_dir is not None and not spec.default:  # the default: its own test
+            if spec.url_path == "workloads":  # the picture shows a drill-down too
+                page.goto(f"{server.url}/workloads?focus=llm-pretrain")
+                chart(page, "llm-pretrain: cost per day (USD)")
             save_screenshot(page, screenshots_dir / spec.screenshot)
     assert page_errors == []
 
