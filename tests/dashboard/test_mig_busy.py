@@ -41,7 +41,7 @@ def test_overview_counts_the_board_once_and_its_busy_share_is_unknown(cfg, dashb
     assert not at.exception, [e.value for e in at.exception]
     shown = {m.label: m.value for m in at.metric}
     assert shown["GPU-hours, last 7 days"] == "2"  # 1 board x 2 h, not 5 instances x 2 h
-    assert shown["Busy"] == "unknown"
+    assert shown["Busy, last 7 days"] == "unknown"
 
 
 def test_workloads_page_shows_unknown_busy(cfg, dashboard_for):
@@ -51,7 +51,8 @@ def test_workloads_page_shows_unknown_busy(cfg, dashboard_for):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     shown = {m.label: m.value for m in at.metric}
-    assert shown["GPU-hours"] == "2.0" and shown["Busy"] == "unknown"
+    assert shown["GPU-hours, last 7 days"] == "2.0"
+    assert shown["Busy, last 7 days"] == "unknown"
     table = at.dataframe[0].value
     assert set(table["busy %"]) == {"unknown"}
     # 2 h x 3/7 (train), 2/7 (serve), 1/7 (eval), 1/7 (__idle__), to two decimals
