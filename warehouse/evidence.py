@@ -34,16 +34,17 @@ EVIDENCE_SQL = """
                100.0 * busy_seconds / nullif(activity_seconds, 0) AS busy_pct
         FROM gpu_minute WHERE minute >= $since AND minute < $until
     ),
-    p AS (
-        SELECT epoch_us(ts) // 60000000 AS m, ts, host, gpu_uuid, workload, pid, used_mib,
+    p_min AS (  -- each process command on each GPU, once per minute
+        SELECT epoch_us(ts) // 60000000 AS m, host, gpu_uuid, workload,
                coalesce(nullif(command, ''), CAST(pid AS VARCHAR)) AS proc
         FROM process_samples
         WHERE ts >= $since AND ts < $until AND workload IS NOT NULL
+        GROUP BY ALL
     ),
     per_minute AS (
         SELECT p.workload, p.m, p.host, p.proc,
                count(DISTINCT p.gpu_uuid) FILTER (WHERE b.busy_pct >= $active) AS busy_gpus
-        FROM p LEFT JOIN busy b USING (m, host, gpu_uuid)
+        FROM p_min p LEFT JOIN busy b USING (m, host, gpu_uuid)
         GROUP BY ALL
     ),
     minutes AS (
@@ -60,7 +61,9 @@ EVIDENCE_SQL = """
     lives AS (
         SELECT workload, host, pid, epoch(max(ts)) - epoch(min(ts)) AS lived_s,
                max(used_mib) AS peak_mib
-        FROM p WHERE pid IS NOT NULL GROUP BY workload, host, pid
+        FROM process_samples
+        WHERE ts >= $since AND ts < $until AND workload IS NOT NULL AND pid IS NOT NULL
+        GROUP BY workload, host, pid
     ),
     procs AS (
         SELECT workload, count(*) AS processes, quantile_cont(lived_s, 0.9) AS p90_process_s,
