@@ -28,13 +28,13 @@ HEADER = (
     "aliases"
 )
 ROWS = [
-    'gpu,H100,,,H100,1,80,3.17,true,,,30000,true,"NVIDIA H100 datasheet, street price",2025-06-01,estimate,',
+    'gpu,H100,,,H100,1,80,3.17,true,,,30000,true,"NVIDIA H100 datasheet, street price",2025-06-01,estimate,',  # noqa: E501
     "gpu,L4,,,L4,1,24,0.39,false,,,2500,true,NVIDIA L4 datasheet,2026-12-03,estimate,",
-    "instance,p5.48xlarge,aws,us-east-1,H100,8,80,3.17,true,55.04,23.1583,,,old source,2025-06-05,old,",
-    "instance,g6.xlarge,aws,us-east-1,L4,1,24,0.39,false,0.8048,0.3885,,,old source,2025-06-05,old,",
+    "instance,p5.48xlarge,aws,us-east-1,H100,8,80,3.17,true,55.04,23.1583,,,old source,2025-06-05,old,",  # noqa: E501
+    "instance,g6.xlarge,aws,us-east-1,L4,1,24,0.39,false,0.8048,0.3885,,,old source,2025-06-05,old,",  # noqa: E501
     "instance,p5e.48xlarge,aws,us-east-1,H100,8,80,3.17,true,,,,,old source,2025-05-01,none,",
     "instance,g6.xlarge-west,aws,us-west-2,L4,1,24,0.39,false,0.9,,,,other region,2025-06-05,x,",
-    "instance,g2-standard-4,gcp,us-central1,L4,1,24,0.39,false,0.70683,0.28184,,,gcp src,2025-06-01,y,",
+    "instance,g2-standard-4,gcp,us-central1,L4,1,24,0.39,false,0.70683,0.28184,,,gcp src,2025-06-01,y,",  # noqa: E501
 ]
 
 

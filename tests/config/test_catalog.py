@@ -65,7 +65,8 @@ AZURE = {
     "Standard_ND96isr_H200_v5": ("H200", 8), "Standard_NC4as_T4_v3": ("T4", 1),
     "Standard_NC64as_T4_v3": ("T4", 4), "Standard_NV36ads_A10_v5": ("A10", 1),
 }  # fmt: skip
-# Google Cloud (issue 16): a2 (A100 40 and 80 GB), a3 high and mega (H100), a3 ultra (H200), g2 (L4).
+# Google Cloud (issue 16): a2 (A100 40 and 80 GB), a3 high and mega (H100),
+# a3 ultra (H200), g2 (L4).
 GCP = {
     "a2-highgpu-1g": ("A100-40GB", 1), "a2-highgpu-8g": ("A100-40GB", 8),
     "a2-ultragpu-1g": ("A100-80GB", 1), "a2-ultragpu-8g": ("A100-80GB", 8),
