@@ -37,8 +37,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
-from advisor.attribution import IDLE, hourly_usage, minute_shares
+from advisor.attribution import hourly_usage, minute_shares
+from advisor.engine import Engine, engine_for
 from advisor.ledger import daily_ledger, held_usage, host_placements, local_rates
+from advisor.partitions import CostContext, cost_partition, gather_costs, split_chunk, unheld_usage
 from advisor.recommend import Params, recommendation_results
 from advisor.waste import billed_hosts, run_reach, wasted_days
 from config.settings import Config
@@ -280,16 +282,6 @@ def day_chunks(dirty: pl.DataFrame, size: int = CHUNK_DAYS) -> Iterator[pl.DataF
 
 
 # Recomputing days --------------------------------------------------------------------------
-def unheld_usage(stored: pl.DataFrame) -> pl.DataFrame:
-    """Stored hourly attribution back to `hourly_usage`'s shape (unallocated time `__idle__`, no
-    placement), to be placed again with `held_usage`."""
-    if "idle" not in stored.columns:
-        return stored
-    return stored.with_columns(
-        workload=pl.when(pl.col("idle")).then(pl.lit(IDLE)).otherwise(pl.col("workload"))
-    ).drop("placement", "idle")
-
-
 def chunk_results(
     wh: Warehouse,
     cfg: Config,
@@ -321,6 +313,38 @@ def chunk_results(
         placements=placements,
     )
     return usage, ledger, placements
+
+
+def chunk_results_on(
+    engine: Engine,
+    wh: Warehouse,
+    cfg: Config,
+    catalog: pl.DataFrame,
+    chunk: pl.DataFrame,
+    resources: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """`chunk_results` with the chunk cut into day-and-host partitions (advisor/partitions.py),
+    each attributed and costed by `engine`; the same rows. The driver reads the inputs here and
+    gets every partition's results back before anything is stored."""
+    local_hosts = [h.name for h in cfg.local.hosts]
+    usage_days = chunk.filter("usage")["day"].to_list()
+    cost_days = chunk.filter(~pl.col("usage"))["day"].to_list()
+    minutes = results.minutes_on_days(wh, usage_days) if usage_days else None
+    process = results.process_shares_on_days(wh, usage_days) if usage_days else None
+    stored = results.usage_on_days(wh, cost_days) if cost_days else None
+    work = split_chunk(
+        minutes, process, stored, results.billing_on_days(wh, chunk["day"].to_list())
+    )
+    hosts = {
+        w.host
+        for w in work
+        if w.host is not None and (w.minutes is not None or w.stored is not None)
+    }
+    placements = host_placements(sorted(hosts), resources, local_hosts)
+    usage, ledger = gather_costs(
+        engine.map(cost_partition, work, CostContext(placements, cfg, catalog))
+    )
+    return usage, ledger, placements.join(usage.select("host").unique(), on="host", how="semi")
 
 
 def chunk_waste(
@@ -386,10 +410,15 @@ def refresh_ledger(
     *,
     now: datetime | None = None,
     recompute: bool = False,
+    engine: Engine | None = None,
 ) -> LedgerRefresh:
     """Recompute the ledger of the days that need it (see the module docstring), then the
-    recommendations; `recompute` attributes and re-costs every day from the rollups."""
+    recommendations; `recompute` attributes and re-costs every day from the rollups. `engine`
+    (advisor/engine.py; by default `[engine] mode`'s, none for "local") attributes and costs
+    each day and host as a partition; without one each chunk is computed whole, here."""
     now = now or datetime.now(UTC)
+    if engine is None and cfg.engine.mode != "local":
+        engine = engine_for(cfg)
     done = LedgerRefresh()
     done.reasons = mark_changed_inputs(wh, cfg, catalog, recompute=recompute)
     resources = results.billed_resources(wh)
@@ -399,7 +428,10 @@ def refresh_ledger(
     cloud = billed_hosts(resources, results.instance_types(wh, EPOCH))
     for chunk in day_chunks(results.dirty_days(wh)):
         days = chunk["day"].to_list()
-        usage, ledger, placements = chunk_results(wh, cfg, catalog, chunk, resources)
+        if engine is None:
+            usage, ledger, placements = chunk_results(wh, cfg, catalog, chunk, resources)
+        else:
+            usage, ledger, placements = chunk_results_on(engine, wh, cfg, catalog, chunk, resources)
         waste = chunk_waste(wh, cfg, catalog, days, cloud)
         results.store_ledger_days(wh, days, usage, ledger, placements, waste)
         done.usage_days += chunk.filter("usage")["day"].to_list()

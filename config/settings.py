@@ -437,6 +437,19 @@ class ShipConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    mode: str = field(
+        default="local", metadata=_meta("where the ledger's jobs run", _one_of("local", "ray"))
+    )
+    address: str = field(
+        default="", metadata=_meta("Ray cluster address; empty: a local Ray for the run")
+    )
+    max_retries: int = field(
+        default=3, metadata=_meta("retries of a Ray task whose worker died", _between(0, 100))
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     warehouse: WarehouseConfig = WarehouseConfig()
     collect: CollectConfig = CollectConfig()
@@ -458,6 +471,7 @@ class Config:
     report: ReportConfig = ReportConfig()
     retention: RetentionConfig = RetentionConfig()
     ship: ShipConfig = ShipConfig()
+    engine: EngineConfig = EngineConfig()
     source: str = ""  # the file it came from, for messages
 
     # Derived paths: relative paths are relative to the configuration file's directory ------
