@@ -449,6 +449,50 @@ class EngineConfig:
     )
 
 
+def _lake_warehouse(v: Any) -> str | None:
+    """ "" (beside the warehouse), a folder, or an s3:// prefix with a bucket."""
+    if "://" in v and not (v.startswith("s3://") and len(v) > len("s3://")):
+        return "must be a folder or an s3://bucket/prefix"
+    return None
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    enabled: bool = field(default=False, metadata=_meta("raw samples and bills in Iceberg"))
+    warehouse: str = field(
+        default="", metadata=_meta("folder or s3:// prefix; empty: <db dir>/lake", _lake_warehouse)
+    )
+    catalog: str = field(
+        default="sql", metadata=_meta("Iceberg catalog", _one_of("sql", "glue", "rest"))
+    )
+    catalog_uri: str = field(
+        default="", metadata=_meta("sql: SQLAlchemy URL (empty: SQLite beside the lake); rest: URL")
+    )
+    namespace: str = field(default="gpuledger", metadata=_meta("namespace (Glue database)"))
+    region: str = field(default="", metadata=_meta("AWS region of the bucket and Glue"))
+    s3_endpoint: str = field(default="", metadata=_meta("S3-compatible endpoint (MinIO)"))
+    snapshot_days: int = field(
+        default=7, metadata=_meta("days of table snapshots kept", _between(1, 3650))
+    )
+    compact_min_files: int = field(
+        default=8,
+        metadata=_meta("data files of a partition that trigger a rewrite", _between(2, 100000)),
+    )
+    interval_s: float = field(
+        default=3600.0, metadata=_meta("seconds between lake maintenance runs", _between(60, 86400))
+    )
+
+    def __post_init__(self) -> None:
+        if self.catalog == "rest" and not self.catalog_uri:
+            raise ConfigError('[lake] catalog_uri must be set when catalog = "rest"')
+        if self.catalog == "glue" and self.warehouse and not self.warehouse.startswith("s3://"):
+            raise ConfigError('[lake] warehouse must be an s3:// prefix when catalog = "glue"')
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.namespace):
+            raise ConfigError(
+                f"[lake] namespace must be letters, digits and _, got {self.namespace!r}"
+            )
+
+
 @dataclass(frozen=True)
 class Config:
     warehouse: WarehouseConfig = WarehouseConfig()
@@ -472,6 +516,7 @@ class Config:
     retention: RetentionConfig = RetentionConfig()
     ship: ShipConfig = ShipConfig()
     engine: EngineConfig = EngineConfig()
+    lake: LakeConfig = LakeConfig()
     source: str = ""  # the file it came from, for messages
 
     # Derived paths: relative paths are relative to the configuration file's directory ------
@@ -510,6 +555,22 @@ class Config:
     @property
     def catalog_path(self) -> Path:
         return self.resolve(self.catalog.path)
+
+    @property
+    def lake_warehouse(self) -> str:
+        """[lake] warehouse as a URI pyiceberg takes: s3://… as written, a folder as file://."""
+        where = self.lake.warehouse
+        if where.startswith("s3://"):
+            return where.rstrip("/")
+        folder = self.resolve(where) if where else self.db_path.parent / "lake"
+        return folder.as_uri()
+
+    @property
+    def lake_catalog_uri(self) -> str:
+        """[lake] catalog_uri, for the SQL catalog by default a SQLite file beside the warehouse."""
+        if self.lake.catalog_uri or self.lake.catalog != "sql":
+            return self.lake.catalog_uri
+        return f"sqlite:///{self.db_path.parent / 'lake_catalog.db'}"
 
 
 SECTIONS = {f.name: f.type for f in fields(Config) if f.name != "source"}
