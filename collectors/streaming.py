@@ -38,12 +38,12 @@ import pyarrow.parquet as pq
 
 from collectors.errors import InputError
 
-CSV_BLOCK_BYTES = 4 << 20  # text parsed at a time: also the longest record Arrow can hold
-MAX_RECORD_BYTES = CSV_BLOCK_BYTES
+CSV_BLOCK_BYTES = 1 << 20  # text parsed at a time (Arrow reads a few ahead): memory stays small
+MAX_RECORD_BYTES = CSV_BLOCK_BYTES  # ... and the longest record Arrow can hold
 MAX_FIELD_BYTES = 128 << 10  # one value: a name, a tag, a number
 MAX_INFLATION = 100  # gzip: decompressed bytes per compressed byte
 MIN_INFLATED_CAP = 64 << 20  # ... but a small file may always inflate to this much
-CHUNK_ROWS = 200_000  # rows handed over at a time
+CHUNK_ROWS = 100_000  # rows handed over at a time
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,16 @@ def _records(path: Path, stream: BinaryIO) -> Iterator[tuple[int, list[str]]]:
 
     limit = csv.field_size_limit()
     csv.field_size_limit(MAX_FIELD_BYTES)
+    number = 0
     try:
-        yield from enumerate(csv.reader(lines()), start=1)
+        for number, fields in enumerate(csv.reader(lines()), start=1):  # noqa: B007
+            yield number, fields
     except csv.Error as exc:
-        raise InputError(path, f"not a readable CSV file ({exc})") from None
+        if "field larger than field limit" in str(exc):
+            problem = f"a value longer than {MAX_FIELD_BYTES:,} bytes"
+        else:
+            problem = f"not a readable CSV file ({exc})"
+        raise InputError(path, problem, row=number + 1) from None
     finally:
         csv.field_size_limit(limit)
 

@@ -30,7 +30,7 @@ from tables.records import conform, empty
 
 log = logging.getLogger(__name__)
 # Rows per batch file: what the ingest takes in one transaction at most (warehouse/store.py).
-BATCH_ROWS = 250_000
+BATCH_ROWS = 100_000
 # A temporary file older than this is a dead writer's: a batch is written in seconds.
 STALE_AFTER_S = 3600.0
 

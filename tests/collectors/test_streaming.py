@@ -69,7 +69,7 @@ def test_a_value_over_the_field_limit_names_its_row_and_column(tmp_path: Path) -
 
 
 def test_a_line_of_a_gibibyte_is_refused_in_bounded_memory(tmp_path: Path) -> None:
-    """A small gzip inflating to one endless line: refused at the record limit (4 MiB), read
+    """A small gzip inflating to one endless line: refused at the record limit (1 MiB), read
     a line at a time with that cap, never whole."""
     path = tmp_path / "endless.csv.gz"
     with gzip.open(path, "wb") as out:
@@ -77,7 +77,7 @@ def test_a_line_of_a_gibibyte_is_refused_in_bounded_memory(tmp_path: Path) -> No
         for _ in range(64):
             out.write(b"x" * (1 << 20))
     assert path.stat().st_size < 200_000
-    assert "row 2: longer than 4,194,304 bytes" in refused(path)
+    assert "row 2: longer than 1,048,576 bytes" in refused(path)
 
 
 def test_gzip_that_inflates_past_the_cap_is_refused(
