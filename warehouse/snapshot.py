@@ -24,10 +24,12 @@ from tables.stored import (
     GPU_MINUTE,
     RESULTS_ALTERNATIVES,
     RESULTS_DAILY_LEDGER,
+    RESULTS_DEMAND_CURVES,
     RESULTS_GPU_COST_RATES,
     RESULTS_RECOMMENDATIONS,
     RESULTS_USAGE_HOURLY,
     RESULTS_WASTE_DAILY,
+    RESULTS_WORKLOAD_EVIDENCE,
 )
 from tables.timestamps import latest_allowed
 from warehouse.db import connect
@@ -92,6 +94,10 @@ SNAPSHOT_SELECTS = {
     shapes.INSTANCES.name: INSTANCE_TYPES_SQL,
     # Wasted high-end GPU time, every day (migration 13); reads in warehouse/waste_reads.py.
     shapes.WASTE_DAILY.name: f"SELECT * FROM {RESULTS_WASTE_DAILY.name}",
+    # The hybrid's demand curves and the workloads' evidence (migration 10): the report's
+    # recomputed recommendations read the evidence; the pages chart the curves.
+    shapes.DEMAND_CURVES.name: f"SELECT * FROM {RESULTS_DEMAND_CURVES.name}",
+    shapes.WORKLOAD_EVIDENCE.name: f"SELECT * FROM {RESULTS_WORKLOAD_EVIDENCE.name}",
 }
 
 
