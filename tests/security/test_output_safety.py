@@ -156,7 +156,7 @@ def test_the_markdown_report_escapes_names_in_tables_headings_and_reasons():
             "reasons": [["[click](https://evil.example) **now**"]],
         }
     )
-    lines = render_md._reasons(types.SimpleNamespace(recs=recs))
+    lines = render_md._reasons(types.SimpleNamespace(recs=recs), {})
     assert lines[0] == "### &lt;img src=x onerror=alert(1)>\\\\n\\# owned: keep (keep as is)"
     assert lines[2] == "- \\[click\\](https\\://evil.example) \\*\\*now\\*\\*"
     table = render_md._table(["workload", "cost"], [["a|b\nc", "$1.00"]])
