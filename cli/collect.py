@@ -27,6 +27,7 @@ import sys
 import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 if __name__ == "__main__":
     # The lean entry samples in one thread: Polars' pool (a thread per core, 100+ on big GPU
@@ -74,6 +75,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", help="read history from a Prometheus server (ISO 8601, e.g. ...Z)")
     p.add_argument("--until", help="end of the history, exclusive (default: now)")
     p.add_argument("--step", type=int, help="seconds between history points (default: 60)")
+    p.add_argument(
+        "--window",
+        type=int,
+        help="seconds of history per query_range call (default: 3600); a run that stops "
+        "resumes at the window it was reading",
+    )
+    p.add_argument(
+        "--max-series",
+        type=int,
+        help="series per query_range call at most, more read in groups of `instance` labels "
+        "(default: 250,000 points per call / steps per window)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,8 +162,10 @@ def run_collect(args: argparse.Namespace, cfg: Config) -> int:
     try:
         if getattr(args, "since", None) is not None or getattr(args, "until", None) is not None:
             return run_history(args, cfg, source)
-        if getattr(args, "step", None) is not None:
-            raise CollectUsageError("--step goes with --since (Prometheus history)")
+        for option in ("step", "window", "max_series"):
+            if getattr(args, option, None) is not None:
+                flag = "--" + option.replace("_", "-")
+                raise CollectUsageError(f"{flag} goes with --since (Prometheus history)")
         if args.from_file is not None:
             try:
                 batch = parse_capture(source, args.from_file, args.host, cfg)
@@ -217,9 +232,24 @@ def parse_time(text: str, option: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _history_options(args: argparse.Namespace) -> tuple[int, int | None, int | None]:
+    """--step, --window and --max-series, checked."""
+    step = DEFAULT_STEP_S if args.step is None else args.step
+    if not 1 <= step <= 3600:
+        raise CollectUsageError(f"--step must be between 1 and 3600 seconds, got {step}")
+    window = getattr(args, "window", None)
+    if window is not None and window < step:
+        raise CollectUsageError(f"--window must be at least --step ({step} s), got {window}")
+    max_series = getattr(args, "max_series", None)
+    if max_series is not None and max_series < 1:
+        raise CollectUsageError(f"--max-series must be at least 1, got {max_series}")
+    return step, window, max_series
+
+
 def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
-    """`collect --source prometheus --url SERVER --since T`: history into the spool, ingested."""
-    from tables import spool
+    """`collect --source prometheus --url SERVER --since T`: history into the spool in windows
+    (resuming where the last run of the same job stopped), then ingested."""
+    from collectors.gpu.history import HistoryJob, spool_pieces
 
     entry = sources.get(source)
     if not entry.history:
@@ -232,42 +262,70 @@ def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
         raise CollectUsageError("--since needs --url http://prometheus:9090 (the server)")
     since = parse_time(args.since, "--since")
     until = parse_time(args.until, "--until") if args.until else datetime.now(UTC)
-    step = DEFAULT_STEP_S if args.step is None else args.step
-    if not 1 <= step <= 3600:
-        raise CollectUsageError(f"--step must be between 1 and 3600 seconds, got {step}")
-    rows: dict[str, int] = {}
-    hosts: set[str] = set()
-    windows = files = 0
-    try:
-        read_history = entry.function("read_history")
-        for window in read_history(url, since, until, step, rules=cfg.workloads.rules):
-            windows += 1
-            for kind, frame in window.batch.frames().items():
-                for (host,), part in frame.group_by("host", maintain_order=True):
-                    spool.write_batch(
-                        cfg.spool_dir, kind, part, str(host), metadata={"source_url": url}
-                    )
-                    files += 1
-                    hosts.add(str(host))
-                rows[kind] = rows.get(kind, 0) + frame.height
-    except ConnectionError as exc:
-        print(f"gpuledger collect: {exc} ({files} spool file(s) written before)", file=sys.stderr)
-        return EXIT_FAIL
-    emit_mapping(
-        {
-            source: url,  # the server the history came from
-            "since": since,
-            "until": until,
-            "step_s": step,
-            "windows": windows,
-            "hosts": len(hosts),
-            "gpu_samples": rows.get("gpu_samples", 0),
-            "process_samples": rows.get("process_samples", 0),
-            "status": _ingest(cfg) if files else "nothing in that span",
-        },
-        args.format,
+    step, window, max_series = _history_options(args)
+    job = HistoryJob(source, url, since, step)
+    resume_at = job.resume_at(cfg.spool_dir)
+    if resume_at is not None:
+        print(
+            f"resuming at {resume_at:%Y-%m-%dT%H:%M:%SZ} ({job.state_path(cfg.spool_dir)})",
+            file=sys.stderr,
+        )
+    pieces = entry.function("read_history")(
+        url,
+        since,
+        until,
+        step,
+        rules=cfg.workloads.rules,
+        window_s=window,
+        max_series=max_series,
+        resume_at=resume_at,
     )
+    meta = {"source_url": url}
+    try:
+        run = spool_pieces(
+            job, pieces, cfg.spool_dir, resumed_at=resume_at, metadata=meta, progress=_progress
+        )
+    except ConnectionError as exc:
+        print(f"gpuledger collect: {exc} (stopped; run it again to resume)", file=sys.stderr)
+        return EXIT_FAIL
+    emit_mapping(_history_report(source, url, since, until, step, run, cfg), args.format)
     return EXIT_OK
+
+
+def _progress(piece: Any, run: Any) -> None:
+    """One line on stderr per piece read: its window, what it held, the total so far."""
+    samples = piece.batch.gpu_samples.height
+    print(
+        f"window {piece.window}/{piece.windows} {piece.start:%Y-%m-%dT%H:%M:%SZ}"
+        f"..{piece.end:%H:%M:%SZ}: {samples:,} samples, {piece.series} series, "
+        f"{piece.calls} call(s); {run.rows.get('gpu_samples', 0):,} samples this run",
+        file=sys.stderr,
+    )
+
+
+def _history_report(
+    source: str, url: str, since: datetime, until: datetime, step: int, run: Any, cfg: Config
+) -> dict[str, Any]:
+    new_files = len(run.written)
+    if new_files:
+        status = _ingest(cfg)
+    elif run.pieces:
+        status = "nothing in that span"
+    else:
+        status = "already read up to --until" if run.resumed_at else "nothing in that span"
+    return {
+        source: url,  # the server the history came from
+        "since": since,
+        "until": until,
+        "step_s": step,
+        "windows": len(run.windows),
+        "resumed_at": run.resumed_at,
+        "hosts": len(run.hosts),
+        "gpu_samples": run.rows.get("gpu_samples", 0),
+        "process_samples": run.rows.get("process_samples", 0),
+        "state": str(run.state_path),
+        "status": status,
+    }
 
 
 def _ingest(cfg: Config) -> str:

@@ -29,6 +29,7 @@ TMP_PREFIX = ".tmp-"
 # A finished batch file's name (a temporary one starts with TMP_PREFIX).
 BATCH_GLOB = "part-*.parquet"
 _KIND, _DATE, _HOST = "kind=", "date=", "host="
+_NAMED = re.compile(r"part-[A-Za-z0-9_-]+\.parquet")
 
 
 def safe_part(value: str) -> str:
@@ -142,15 +143,23 @@ def write_batch(
     *,
     now: datetime | None = None,
     metadata: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> Path:
     """Write one batch atomically and return its final path.
 
     `metadata` is stored in the Parquet footer (for example the source file a batch came from).
+    `name` (`part-….parquet`) replaces the random one, for a writer that names its batches after
+    what they hold so that it can find them again (`find_batch`); a batch of that name in the
+    same partition is replaced.
     """
     if kind not in SCHEMAS:
         raise ValueError(f"unknown spool kind {kind!r}")
     frame = conform(frame, kind)
     final = new_batch_path(spool_dir, kind, host, now or datetime.now(UTC))
+    if name is not None:
+        if not _NAMED.fullmatch(name):
+            raise ValueError(f"batch name {name!r} is not part-<letters, digits, - or _>.parquet")
+        final = final.with_name(name)
     make_dirs(final.parent)
 
     def write(tmp: Path) -> None:
@@ -160,6 +169,14 @@ def write_batch(
             raise OSError(f"cannot write {tmp}: {exc}") from exc
 
     return atomic_write(final, write, tmp=tmp_path(final))
+
+
+def find_batch(spool_dir: Path, kind: str, host: str, name: str) -> Path | None:
+    """A finished batch of `kind` and `host` named `name`, whatever its date partition."""
+    if not _NAMED.fullmatch(name):
+        return None
+    found = sorted(kind_dir(spool_dir, kind).glob(f"{_DATE}*/{_HOST}{safe_part(host)}/{name}"))
+    return found[0] if found else None
 
 
 def list_batches(spool_dir: Path, kind: str, *, since_date: str | None = None) -> list[Path]:

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -39,6 +40,9 @@ from collectors.gpu.sources import Sampler, SourceSettings, SourceUnavailable
 from collectors.gpu.workload_rules import ProcessAttributor, Rule
 from tables.records import Batch
 from tables.units import BYTES_PER_MIB
+
+if TYPE_CHECKING:
+    from collectors.gpu.prometheus_history import HistoryPiece
 
 log = logging.getLogger(__name__)
 
@@ -645,6 +649,16 @@ def read_history(
     step_s: int,
     *,
     rules: Iterable[Mapping[str, object] | Rule] | None = None,
-) -> Iterator[HistoryWindow]:
-    """`collect --source prometheus --url SERVER --since T`: `iter_history`."""
-    return iter_history(url, since, until, step_s, rules=rules)
+    window_s: int | None = None,
+    max_series: int | None = None,
+    resume_at: datetime | None = None,
+    timeout: float = 30.0,
+) -> Iterator[HistoryPiece]:
+    """`collect --source prometheus --url SERVER --since T`: the server's history in bounded
+    windows from `resume_at` (default `since`) to `until` (collectors/gpu/prometheus_history.py)."""
+    from collectors.gpu import prometheus_history as ph
+
+    plan = ph.HistoryPlan(since, until, step_s, window_s or ph.DEFAULT_WINDOW_S)
+    client = ph.RangeClient(url, timeout=timeout)
+    reader = ph.WindowReader(client, plan, max_series=max_series, rules=rules)
+    return reader.pieces(resume_at)

@@ -12,8 +12,10 @@ A source is a module that provides, under these names:
   `SourceUnavailable` when the source cannot work on this host (exit status 2);
 - `parse_capture(paths, host) -> Batch` (`captures=True`): saved captures parsed (`collect
   --from`);
-- `read_history(url, since, until, step_s, *, rules) -> Iterator[window]` (`history=True`): past
-  samples read from a server (`collect --since`);
+- `read_history(url, since, until, step_s, *, rules, window_s, max_series, resume_at) ->
+  Iterator[piece]` (`history=True`): past samples read from a server in bounded windows, from
+  `resume_at` on (`collect --since`; each piece as collectors/gpu/history.py `Piece` describes,
+  spooled and recorded there so that a stopped run resumes);
 - `probe() -> (ok, why)` (`probe=True`): whether it works on this host, asked by the daemon
   before it samples and shown by `gpuledger doctor`.
 """

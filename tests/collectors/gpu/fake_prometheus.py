@@ -1,8 +1,9 @@
 """A real HTTP server on 127.0.0.1 (port 0) playing a dcgm-exporter `/metrics` page or a
 Prometheus server's HTTP API, for tests of collectors/gpu/prometheus.py and `gpuledger collect`.
 
-`FakePrometheus` answers `/api/v1/query_range` the way Prometheus does where the collector's
-behaviour depends on it: a selector `{__name__=~"A|B"}` (or a bare metric name) picks series;
+`FakePrometheus` answers `/api/v1/query_range` and `/api/v1/series` the way Prometheus does where
+the collector's behaviour depends on it: a selector of `=~` matchers (`{__name__=~"A|B",
+instance=~"x"}`, a missing label matching as "") or a bare metric name picks series;
 each step `start + k*step` up to `end` (inclusive) takes the newest raw sample at or before it
 within the 5-minute lookback; `__name__` is kept on raw selectors; more than 11,000 points per
 series is refused with HTTP 400 and Prometheus's message.
@@ -21,7 +22,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOOKBACK_S = 300.0
 MAX_POINTS = 11_000
-_SELECTOR = re.compile(r'^\{__name__=~"(?P<regex>.*)"\}$')
+_SELECTOR = re.compile(r"^\{(?P<matchers>.*)\}$")
+_MATCHER = re.compile(r'(\w+)=~"((?:[^"\\]|\\.)*)"')
+
+
+def _unquote(text: str) -> str:
+    """A PromQL double-quoted string's content, unescaped."""
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -72,6 +79,8 @@ class FakePrometheus:
 
     series: list[tuple[dict[str, str], dict[float, float]]] = field(default_factory=list)
     queries: list[dict[str, str]] = field(default_factory=list)
+    series_calls: list[dict[str, str]] = field(default_factory=list)
+    max_points: int = MAX_POINTS  # per series and call, as Prometheus's own limit
 
     def add(self, labels: dict[str, str], points: dict[float, float]) -> None:
         self.series.append((dict(labels), dict(points)))
@@ -79,16 +88,34 @@ class FakePrometheus:
     def _select(self, query: str) -> list[tuple[dict[str, str], dict[float, float]]]:
         found = _SELECTOR.match(query)
         if found:
-            pattern = re.compile(f"^(?:{found['regex']})$")
-            return [s for s in self.series if pattern.match(s[0]["__name__"])]
+            matchers = [
+                (label, re.compile(f"^(?:{_unquote(regex)})$"))
+                for label, regex in _MATCHER.findall(found["matchers"])
+            ]
+            return [
+                s
+                for s in self.series
+                if all(pattern.match(s[0].get(label, "")) for label, pattern in matchers)
+            ]
         return [s for s in self.series if s[0]["__name__"] == query]
+
+    def series_answer(self, params: dict[str, str]) -> tuple[int, dict]:
+        """`/api/v1/series`: the label sets with a raw sample in [start - lookback, end]."""
+        self.series_calls.append(params)
+        start, end = float(params["start"]), float(params["end"])
+        found = [
+            labels
+            for labels, points in self._select(params["match[]"])
+            if any(start - LOOKBACK_S <= t <= end for t in points)
+        ]
+        return 200, {"status": "success", "data": found}
 
     def answer(self, params: dict[str, str]) -> tuple[int, dict]:
         self.queries.append(params)
         start, end = float(params["start"]), float(params["end"])
         step = float(params["step"].rstrip("s"))
         steps = int((end - start) // step) + 1
-        if steps > MAX_POINTS:
+        if steps > self.max_points:
             return 400, {
                 "status": "error",
                 "errorType": "bad_data",
@@ -116,11 +143,12 @@ class FakePrometheus:
         class Api(QuietHandler):
             def do_GET(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
-                if url.path != "/api/v1/query_range":
+                answer = {"/api/v1/query_range": api.answer, "/api/v1/series": api.series_answer}
+                if url.path not in answer:
                     self.send(404, b"404 page not found", "text/plain")
                     return
                 params = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-                status, body = api.answer(params)
+                status, body = answer[url.path](params)
                 self.send(status, json.dumps(body).encode(), "application/json")
 
         with serve(Api) as base:

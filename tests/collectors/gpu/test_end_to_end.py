@@ -348,9 +348,9 @@ def test_prometheus_history_lands_in_the_warehouse(cfg, capsys, clock):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["gpu_samples"], report["process_samples"], report["hosts"]) == (180, 180, 1)
-    # Two windows x (gpu_samples + process_samples) files, all ingested at once.
-    assert report["status"] == ("ingested 4 spool file(s): 180 gpu_samples, 180 process_samples")
-    assert report["windows"] == 2  # 60 steps first, then the remaining 120 in one window
+    # Three 1-hour windows x (gpu_samples + process_samples) files, all ingested at once.
+    assert report["status"] == ("ingested 6 spool file(s): 180 gpu_samples, 180 process_samples")
+    assert report["windows"] == 3  # 60 steps of 60 s per window (--window 3600, the default)
     # One point a minute for three hours; hour h at 10 h %.
     assert stored(
         cfg,
@@ -418,7 +418,8 @@ def test_unreachable_prometheus_exits_1_naming_the_url(cfg, capsys):
         pass  # closed: nothing listens there any more
     code = run_cli(cfg, "collect", "--source", "prometheus", "--url", base, "--since", "2026-11-20")
     assert code == 1
-    assert f"cannot fetch {base}/api/v1/query_range" in capsys.readouterr().err
+    # The first call of a window counts its series: a server that never answered fails at once.
+    assert f"cannot fetch {base}/api/v1/series" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- captures, lean entry

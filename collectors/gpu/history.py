@@ -1,0 +1,169 @@
+"""A server's history read into the spool piece by piece, so that a stopped run resumes where it
+stopped and never spools a piece twice (`collect --source prometheus --since`; docs/collectors.md).
+
+The state of a job (a source, a server, `since` and the step: not `until`, so a later run with a
+later --until, or none, reads on from where the last one stopped) is one small JSON file beside
+the spool, `<spool>.history/<source>-<key>.json`. It holds `resume_at`, the time of the first
+step not yet stored, and is replaced whole (tables/files.py `atomic_write`) after each piece's
+batches are published.
+
+Exactly once: a piece's batch for one (kind, host) is named after the job and the piece's steps
+(`part-<piece start>-h<digest>.parquet`). A run that stopped between publishing a piece and
+recording it reads that piece again, finds its batches by name (any date partition) and does not
+write them again. Should a batch be rewritten all the same (the first copy already merged away
+by spool compaction), the ingest still stores each (host, GPU, time) once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from tables import spool
+from tables.files import atomic_write, make_dirs
+from tables.records import Batch
+
+STATE_SUFFIX = ".history"
+
+
+class Piece(Protocol):
+    """What a source's `read_history` yields (collectors/gpu/prometheus_history.py HistoryPiece)."""
+
+    first_step: int
+    next_step: int
+    start: datetime
+    end: datetime
+    resume_at: datetime
+    window: int
+    windows: int
+    series: int
+    calls: int
+    batch: Batch
+
+
+@dataclass(frozen=True)
+class HistoryJob:
+    """One history read: its state file's key."""
+
+    source: str
+    url: str
+    since: datetime
+    step_s: int
+
+    @property
+    def key(self) -> str:
+        what = [self.source, self.url.rstrip("/"), self.since.isoformat(), self.step_s]
+        return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:16]
+
+    def state_path(self, spool_dir: Path) -> Path:
+        """`<spool>.history/<source>-<key>.json`, beside the spool (never read by the ingest)."""
+        spool_dir = Path(spool_dir)
+        return spool_dir.with_name(spool_dir.name + STATE_SUFFIX) / f"{self.source}-{self.key}.json"
+
+    def batch_name(self, piece: Piece, kind: str, host: str) -> str:
+        """The name of a piece's batch of `kind` for `host`: the same on every run."""
+        what = f"{self.key}|{piece.first_step}|{piece.next_step}|{kind}|{host}"
+        digest = hashlib.sha256(what.encode()).hexdigest()[:16]
+        return f"part-{piece.start:%Y%m%dT%H%M%S%f}-h{digest}.parquet"
+
+    def resume_at(self, spool_dir: Path) -> datetime | None:
+        """Where the last run of this job stopped (None: never run); a damaged state file is
+        a ValueError naming it."""
+        path = self.state_path(spool_dir)
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            at = datetime.fromisoformat(state["resume_at"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{path}: not a history state file ({exc}); delete it to start over"
+            ) from None
+        if at.tzinfo is None or at < self.since:
+            raise ValueError(f"{path}: resume_at {state['resume_at']!r} is not a time after since")
+        return at.astimezone(UTC)
+
+    def record(self, spool_dir: Path, piece: Piece, run: HistoryRun) -> None:
+        """Replace the state file: this job has every step before `piece.resume_at`."""
+        path = self.state_path(spool_dir)
+        make_dirs(path.parent)
+        state = {
+            "source": self.source,
+            "url": self.url,
+            "since": self.since.isoformat(),
+            "step_s": self.step_s,
+            "resume_at": piece.resume_at.isoformat(),
+            "last_window": f"{piece.window}/{piece.windows}",
+            "gpu_samples_this_run": run.rows.get("gpu_samples", 0),
+        }
+        text = json.dumps(state, indent=1) + "\n"
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+@dataclass
+class HistoryRun:
+    """What one run read and stored."""
+
+    state_path: Path
+    resumed_at: datetime | None = None
+    windows: set[int] = field(default_factory=set)  # grid windows read (whole or in part)
+    windows_total: int = 0
+    pieces: int = 0
+    calls: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    hosts: set[str] = field(default_factory=set)
+    written: list[Path] = field(default_factory=list)
+    already: int = 0  # batches found in the spool from a run that stopped before recording
+
+
+def spool_pieces(
+    job: HistoryJob,
+    pieces: Iterable[Piece],
+    spool_dir: Path,
+    *,
+    resumed_at: datetime | None = None,
+    metadata: dict[str, str] | None = None,
+    progress: Callable[[Piece, HistoryRun], None] | None = None,
+    now: datetime | None = None,
+) -> HistoryRun:
+    """Write each piece's batches (one per kind and host) into the spool, then record it done.
+    An exception from `pieces` (a server that failed) leaves every piece before it recorded."""
+    run = HistoryRun(job.state_path(spool_dir), resumed_at)
+    for piece in pieces:
+        _spool_piece(job, piece, spool_dir, run, metadata or {}, now)
+        job.record(spool_dir, piece, run)
+        run.windows.add(piece.window)
+        run.windows_total = piece.windows
+        run.pieces += 1
+        run.calls += piece.calls
+        if progress is not None:
+            progress(piece, run)
+    return run
+
+
+def _spool_piece(
+    job: HistoryJob,
+    piece: Piece,
+    spool_dir: Path,
+    run: HistoryRun,
+    metadata: dict[str, str],
+    now: datetime | None,
+) -> None:
+    window = {**metadata, "history_window": f"{piece.start.isoformat()}/{piece.end.isoformat()}"}
+    for kind, frame in piece.batch.frames().items():
+        for (host,), part in frame.group_by("host", maintain_order=True):
+            name = job.batch_name(piece, kind, str(host))
+            if spool.find_batch(spool_dir, kind, str(host), name) is not None:
+                run.already += 1
+            else:
+                path = spool.write_batch(
+                    spool_dir, kind, part, str(host), now=now, metadata=window, name=name
+                )
+                run.written.append(path)
+            run.hosts.add(str(host))
+        run.rows[kind] = run.rows.get(kind, 0) + frame.height

@@ -1,0 +1,312 @@
+"""Prometheus history in bounded, resumable windows (collectors/gpu/prometheus_history.py and
+collectors/gpu/history.py), against the fake HTTP API (tests/collectors/gpu/fake_prometheus.py):
+the window grid, the split by `instance`, halving on "too many samples", retries, and `collect
+--since` stopped and run again (every sample spooled once). The same against a real
+VictoriaMetrics: test_victoriametrics.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from cli.main import main
+from collectors.gpu import history
+from collectors.gpu import prometheus_history as ph
+from config.settings import Config
+from tables import spool
+
+try:
+    from tests.collectors.gpu.fake_prometheus import FakePrometheus, QuietHandler, serve
+except ImportError:  # pragma: no cover - depends on how pytest was started
+    from fake_prometheus import FakePrometheus, QuietHandler, serve  # type: ignore[no-redef]
+
+SINCE = datetime(2025, 3, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def fleet(hours: int, instances: int = 2, gpus: int = 2) -> FakePrometheus:
+    """15 s scrapes of `instances` hosts x `gpus` GPUs: util = host*10 + gpu, FB used = minute."""
+    api = FakePrometheus()
+    t0 = SINCE.timestamp()
+    times = [t0 + 15 * k for k in range(hours * 240)]
+    for h in range(instances):
+        for g in range(gpus):
+            labels = {"UUID": f"GPU-{h}{g}", "gpu": str(g), "instance": f"10.0.0.{h}:9400"}
+            util = float(h * 10 + g)
+            api.add({"__name__": "DCGM_FI_DEV_GPU_UTIL", **labels}, dict.fromkeys(times, util))
+            api.add(
+                {"__name__": "DCGM_FI_DEV_FB_USED", **labels}, {t: (t - t0) // 60 for t in times}
+            )
+    return api
+
+
+def read_all(base: str, hours: int, **options) -> list[ph.HistoryPiece]:
+    plan = ph.HistoryPlan(SINCE, SINCE + hours * HOUR, 60, options.pop("window_s", 3600))
+    reader = ph.WindowReader(ph.RangeClient(base, retries=0), plan, **options)
+    return list(reader.pieces(options.pop("resume_at", None)))
+
+
+def gpu_rows(pieces: list[ph.HistoryPiece]) -> pl.DataFrame:
+    return pl.concat([p.batch.gpu_samples for p in pieces])
+
+
+# --------------------------------------------------------------------------- the grid, the calls
+
+
+def test_the_windows_are_a_grid_on_since_whatever_until() -> None:
+    plan = ph.HistoryPlan(SINCE, SINCE + timedelta(hours=2, minutes=30), 60, 3600)
+    assert plan.windows() == [(0, 60), (60, 120), (120, 150)]
+    assert plan.label(60, 120) == "window 2025-03-01T01:00:00Z..2025-03-01T01:59:00Z"
+    # A resume time between steps starts at the next step (59 s past 01:00 -> 01:01).
+    assert plan.index_at(SINCE + HOUR + timedelta(seconds=59)) == 61
+    assert ph.HistoryPlan(SINCE, SINCE + HOUR, 60, 30).window_steps == 1  # at least one step
+    assert ph.HistoryPlan(SINCE, SINCE + HOUR, 1, 86_400).window_steps == 10_999  # < 11,000
+    with pytest.raises(ValueError, match="is not before until"):
+        ph.HistoryPlan(SINCE, SINCE, 60)
+
+
+def test_selectors_escape_instances_for_re2_inside_a_promql_string() -> None:
+    assert ph.selector(["A_B"]) == '{__name__=~"A_B"}'
+    # RE2 sees `10\.0\.0\.1:9400|we"ird`; the PromQL string doubles the backslash.
+    assert ph.selector(["A"], ["10.0.0.1:9400", 'we"ird']) == (
+        '{__name__=~"A",instance=~"10\\\\.0\\\\.0\\\\.1:9400|we\\"ird"}'
+    )
+
+
+def test_instance_groups_hold_at_most_max_series() -> None:
+    series = [{"instance": i} for i in "aaabbcccc"] + [{}]  # a: 3, b: 2, c: 4, none: 1
+    assert ph.instance_groups(series, 10) == [None]  # 10 fit: one call, no matcher
+    # Sorted "", a, b, c; a group closes before it would pass 5: 1+3 | 2 | 4.
+    assert ph.instance_groups(series, 5) == [["", "a"], ["b"], ["c"]]
+    assert ph.instance_groups(series, 2) == [[""], ["a"], ["b"], ["c"]]  # a, c alone though > 2
+
+
+def test_a_window_with_too_many_series_is_read_in_instance_groups() -> None:
+    api = fleet(hours=2, instances=3)  # 3 instances x 2 GPUs x 2 metrics = 12 series
+    with api.running() as base:
+        pieces = read_all(base, 2, max_series=5)  # 4 series per instance: one instance a call
+    assert [(p.window, p.series, p.calls) for p in pieces] == [(1, 12, 4), (2, 12, 4)]
+    assert [q["query"].split(",")[1] for q in api.queries[:3]] == [
+        f'instance=~"10\\\\.0\\\\.0\\\\.{h}:9400"}}' for h in range(3)
+    ]
+    rows = gpu_rows(pieces)
+    # Every minute of the 2 hours once per GPU: 6 GPUs x 120.
+    assert rows.group_by("gpu_uuid").len()["len"].to_list() == [120] * 6
+    assert rows.filter(pl.col("gpu_uuid") == "GPU-21")["util_pct"].unique().to_list() == [21.0]
+    assert rows["ts"].n_unique() == 120 and rows.height == 720
+
+
+def test_too_many_points_halves_the_window_and_later_windows_start_halved() -> None:
+    api = fleet(hours=2)
+    api.max_points = 25  # the fake refuses more than 25 steps a call, as Prometheus 11,000
+    with api.running() as base:
+        pieces = read_all(base, 2)
+    # Window 1: 60 refused, 0-29 refused, 0-14 and 15-29 read, 30-59 refused, 30-44, 45-59 read;
+    # window 2 starts at 15 steps: 4 calls.
+    assert [p.first_step for p in pieces] == [0, 15, 30, 45, 60, 75, 90, 105]
+    assert [float(q["end"]) - float(q["start"]) for q in api.queries].count(59 * 60) == 1
+    assert len(api.queries) == 7 + 4
+    assert gpu_rows(pieces).group_by("gpu_uuid").len()["len"].to_list() == [120] * 4
+    api.max_points = 0
+    with api.running() as base, pytest.raises(ph.HistoryError, match="even one step is too many"):
+        read_all(base, 1)
+
+
+# --------------------------------------------------------------------------- failures and retries
+
+
+def flaky_server(answers: list[tuple[float, int, bytes]]):
+    """A server answering the given (delay, status, body) in turn, then the last one for ever."""
+    calls: list[str] = []
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:
+            delay, status, body = answers[min(len(calls), len(answers) - 1)]
+            calls.append(self.path)
+            time.sleep(delay)
+            self.send(status, body, "application/json")
+
+    return serve(Handler), calls
+
+
+OK = json.dumps({"status": "success", "data": []}).encode()
+WINDOW = "window 2025-03-01T00:00:00Z..2025-03-01T00:59:00Z"
+
+
+def test_5xx_and_timeouts_are_tried_again_with_doubling_waits() -> None:
+    server, calls = flaky_server([(0.0, 503, b"overloaded"), (0.5, 200, OK), (0.0, 200, OK)])
+    waits: list[float] = []
+    with server as base:
+        client = ph.RangeClient(base, timeout=0.2, sleep=waits.append)
+        assert client.series("{}", SINCE, SINCE, WINDOW) == []
+    assert len(calls) == 3 and waits == [1.0, 2.0]  # 503, then no answer within 0.2 s, then OK
+
+
+def test_an_error_names_the_server_the_call_and_the_window() -> None:
+    server, calls = flaky_server([(0.0, 502, b"bad gateway")])
+    waits: list[float] = []
+    with server as base, pytest.raises(ph.HistoryError) as error:
+        ph.RangeClient(base, sleep=waits.append).series("{}", SINCE, SINCE, WINDOW)
+    assert str(error.value) == (
+        f"{base}/api/v1/series ({WINDOW}): HTTP 502: bad gateway; gave up after 4 tries"
+    )
+    assert waits == [1.0, 2.0, 4.0]
+    bad = json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"})
+    server, calls = flaky_server([(0.0, 400, bad.encode())])
+    with server as base, pytest.raises(ph.HistoryError, match=r"HTTP 400: parse error$"):
+        ph.RangeClient(base, sleep=waits.append).series("{}", SINCE, SINCE, WINDOW)
+    assert len(calls) == 1 and len(waits) == 3  # a 4xx is not tried again
+    with FakePrometheus().running() as gone:
+        pass  # nothing listens there any more: a wrong URL fails at once
+    with pytest.raises(ph.HistoryError, match=f"cannot fetch {gone}/api/v1/series"):
+        ph.RangeClient(gone, sleep=waits.append).series("{}", SINCE, SINCE, WINDOW)
+    assert len(waits) == 3
+
+
+def test_victoriametrics_and_prometheus_refusals_are_too_many_samples() -> None:
+    for status, error in (
+        (422, "query processing would load too many samples into memory in query execution"),
+        (422, "cannot select more than -search.maxSamplesPerQuery=1 samples; possible solutions"),
+        (422, "too many points for the given step=60000: 6; cannot exceed -search.max"),
+        (400, "exceeded maximum resolution of 11,000 points per timeseries"),
+    ):
+        body = json.dumps({"status": "error", "errorType": "execution", "error": error})
+        with pytest.raises(ph._Large):
+            ph._answer(status, body)
+
+
+# --------------------------------------------------------------------------- collect, resumed
+
+
+def run_collect(cfg: Config, base: str, until: str, *extra: str) -> int:
+    args = [
+        "--source",
+        "prometheus",
+        "--url",
+        base,
+        "--since",
+        SINCE.isoformat(),
+        "--until",
+        until,
+        "--format",
+        "json",
+    ]
+    return main(["--config", cfg.source, "--db", str(cfg.db_path), "collect", *args, *extra])
+
+
+def spooled(cfg: Config) -> pl.DataFrame:
+    """Every gpu_samples row in the spool, all batch files together."""
+    return pl.concat(
+        pl.read_parquet(p) for p in spool.list_batches(cfg.spool_dir, "gpu_samples")
+    ).select("gpu_uuid", "ts", "util_pct")
+
+
+class Killed(BaseException):
+    """The process killed at that point (nothing after it runs)."""
+
+
+def test_a_stopped_run_resumes_where_it_stopped_and_spools_every_sample_once(
+    cfg, capsys, monkeypatch
+):
+    api = fleet(hours=3)
+    reads = ph.RangeClient.matrix
+
+    def fail_in_window_3(self, query, start, end, step_s, window):
+        if start >= SINCE + 2 * HOUR:
+            raise ph.HistoryError(f"{self.base}/api/v1/query_range ({window}): HTTP 503")
+        return reads(self, query, start, end, step_s, window)
+
+    until = (SINCE + 3 * HOUR).isoformat()
+    with api.running() as base:
+        monkeypatch.setattr(ph.RangeClient, "matrix", fail_in_window_3)
+        assert run_collect(cfg, base, until) == 1
+        err = capsys.readouterr().err
+        assert "window 2/3 2025-03-01T01:00:00Z..01:59:00Z: 240 samples" in err
+        assert "(window 2025-03-01T02:00:00Z..2025-03-01T02:59:00Z): HTTP 503" in err
+        assert "run it again to resume" in err
+        # Two windows spooled (4 GPUs x 60 minutes each), not ingested: the run failed.
+        assert spooled(cfg).height == 2 * 240 and not cfg.db_path.exists()
+        (state_file,) = cfg.spool_dir.with_name(cfg.spool_dir.name + ".history").iterdir()
+        assert json.loads(state_file.read_text())["resume_at"] == "2025-03-01T02:00:00+00:00"
+        monkeypatch.setattr(ph.RangeClient, "matrix", reads)
+        assert run_collect(cfg, base, until) == 0
+    out = capsys.readouterr()
+    assert "resuming at 2025-03-01T02:00:00Z" in out.err
+    report = json.loads(out.out)
+    assert (report["windows"], report["gpu_samples"]) == (1, 240)  # only window 3 read again
+    assert report["status"] == "ingested 6 spool file(s): 720 gpu_samples"
+    rows = spooled(cfg)  # 4 GPUs x 180 minutes, each once
+    assert rows.height == 720 and rows.unique(["gpu_uuid", "ts"]).height == 720
+
+
+def test_a_kill_between_spooling_and_recording_a_window_never_doubles_it(cfg, capsys, monkeypatch):
+    api = fleet(hours=3)
+    record = history.HistoryJob.record
+    calls: list[int] = []
+
+    def killed_at_the_second(self, spool_dir, piece, run):
+        calls.append(piece.window)
+        if len(calls) == 2:
+            raise Killed  # window 2's batches are in the spool, its state is not
+        record(self, spool_dir, piece, run)
+
+    until = (SINCE + 3 * HOUR).isoformat()
+    with api.running() as base:
+        monkeypatch.setattr(history.HistoryJob, "record", killed_at_the_second)
+        with pytest.raises(Killed):
+            run_collect(cfg, base, until)
+        assert spooled(cfg).height == 2 * 240
+        monkeypatch.setattr(history.HistoryJob, "record", record)
+        capsys.readouterr()
+        assert run_collect(cfg, base, until) == 0
+    report = json.loads(capsys.readouterr().out)
+    # Window 2 read again, its 2 batches (2 hosts) found by name and not written again.
+    assert (report["windows"], report["gpu_samples"]) == (2, 480)
+    rows = spooled(cfg)
+    assert rows.height == 720 and rows.unique(["gpu_uuid", "ts"]).height == 720
+
+
+def test_a_later_run_reads_on_from_where_the_last_one_stopped(cfg, capsys):
+    api = fleet(hours=3)
+    with api.running() as base:
+        assert run_collect(cfg, base, (SINCE + 2 * HOUR).isoformat()) == 0
+        assert json.loads(capsys.readouterr().out)["windows"] == 2
+        assert run_collect(cfg, base, (SINCE + 3 * HOUR).isoformat()) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert (report["windows"], report["gpu_samples"]) == (1, 240)
+        assert run_collect(cfg, base, (SINCE + 3 * HOUR).isoformat()) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert (report["windows"], report["status"]) == (0, "already read up to --until")
+    assert spooled(cfg).height == 720
+
+
+def test_a_damaged_state_file_is_an_error_naming_it(cfg, capsys, tmp_path: Path):
+    job = history.HistoryJob("prometheus", "http://127.0.0.1:9", SINCE, 60)
+    path = job.state_path(cfg.spool_dir)
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert run_collect(cfg, "http://127.0.0.1:9", (SINCE + HOUR).isoformat()) == 2
+    assert f"{path}: not a history state file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--window", "30"], "--window must be at least --step (60 s), got 30"),
+        (["--max-series", "0"], "--max-series must be at least 1, got 0"),
+    ],
+)
+def test_window_options_are_checked(cfg, capsys, args, message):
+    assert run_collect(cfg, "http://127.0.0.1:9", (SINCE + HOUR).isoformat(), *args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_window_options_go_with_since(cfg, capsys):
+    argv = ["--config", cfg.source, "collect", "--source", "prometheus", "--window", "600"]
+    assert main(argv) == 2
+    assert "--window goes with --since" in capsys.readouterr().err
