@@ -329,21 +329,64 @@ def store_ledger_days(
     recomputed wasted time (rows, and the spans whose runs were recomputed whole)."""
     if not days:
         return
+    with transaction(wh.db) as con:
+        _store_ledger_rows(con, days, usage, ledger, placements, waste)
+
+
+def store_partition_days(
+    wh: Warehouse,
+    days: Sequence[date],
+    hosts: Sequence[str],
+    minutes: pl.DataFrame,
+    usage: pl.DataFrame,
+    ledger: pl.DataFrame,
+    placements: pl.DataFrame,
+) -> None:
+    """The partition jobs' results from raw samples (advisor/lake_jobs.py) in one transaction:
+    the minute rollups of `hosts` on `days` replaced by `minutes`, then the days' hourly
+    attribution and ledger as `store_ledger_days` stores them."""
+    if not days:
+        return
+    where, params = _days_where("minute", days)
+    with transaction(wh.db) as con:
+        con.execute(
+            f"DELETE FROM gpu_minute WHERE {where} AND list_contains($hosts, host)",
+            {**params, "hosts": list(hosts)},
+        ).fetchall()
+        if minutes.height:
+            con.register("partition_minutes", minutes)
+            try:
+                con.execute(
+                    "INSERT INTO gpu_minute BY NAME SELECT * FROM partition_minutes"
+                ).fetchall()
+            finally:
+                con.unregister("partition_minutes")
+        _store_ledger_rows(con, days, usage, ledger, placements, None)
+
+
+def _store_ledger_rows(
+    con: duckdb.DuckDBPyConnection,
+    days: Sequence[date],
+    usage: pl.DataFrame,
+    ledger: pl.DataFrame,
+    placements: pl.DataFrame,
+    waste: tuple[pl.DataFrame, Sequence[tuple[datetime, datetime]]] | None,
+) -> None:
+    """`store_ledger_days`'s statements, in the caller's transaction."""
     listed = {"days": list(days)}
     where, params = _days_where("hour", days)
-    with transaction(wh.db) as con:
-        con.execute(f"DELETE FROM {_USAGE} WHERE {where}", params).fetchall()
-        con.execute(f"DELETE FROM {_LEDGER} WHERE list_contains($days, day)", listed).fetchall()
-        if waste is not None:
-            _replace_waste(con, days, *waste)
-        for table, frame in ((_USAGE, usage), (_LEDGER, ledger)):
-            if frame.height == 0:
-                continue
-            con.register("ledger_rows", frame)
-            try:
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM ledger_rows").fetchall()
-            finally:
-                con.unregister("ledger_rows")
-        con.execute("DELETE FROM ledger_dirty WHERE list_contains($days, day)", listed).fetchall()
-        if placements.height:
-            _replace_hosts(con, placements)
+    con.execute(f"DELETE FROM {_USAGE} WHERE {where}", params).fetchall()
+    con.execute(f"DELETE FROM {_LEDGER} WHERE list_contains($days, day)", listed).fetchall()
+    if waste is not None:
+        _replace_waste(con, days, *waste)
+    for table, frame in ((_USAGE, usage), (_LEDGER, ledger)):
+        if frame.height == 0:
+            continue
+        con.register("ledger_rows", frame)
+        try:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM ledger_rows").fetchall()
+        finally:
+            con.unregister("ledger_rows")
+    con.execute("DELETE FROM ledger_dirty WHERE list_contains($days, day)", listed).fetchall()
+    if placements.height:
+        _replace_hosts(con, placements)
