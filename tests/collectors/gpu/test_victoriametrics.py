@@ -1,0 +1,301 @@
+"""`gpuledger collect --source prometheus --since` against a real VictoriaMetrics (Debian's package
+`victoria-metrics`), started by the session fixture on a free port in a temporary folder and fed
+DCGM-exporter and nvidia_gpu_exporter series with known values through its Prometheus text import.
+VictoriaMetrics speaks the same `/api/v1/query_range` and `/api/v1/series` as Prometheus, Thanos
+and Mimir. Skipped, saying so, where the binary is missing or does not start.
+
+The fleet, one sample a minute at whole minutes from SINCE for 3 hours (180 per series):
+- node-a (dcgm-exporter, instance 10.0.0.1:9400): GPU-a0 at 50 % all along; GPU-a1 at 0 %, 25 %,
+  50 % in hours 0, 1, 2; FB used 1000 / 2000 MiB with 79,000 / 78,000 free; 300 W.
+- node-b (dcgm-exporter with profiling, instance 10.0.0.2:9400): GPU-b0 at 100 % util, SM
+  active 0.75; 4,000 MiB used, 76,000 free; 500 W.
+- node-c (nvidia_gpu_exporter, instance node-c:9835, no Hostname): one GPU, uuid without its
+  `GPU-` prefix, utilization ratio 0.25, 2 GiB of 16 GiB used, 70 W.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cli.main import main
+from collectors.gpu import prometheus_history as ph
+from config.settings import Config
+
+PACKAGE = "victoria-metrics"
+SINCE = datetime(2025, 3, 1, tzinfo=UTC)
+HOURS = 3
+MINUTES = HOURS * 60
+C_UUID = "c0c0c0c0-0000-1111-2222-333333333333"
+GIB = 1024**3
+
+
+def dcgm(host: str, instance: str, uuid: str, gpu: int, values: dict[str, object]) -> list[str]:
+    """Exposition lines of one GPU, one per metric and minute; a value may be a function of the
+    minute."""
+    labels = (
+        f'UUID="{uuid}",gpu="{gpu}",Hostname="{host}",modelName="NVIDIA H100 80GB HBM3",'
+        f'instance="{instance}",job="dcgm"'
+    )
+    return _lines(labels, values)
+
+
+def _lines(labels: str, values: dict[str, object]) -> list[str]:
+    t0 = int(SINCE.timestamp() * 1000)
+    out = []
+    for name, value in values.items():
+        for m in range(MINUTES):
+            v = value(m) if callable(value) else value
+            out.append(f"{name}{{{labels}}} {v} {t0 + m * 60_000}")
+    return out
+
+
+def fleet() -> str:
+    lines = dcgm(
+        "node-a",
+        "10.0.0.1:9400",
+        "GPU-a0",
+        0,
+        {
+            "DCGM_FI_DEV_GPU_UTIL": 50,
+            "DCGM_FI_DEV_FB_USED": 1000,
+            "DCGM_FI_DEV_FB_FREE": 79000,
+            "DCGM_FI_DEV_POWER_USAGE": 300,
+        },
+    )
+    lines += dcgm(
+        "node-a",
+        "10.0.0.1:9400",
+        "GPU-a1",
+        1,
+        {
+            "DCGM_FI_DEV_GPU_UTIL": lambda m: 25 * (m // 60),
+            "DCGM_FI_DEV_FB_USED": 2000,
+            "DCGM_FI_DEV_FB_FREE": 78000,
+            "DCGM_FI_DEV_POWER_USAGE": 300,
+        },
+    )
+    lines += dcgm(
+        "node-b",
+        "10.0.0.2:9400",
+        "GPU-b0",
+        0,
+        {
+            "DCGM_FI_DEV_GPU_UTIL": 100,
+            "DCGM_FI_PROF_SM_ACTIVE": 0.75,
+            "DCGM_FI_DEV_FB_USED": 4000,
+            "DCGM_FI_DEV_FB_FREE": 76000,
+            "DCGM_FI_DEV_POWER_USAGE": 500,
+        },
+    )
+    lines += _lines(
+        f'uuid="{C_UUID}",instance="node-c:9835",job="nvidia_gpu_exporter"',
+        {
+            "nvidia_smi_utilization_gpu_ratio": 0.25,
+            "nvidia_smi_memory_used_bytes": 2 * GIB,
+            "nvidia_smi_memory_total_bytes": 16 * GIB,
+            "nvidia_smi_power_draw_watts": 70,
+        },
+    )
+    return "\n".join(lines) + "\n"
+
+
+SERIES = 4 + 4 + 5 + 4  # node-a 2 GPUs x 4, node-b 5, node-c 4
+
+
+@dataclass
+class Victoria:
+    url: str
+    process: subprocess.Popen
+
+    def post(self, path: str, body: bytes = b"") -> int:
+        request = urllib.request.Request(self.url + path, data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+
+    def get(self, path: str, **params: str) -> dict:
+        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())
+
+    def points(self) -> int:
+        """Raw samples stored in [SINCE, SINCE + HOURS h]."""
+        at = (SINCE + timedelta(hours=HOURS)).timestamp()
+        query = f'sum(count_over_time({{__name__=~".+"}}[{HOURS + 1}h]))'
+        result = self.get("/api/v1/query", query=query, time=str(at))["data"]["result"]
+        return int(float(result[0]["value"][1])) if result else 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_victoria(folder: Path, *flags: str) -> Iterator[Victoria]:
+    """VictoriaMetrics on a free port with its data in `folder`, until the generator closes."""
+    binary = shutil.which(PACKAGE)
+    if binary is None:
+        pytest.skip(f"no {PACKAGE} binary: install Debian's package {PACKAGE} (apt-get install)")
+    port = _free_port()
+    log = folder / "victoria-metrics.log"
+    args = [binary, f"-storageDataPath={folder / 'data'}", f"-httpListenAddr=127.0.0.1:{port}"]
+    args += ["-retentionPeriod=100y", "-search.disableCache", *flags]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    vm = Victoria(f"http://127.0.0.1:{port}", process)
+    try:
+        _wait_healthy(vm, log)
+        yield vm
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(vm: Victoria, log: Path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if vm.process.poll() is not None:
+            pytest.skip(f"{PACKAGE} exited at start: {log.read_text()[-500:]}")
+        try:
+            if vm.get("/api/v1/labels").get("status") == "success":
+                return
+        except (urllib.error.URLError, OSError, ValueError):
+            time.sleep(0.1)
+    pytest.skip(f"{PACKAGE} did not answer within 15 s: {log.read_text()[-500:]}")
+
+
+def load(vm: Victoria, text: str, points: int) -> None:
+    """Import `text` and wait until its `points` samples are queryable."""
+    assert vm.post("/api/v1/import/prometheus", text.encode()) in (200, 204)
+    deadline = time.monotonic() + 15
+    while vm.points() < points:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{PACKAGE} holds {vm.points()} of {points} samples after 15 s")
+        vm.post("/internal/force_flush")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory) -> Iterator[Victoria]:
+    """A VictoriaMetrics holding the fleet of the module docstring."""
+    for vm in start_victoria(tmp_path_factory.mktemp("victoria")):
+        load(vm, fleet(), SERIES * MINUTES)
+        yield vm
+
+
+def collect(cfg: Config, url: str, *extra: str) -> int:
+    until = (SINCE + timedelta(hours=HOURS)).isoformat()
+    args = ["--source", "prometheus", "--url", url, "--since", SINCE.isoformat()]
+    args += ["--until", until, "--format", "json", *extra]
+    return main(["--config", cfg.source, "--db", str(cfg.db_path), "collect", *args])
+
+
+def stored(cfg: Config, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(cfg.db_path), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_history_from_victoriametrics_lands_exactly_in_the_warehouse(victoria, cfg, capsys, clock):
+    # 17 series a window but at most 6 a call: one call per instance (8, 5 and 4 series).
+    assert collect(cfg, victoria.url, "--max-series", "6") == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert (report["windows"], report["hosts"]) == (3, 3)
+    assert report["gpu_samples"] == 4 * MINUTES  # 4 GPUs x 180 minutes
+    assert "window 3/3 2025-03-01T02:00:00Z..02:59:00Z: 240 samples, 17 series, 4 call(s)" in (
+        out.err
+    )
+    c0 = f"GPU-{C_UUID}"
+    # Per GPU: 180 samples, one a minute from SINCE to 02:59; the values written.
+    assert stored(
+        cfg,
+        "SELECT host, gpu_uuid, count(*), count(DISTINCT ts), min(ts), max(ts), avg(util_pct),"
+        " max(mem_used_mib), max(mem_total_mib), avg(power_w), any_value(activity_kind)"
+        " FROM gpu_samples GROUP BY ALL ORDER BY gpu_uuid",
+    ) == [
+        (h, g, 180, 180, SINCE, SINCE + timedelta(minutes=179), util, used, total, watts, kind)
+        for h, g, util, used, total, watts, kind in (
+            ("node-a", "GPU-a0", 50.0, 1000.0, 80000.0, 300.0, "nvml_util"),
+            ("node-a", "GPU-a1", 25.0, 2000.0, 80000.0, 300.0, "nvml_util"),  # (0+25+50)/3
+            ("node-b", "GPU-b0", 100.0, 4000.0, 80000.0, 500.0, "dcgm"),
+            ("node-c", c0, 25.0, 2048.0, 16384.0, 70.0, "nvml_util"),  # ratio 0.25; bytes/MiB
+        )
+    ]
+    assert stored(
+        cfg,
+        "SELECT hour(ts), avg(util_pct) FROM gpu_samples WHERE gpu_uuid = 'GPU-a1' GROUP BY 1"
+        " ORDER BY 1",
+    ) == [(0, 0.0), (1, 25.0), (2, 50.0)]
+    # GPU-hours: each sample stands for its 60 s, so 180 x 60 s = 3 GPU-hours per GPU; busy
+    # hours are 3 h x activity: a0 50 % -> 1.5; a1 (0 + 0.25 + 0.5) x 1 h -> 0.75; b0 SM active
+    # 75 % (the DCGM signal wins over util) -> 2.25; c0 25 % -> 0.75.
+    assert stored(
+        cfg,
+        "SELECT gpu_uuid, round(sum(seconds) / 3600, 6), round(sum(busy_seconds) / 3600, 6)"
+        " FROM gpu_minute GROUP BY 1 ORDER BY 1",
+    ) == [("GPU-a0", 3.0, 1.5), ("GPU-a1", 3.0, 0.75), ("GPU-b0", 3.0, 2.25), (c0, 3.0, 0.75)]
+
+
+def test_a_run_stopped_after_two_windows_then_run_again_stores_every_sample_once(
+    victoria, cfg, capsys, clock, monkeypatch
+):
+    reads = ph.RangeClient.matrix
+
+    def fails_in_window_3(self, query, start, end, step_s, window):
+        if start >= SINCE + timedelta(hours=2):
+            raise ph.HistoryError(f"{self.base}/api/v1/query_range ({window}): timed out")
+        return reads(self, query, start, end, step_s, window)
+
+    monkeypatch.setattr(ph.RangeClient, "matrix", fails_in_window_3)
+    assert collect(cfg, victoria.url) == 1
+    assert "window 2025-03-01T02:00:00Z..2025-03-01T02:59:00Z): timed out" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.setattr(ph.RangeClient, "matrix", reads)
+    assert collect(cfg, victoria.url) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["resumed_at"].startswith("2025-03-01T02:00:00")
+    assert (report["windows"], report["gpu_samples"]) == (1, 4 * 60)  # window 3 only
+    # Both runs' spool files ingested together: 4 GPUs x 180 minutes, each once.
+    assert stored(cfg, "SELECT count(*), count(DISTINCT (gpu_uuid, ts)) FROM gpu_samples") == [
+        (720, 720)
+    ]
+    # 3 windows x 3 hosts of gpu_samples batches, none written twice.
+    assert stored(cfg, "SELECT count(*) FROM ingested_files WHERE kind = 'gpu_samples'") == [(9,)]
+
+
+@pytest.mark.slow
+def test_a_server_refusing_too_many_points_is_read_in_halves(tmp_path, cfg, capsys, clock):
+    """A VictoriaMetrics of its own that refuses more than 40 points per series a call: each
+    60-step window is read as two of 30 (the first window tries 60 first)."""
+    for vm in start_victoria(tmp_path, "-search.maxPointsPerTimeseries=40"):
+        load(vm, fleet(), SERIES * MINUTES)
+        assert collect(cfg, vm.url) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["gpu_samples"] == 4 * MINUTES
+    assert out.err.count("window 1/3") == 2 and out.err.count("window 3/3") == 2
+    assert stored(cfg, "SELECT count(*), count(DISTINCT (gpu_uuid, ts)) FROM gpu_samples") == [
+        (720, 720)
+    ]
