@@ -6,9 +6,10 @@ Prometheus server's history read into the spool.
 - `--once` prints one sample instead; `--from FILE --once` parses a saved capture (smi,
   prometheus) and prints it in the `import samples` schema (DESIGN.md §3); `--from` repeated
   reads the files as one capture (a `--query-gpu` CSV and its `--query-compute-apps` CSV).
-- `--source prometheus --url SERVER --since T [--until T] [--step S]` reads history through the
-  server's HTTP API into the spool, then ingests it like `import` does (queued for the daemon
-  when it owns the warehouse).
+- `--source prometheus --url SERVER --since T [--until T] [--step S] [--window S] [--max-series N]`
+  reads history through the server's HTTP API into the spool in windows, resuming where the last
+  run of the same server, since and step stopped (collectors/gpu/history.py), then ingests it like
+  `import` does (queued for the daemon when it owns the warehouse).
 
 Exit status 2 for bad input or usage, and when the source cannot work on this host (no NVIDIA
 driver for nvml, no nvidia-smi for smi).
@@ -25,7 +26,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from tables.records import Batch  # noqa: E402
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DEFAULT_STEP_S = 60
+HISTORY_LAG = timedelta(minutes=5)  # --until's default: now minus this
 
 
 class CollectUsageError(ValueError):
@@ -73,7 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true", help="one sample, then exit")
     p.add_argument("--host", help="host id to record (default: [collect] host_id or detected)")
     p.add_argument("--since", help="read history from a Prometheus server (ISO 8601, e.g. ...Z)")
-    p.add_argument("--until", help="end of the history, exclusive (default: now)")
+    p.add_argument("--until", help="end of the history, exclusive (default: 5 minutes ago)")
     p.add_argument("--step", type=int, help="seconds between history points (default: 60)")
     p.add_argument(
         "--window",
@@ -261,7 +263,9 @@ def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
     if not url:
         raise CollectUsageError("--since needs --url http://prometheus:9090 (the server)")
     since = parse_time(args.since, "--since")
-    until = parse_time(args.until, "--until") if args.until else datetime.now(UTC)
+    # Default: a few minutes ago. The newest minutes may not be in the server yet (remote write,
+    # VictoriaMetrics' latency offset), and a step once read is not read again on resuming.
+    until = parse_time(args.until, "--until") if args.until else datetime.now(UTC) - HISTORY_LAG
     step, window, max_series = _history_options(args)
     job = HistoryJob(source, url, since, step)
     resume_at = job.resume_at(cfg.spool_dir)

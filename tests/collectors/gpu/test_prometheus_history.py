@@ -310,3 +310,21 @@ def test_window_options_go_with_since(cfg, capsys):
     argv = ["--config", cfg.source, "collect", "--source", "prometheus", "--window", "600"]
     assert main(argv) == 2
     assert "--window goes with --since" in capsys.readouterr().err
+
+
+def test_until_defaults_to_five_minutes_ago(cfg, capsys, clock):
+    """The newest minutes may not be in the server yet, and a step once read is not read again:
+    without --until the run stops 5 minutes before now (the pinned clock)."""
+    api = FakePrometheus()
+    with api.running() as base:
+        since = (clock - timedelta(minutes=10)).isoformat()
+        argv = ["--config", cfg.source, "--db", str(cfg.db_path), "collect", "--source"]
+        argv += ["prometheus", "--url", base, "--since", since, "--format", "json"]
+        assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    until = datetime.fromisoformat(report["until"])
+    assert timedelta(0) <= until - (clock - timedelta(minutes=5)) < timedelta(seconds=30)
+    assert (report["windows"], report["status"]) == (1, "nothing in that span")
+    (call,) = api.series_calls  # one window: the steps from 10 minutes ago, before until
+    assert float(call["start"]) == (clock - timedelta(minutes=10)).timestamp()
+    assert float(call["end"]) < until.timestamp() <= float(call["end"]) + 60
