@@ -169,6 +169,28 @@ def gather_costs(parts: list[CostResult]) -> tuple[pl.DataFrame, pl.DataFrame]:
     return held, rows
 
 
+def process_minutes(process: pl.DataFrame) -> pl.DataFrame:
+    """warehouse/results.py PROCESS_SHARES_SQL in Polars, for one partition's process samples:
+    per minute, GPU and workload the SM percent's sum and count (null sum where none was
+    reported), the memory's sum and the samples, only for GPU-minutes shared by two or more
+    workloads."""
+    key = ["minute", "host", "gpu_uuid"]
+    sm, mib = pl.col("sm_pct"), pl.col("used_mib")
+    return (
+        process.filter(pl.col("workload").is_not_null())
+        .with_columns(minute=pl.col("ts").dt.truncate("1m"))
+        .group_by(*key, "workload")
+        .agg(
+            sm_pct_sum=pl.when(sm.count() > 0).then(sm.sum()),
+            sm_samples=sm.count().cast(pl.Int64),
+            used_mib_sum=pl.when(mib.count() > 0).then(mib.sum()),
+            samples=pl.len().cast(pl.Int64),
+        )
+        .filter(pl.len().over(key) > 1)
+        .sort(*key, "workload")
+    )
+
+
 # Minute rollups of one day and host, from its raw samples ------------------------------------
 def scan_bounds(day: date) -> tuple[datetime, datetime]:
     """The raw samples a day's rollups read: ROLLUP_LOOKBACK either side of the day."""

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 
 from advisor.engine import LocalEngine, make_engine
 from advisor.jobs import refresh_ledger
-from advisor.partitions import rollup_partition, scan_bounds, split_chunk
+from advisor.partitions import process_minutes, rollup_partition, scan_bounds, split_chunk
 from cli import app
 from config.settings import ConfigError, EngineConfig, load_config
 from tests.advisor.engine_fleet import (
@@ -26,6 +26,7 @@ from tests.advisor.engine_fleet import (
     fleet_config,
     gpu_samples,
     load_samples,
+    process_samples,
     restate,
 )
 from warehouse import results
@@ -159,3 +160,26 @@ def test_engine_mode_names_the_key_and_local_is_the_default(tmp_path):
     assert isinstance(make_engine(EngineConfig()), LocalEngine)
     assert fleet_config(tmp_path).engine.mode == "local"
     assert replace(EngineConfig(), mode="ray").max_retries == 3
+
+
+def test_process_minutes_are_the_warehouses_process_shares(tmp_path):
+    """advisor/partitions.py `process_minutes` (Polars, one partition's process samples) gives
+    the rows warehouse/results.py PROCESS_SHARES_SQL reads from DuckDB: on GPU-lab1-0 from 23:30
+    to 00:30 each minute holds 6 samples of train (SM 60 %, 30,000 MiB) and of notebook (20 %,
+    10,000 MiB), so train's minute is sm_pct_sum 360, sm_samples 6, used_mib_sum 180,000."""
+    cfg = fleet_config(tmp_path)
+    with Warehouse(cfg.db_path, cfg.spool_dir) as wh:
+        load_samples(wh, cfg)
+        theirs = results.process_shares_on_days(wh, [DAY1, DAY2])
+    key = ["minute", "host", "gpu_uuid", "workload"]
+    mine = process_minutes(process_samples())
+    assert_frame_equal(mine.sort(key), theirs.sort(key).select(mine.columns), check_dtypes=False)
+    train = mine.filter(workload="train").row(0, named=True)
+    assert (train["sm_pct_sum"], train["sm_samples"], train["used_mib_sum"]) == (360, 6, 180_000)
+    assert mine.height == 120  # 60 shared minutes x 2 workloads
+    # A GPU-minute with one workload is not shared: left out. A process without SM samples: a
+    # null sum, as DuckDB's.
+    alone = process_samples().filter(workload="train").with_columns(sm_pct=None)
+    assert process_minutes(alone).height == 0
+    both = process_minutes(process_samples().with_columns(sm_pct=pl.lit(None, pl.Float64)))
+    assert both["sm_pct_sum"].null_count() == both.height and both["sm_samples"].sum() == 0
