@@ -58,6 +58,17 @@ def test_ray_stores_the_whole_chunk_jobs_rows(tmp_path, engine):
     assert engine.workers == 2
 
 
+def test_ray_runs_the_lake_partitions(tmp_path, engine):
+    """advisor/lake_jobs.py on Ray: each task opens the lake itself and scans its partition."""
+    pytest.importorskip("pyiceberg", reason="the lake needs pyiceberg (requirements-lake.txt)")
+    from tests.advisor.test_lake_jobs import assert_same as assert_same_rows
+    from tests.advisor.test_lake_jobs import lake_vs_whole
+
+    whole, on_ray, run, _ = lake_vs_whole(tmp_path, engine)
+    assert_same_rows(whole, on_ray)
+    assert run.partitions == 3
+
+
 def test_a_worker_killed_mid_job_changes_nothing(tmp_path, engine, monkeypatch):
     marker = tmp_path / "killed"
     monkeypatch.setattr(jobs, "cost_partition", DieOnce(marker))
