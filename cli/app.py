@@ -29,6 +29,14 @@ def open_warehouse(cfg: Config) -> Warehouse:
     writer killed mid-write left under temporary names (a spool batch, the snapshot it was
     building) is deleted first: the writer that starts is the one that owns them now."""
     wh = Warehouse(cfg.db_path, cfg.spool_dir).open()
+    if cfg.lake.enabled:  # raw rows into the Iceberg lake (warehouse/lake_ingest.py)
+        from warehouse.lake import open_lake
+
+        try:
+            wh.lake = open_lake(cfg)
+        except BaseException:
+            wh.close()
+            raise
     try:
         remove_stale_temporaries(cfg.spool_dir, [cfg.snapshot_path])
     except OSError as exc:  # never a reason not to start

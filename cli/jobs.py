@@ -91,6 +91,12 @@ def _retention(ctx: JobContext) -> Tick:
     return retention_job(ctx.cfg, ctx.wh)
 
 
+def _lake_maintenance(ctx: JobContext) -> Tick:
+    from warehouse.lake import maintenance_job
+
+    return maintenance_job(ctx.cfg, ctx.wh)
+
+
 def _ship_pull(ctx: JobContext) -> Tick:
     from collectors.shipping import pull_job
 
@@ -112,6 +118,8 @@ JOBS: list[JobSpec | Callable[[], list[JobSpec]]] = [
     _billing_pulls,  # a job per billing pull provider
     # raw rows kept [retention] raw_days; spool compaction
     JobSpec("retention", lambda cfg: cfg.retention.interval_s, lambda ctx: True, _retention),
+    # the Iceberg lake: expire snapshots, rewrite small files, remove orphans
+    JobSpec("lake", lambda cfg: cfg.lake.interval_s, _on("lake", "enabled"), _lake_maintenance),
     # multi-host over S3: the agents' batches into the local spool
     JobSpec("ship-pull", lambda cfg: cfg.ship.interval_s, _on("ship", "pull_from"), _ship_pull),
     # the weekly report, Monday 08:00 local time, and weeks it missed

@@ -35,7 +35,7 @@ import logging
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -563,6 +563,25 @@ class Lake:
                 continue
             fs.delete_file(info.path)
             result.orphans_removed += 1
+
+
+def maintenance_job(cfg: Config, wh: Any) -> Callable[[], MaintenanceResult | None]:
+    """The daemon's `lake` job (cli/jobs.py): `Lake.maintain` on the warehouse's lake with the
+    `[lake]` settings, every `[lake] interval_s`."""
+
+    def tick() -> MaintenanceResult | None:
+        lake = wh.lake
+        if lake is None:
+            return None
+        result = lake.maintain(
+            now=datetime.now(UTC),
+            snapshot_days=cfg.lake.snapshot_days,
+            compact_min_files=cfg.lake.compact_min_files,
+        )
+        log.info(result.summary())
+        return result
+
+    return tick
 
 
 def prepare_rows(lt: LakeTable, rows: pl.DataFrame, *, quantize: bool) -> pl.DataFrame:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -30,6 +31,9 @@ from warehouse.errors import explain
 from warehouse.lock import LockHeld, WriterLock
 from warehouse.mig import board_members, board_spans, split_boards, widen_to_boards
 from warehouse.schema import migrate
+
+if TYPE_CHECKING:
+    from warehouse.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +156,9 @@ class Warehouse:
         self.lock = WriterLock(self.db_path)
         self.con: duckdb.DuckDBPyConnection | None = None
         self.chunk_rows = CHUNK_ROWS  # the most rows one ingest transaction takes
+        # With [lake] enabled (set by the opener): raw rows go to the Iceberg tables
+        # (warehouse/lake_ingest.py); the warehouse keeps rollups and a short raw tail.
+        self.lake: Lake | None = None
         # The rollups of the chunk being ingested: (gpu_minute rows, minute spans they replace).
         self._minutes: tuple[pl.DataFrame, pl.DataFrame] | None = None
 
@@ -413,6 +420,12 @@ class Warehouse:
         DuckDB inserts the rows on a worker thread while Polars computes the rollups here: both
         release the GIL, so the two halves overlap.
         """
+        if self.lake is not None:
+            from warehouse import lake_ingest
+
+            if kind == "gpu_samples":
+                return lake_ingest.ingest_gpu_rows(self, files, new, counts)
+            lake_ingest.commit_rows(self, kind, files, new, counts)
         con = self.db
         batch = _Batch.build(kind, new)
         existing = self._existing_window(kind, batch)
@@ -536,6 +549,8 @@ class Warehouse:
         if faults:
             raise quarantine.BatchRefused(faults[0])
         ledger = self._ledger_rows("billing_items", [path], [new.height])
+        if self.lake is not None:
+            self.lake.commit_frame("billing_items", new.drop("batch"), [self._key(path)])
         # The days of the rows a restated scope replaces, and of the new rows, are re-costed.
         replaced = "FROM billing_items WHERE scope IN (SELECT DISTINCT scope FROM new_bill)"
         try:
