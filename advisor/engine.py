@@ -14,8 +14,10 @@ warehouse, in one transaction after `map` returned: a failed job stores nothing 
 days marked for the next run.
 
 Ray Data has `read_iceberg` (Ray 2.60), but its blocks are not cut by day and host: the per-GPU
-ordered rollups would need a shuffle first. A task per partition that scans just its day and
-host is simpler and keeps each partition's rows on one worker.
+ordered rollups would need a shuffle first. Ray Data's `map` over the partition list turns each
+returned Polars frame into a NumPy array (names and types lost). A task per partition that scans
+just its day and host keeps each partition's rows on one worker and returns its frames as they
+are (docs/engine.md).
 """
 
 from __future__ import annotations
