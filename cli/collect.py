@@ -297,12 +297,11 @@ def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
 
 
 def _progress(piece: Any, run: Any) -> None:
-    """One line on stderr per piece read: its window, what it held, the total so far."""
-    samples = piece.batch.gpu_samples.height
+    """One line on stderr per window read: which, what it held, the total so far."""
     print(
         f"window {piece.window}/{piece.windows} {piece.start:%Y-%m-%dT%H:%M:%SZ}"
-        f"..{piece.end:%H:%M:%SZ}: {samples:,} samples, {piece.series} series, "
-        f"{piece.calls} call(s); {run.rows.get('gpu_samples', 0):,} samples this run",
+        f"..{piece.end:%H:%M:%SZ}: {run.window_rows:,} samples, {piece.series} series, "
+        f"{run.window_calls} call(s); {run.rows.get('gpu_samples', 0):,} samples this run",
         file=sys.stderr,
     )
 
@@ -327,6 +326,8 @@ def _history_report(
         "hosts": len(run.hosts),
         "gpu_samples": run.rows.get("gpu_samples", 0),
         "process_samples": run.rows.get("process_samples", 0),
+        "spool_files": new_files,
+        "already_spooled": run.already,  # by a run that stopped before recording its window
         "state": str(run.state_path),
         "status": status,
     }

@@ -4,14 +4,15 @@ stopped and never spools a piece twice (`collect --source prometheus --since`; d
 The state of a job (a source, a server, `since` and the step: not `until`, so a later run with a
 later --until, or none, reads on from where the last one stopped) is one small JSON file beside
 the spool, `<spool>.history/<source>-<key>.json`. It holds `resume_at`, the time of the first
-step not yet stored, and is replaced whole (tables/files.py `atomic_write`) after each piece's
-batches are published.
+step not yet stored, and is replaced whole (tables/files.py `atomic_write`) once every batch of a
+window is published (at the window's closing piece).
 
-Exactly once: a piece's batch for one (kind, host) is named after the job and the piece's steps
-(`part-<piece start>-h<digest>.parquet`). A run that stopped between publishing a piece and
-recording it reads that piece again, finds its batches by name (any date partition) and does not
-write them again. Should a batch be rewritten all the same (the first copy already merged away
-by spool compaction), the ingest still stores each (host, GPU, time) once.
+Exactly once: a piece's batch for one (kind, host) is named after the job, the piece's steps and
+its instance group (`part-<piece start>-h<digest>.parquet`). A run that stopped in a window, or
+between publishing its last batch and recording it, reads that window again, finds its batches
+by name (any date partition) and does not write them again. Should a batch be rewritten all the
+same (the first copy already merged away by spool compaction), the ingest still stores each
+(host, GPU, time) once.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ class Piece(Protocol):
     resume_at: datetime
     window: int
     windows: int
+    group: int
     series: int
     calls: int
     batch: Batch
+    closes_window: bool
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class HistoryJob:
 
     def batch_name(self, piece: Piece, kind: str, host: str) -> str:
         """The name of a piece's batch of `kind` for `host`: the same on every run."""
-        what = f"{self.key}|{piece.first_step}|{piece.next_step}|{kind}|{host}"
+        what = f"{self.key}|{piece.first_step}|{piece.next_step}|{piece.group}|{kind}|{host}"
         digest = hashlib.sha256(what.encode()).hexdigest()[:16]
         return f"part-{piece.start:%Y%m%dT%H%M%S%f}-h{digest}.parquet"
 
@@ -119,6 +122,8 @@ class HistoryRun:
     hosts: set[str] = field(default_factory=set)
     written: list[Path] = field(default_factory=list)
     already: int = 0  # batches found in the spool from a run that stopped before recording
+    window_rows: int = 0  # gpu_samples of the window being read
+    window_calls: int = 0
 
 
 def spool_pieces(
@@ -131,18 +136,23 @@ def spool_pieces(
     progress: Callable[[Piece, HistoryRun], None] | None = None,
     now: datetime | None = None,
 ) -> HistoryRun:
-    """Write each piece's batches (one per kind and host) into the spool, then record it done.
-    An exception from `pieces` (a server that failed) leaves every piece before it recorded."""
+    """Write each piece's batches (one per kind and host) into the spool as it comes; at a
+    window's closing piece record the window read and report progress. An exception from
+    `pieces` (a server that failed) leaves every window before it recorded."""
     run = HistoryRun(job.state_path(spool_dir), resumed_at)
     for piece in pieces:
         _spool_piece(job, piece, spool_dir, run, metadata or {}, now)
-        job.record(spool_dir, piece, run)
-        run.windows.add(piece.window)
-        run.windows_total = piece.windows
         run.pieces += 1
         run.calls += piece.calls
-        if progress is not None:
-            progress(piece, run)
+        run.window_calls += piece.calls
+        run.window_rows += piece.batch.gpu_samples.height
+        if piece.closes_window:
+            job.record(spool_dir, piece, run)
+            run.windows.add(piece.window)
+            run.windows_total = piece.windows
+            if progress is not None:
+                progress(piece, run)
+            run.window_rows = run.window_calls = 0
     return run
 
 

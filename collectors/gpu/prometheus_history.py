@@ -12,8 +12,10 @@ the same windows as the run it continues. For each window:
   most `max_series` series (an instance with more is read alone);
 - an answer that says the query touched too many samples or points (Prometheus, Thanos and
   Mimir's "too many samples", VictoriaMetrics' -search.maxSamplesPerQuery and
-  -search.maxPointsPerTimeseries, Prometheus's 11,000 points per series) halves the piece of
-  the window and goes on; later windows start at that size;
+  -search.maxPointsPerTimeseries, Prometheus's 11,000 points per series) halves that call's
+  span and goes on; later calls start at that size;
+- each answer becomes rows and is handed on (to the spool) before the next call, so memory holds
+  one answer, never a whole window of a large fleet; the window's closing piece comes last;
 - timeouts, refused or reset connections and HTTP 408/429/5xx are tried again, `retries` times
   with doubling waits (1, 2, 4 s); any other HTTP error, and a refused connection before the
   server ever answered (a wrong URL), fail at once. Every error names the server, the call and
@@ -90,15 +92,22 @@ class _Large(Exception):
     """The server's "too many samples" answer."""
 
 
+def _short(text: str, limit: int = 300) -> str:
+    """`text`, its middle elided past `limit` characters (VictoriaMetrics' errors repeat the
+    whole query first and say why at the end)."""
+    text = text.strip()
+    return text if len(text) <= limit else f"{text[: limit // 3]} … {text[-2 * limit // 3 :]}"
+
+
 def _error_text(body: str) -> str:
-    """The API's `error` field when the body is its JSON, else the body's start."""
+    """The API's `error` field when the body is its JSON, else the body."""
     try:
         answer = json.loads(body)
     except json.JSONDecodeError:
-        return body.strip()[:300]
+        return _short(body)
     if isinstance(answer, dict) and answer.get("error"):
-        return str(answer["error"])[:300]
-    return body.strip()[:300]
+        return _short(str(answer["error"]))
+    return _short(body)
 
 
 def _answer(status: int, body: str) -> object:
@@ -239,18 +248,22 @@ def instance_groups(series: list[dict], max_series: int) -> list[list[str] | Non
 
 @dataclass(frozen=True)
 class HistoryPiece:
-    """What one piece of a window held (a whole window unless the server made it halve)."""
+    """One query_range answer of a window (one instance group, the whole window unless the server
+    made it halve), or the window's closing piece: no rows, `closes_window`, after every answer
+    of the window; a window counts as read once its closing piece is."""
 
     first_step: int  # step index from `since`: the piece covers steps [first_step, next_step)
     next_step: int
     start: datetime  # the first step's time
     end: datetime  # the last step's time (inclusive)
-    resume_at: datetime  # where the next piece starts: where a run resumes once this is stored
+    resume_at: datetime  # where the window's next one starts: a run resumes there once it closed
     window: int  # 1-based index of the window in the grid
     windows: int  # windows in the grid
-    series: int
+    group: int  # the instance group (0 when the window is read in one call)
+    series: int  # the series the window holds
     calls: int
     batch: Batch
+    closes_window: bool = False
 
 
 @dataclass
@@ -334,12 +347,32 @@ class WindowReader:
                 yield from self._window(number, len(windows), max(a, first), b)
 
     def _window(self, number: int, windows: int, a: int, b: int) -> Iterator[HistoryPiece]:
+        """The window's answers, group by group, then its closing piece."""
+        start, end, resume = self.plan.time(a), self.plan.time(b - 1), self.plan.time(b)
+        found = self.client.series(selector(self.metrics), start, end, self.plan.label(a, b))
+        steps = min(b - a, self.piece_steps)
+        cap = self.max_series or max(1, POINTS_PER_REQUEST // steps)
+        groups = instance_groups(found, cap) if found else []
+        where = (number, windows)
+        for index, group in enumerate(groups):
+            for lo, hi, samples in self._group(selector(self.metrics, group), a, b):
+                batch = self.attributor.apply(_batch(samples, None, None)) if samples else Batch()
+                span = (self.plan.time(lo), self.plan.time(hi - 1), resume)
+                yield HistoryPiece(lo, hi, *span, *where, index, len(found), 1, batch)
+        yield HistoryPiece(a, b, start, end, resume, *where, 0, len(found), 1, Batch(), True)
+
+    def _group(self, query: str, a: int, b: int) -> Iterator[tuple[int, int, list[_Sample]]]:
+        """(first, next, samples) of each call for one group over steps [a, b), halving a call
+        the server finds too large (and every later call with it)."""
         todo = [(lo, min(lo + self.piece_steps, b)) for lo in range(a, b, self.piece_steps)]
         todo.reverse()
         while todo:
             lo, hi = todo.pop()
+            start, end = self.plan.time(lo), self.plan.time(hi - 1)
             try:
-                samples, series, calls = self._read(lo, hi)
+                samples = self.client.matrix(
+                    query, start, end, self.plan.step_s, self.plan.label(lo, hi)
+                )
             except TooManySamples as exc:
                 if hi - lo < 2:
                     raise HistoryError(f"{exc}; even one step is too many") from None
@@ -348,21 +381,4 @@ class WindowReader:
                 log.warning("%s; reading it in halves of %d steps", exc, mid - lo)
                 todo += [(mid, hi), (lo, mid)]
                 continue
-            batch = self.attributor.apply(_batch(samples, None, None)) if samples else Batch()
-            times = (self.plan.time(lo), self.plan.time(hi - 1), self.plan.time(hi))
-            yield HistoryPiece(lo, hi, *times, number, windows, series, calls, batch)
-
-    def _read(self, lo: int, hi: int) -> tuple[list[_Sample], int, int]:
-        """One piece's samples, series and calls: the series counted, then read in groups."""
-        start, end = self.plan.time(lo), self.plan.time(hi - 1)
-        label = self.plan.label(lo, hi)
-        found = self.client.series(selector(self.metrics), start, end, label)
-        if not found:
-            return [], 0, 1
-        cap = self.max_series or max(1, POINTS_PER_REQUEST // (hi - lo))
-        samples: list[_Sample] = []
-        groups = instance_groups(found, cap)
-        for group in groups:
-            query = selector(self.metrics, group)
-            samples += self.client.matrix(query, start, end, self.plan.step_s, label)
-        return samples, len(found), 1 + len(groups)
+            yield lo, hi, samples

@@ -90,7 +90,10 @@ def test_a_window_with_too_many_series_is_read_in_instance_groups() -> None:
     api = fleet(hours=2, instances=3)  # 3 instances x 2 GPUs x 2 metrics = 12 series
     with api.running() as base:
         pieces = read_all(base, 2, max_series=5)  # 4 series per instance: one instance a call
-    assert [(p.window, p.series, p.calls) for p in pieces] == [(1, 12, 4), (2, 12, 4)]
+    data = [p for p in pieces if not p.closes_window]
+    assert [(p.window, p.group) for p in data] == [(w, g) for w in (1, 2) for g in range(3)]
+    assert [(p.window, p.series) for p in pieces if p.closes_window] == [(1, 12), (2, 12)]
+    assert (len(api.series_calls), len(api.queries)) == (2, 6)  # per window: 1 + 3 calls
     assert [q["query"].split(",")[1] for q in api.queries[:3]] == [
         f'instance=~"10\\\\.0\\\\.0\\\\.{h}:9400"}}' for h in range(3)
     ]
@@ -108,7 +111,8 @@ def test_too_many_points_halves_the_window_and_later_windows_start_halved() -> N
         pieces = read_all(base, 2)
     # Window 1: 60 refused, 0-29 refused, 0-14 and 15-29 read, 30-59 refused, 30-44, 45-59 read;
     # window 2 starts at 15 steps: 4 calls.
-    assert [p.first_step for p in pieces] == [0, 15, 30, 45, 60, 75, 90, 105]
+    data = [p.first_step for p in pieces if not p.closes_window]
+    assert data == [0, 15, 30, 45, 60, 75, 90, 105]
     assert [float(q["end"]) - float(q["start"]) for q in api.queries].count(59 * 60) == 1
     assert len(api.queries) == 7 + 4
     assert gpu_rows(pieces).group_by("gpu_uuid").len()["len"].to_list() == [120] * 4
@@ -267,6 +271,37 @@ def test_a_kill_between_spooling_and_recording_a_window_never_doubles_it(cfg, ca
     report = json.loads(capsys.readouterr().out)
     # Window 2 read again, its 2 batches (2 hosts) found by name and not written again.
     assert (report["windows"], report["gpu_samples"]) == (2, 480)
+    rows = spooled(cfg)
+    assert rows.height == 720 and rows.unique(["gpu_uuid", "ts"]).height == 720
+
+
+def test_a_run_stopped_inside_a_window_does_not_write_its_first_groups_again(
+    cfg, capsys, monkeypatch
+):
+    """Each answer is spooled as it arrives: window 2 read in 2 instance groups, stopped in its
+    second; run again, its first group's batches are found by name."""
+    api = fleet(hours=3)
+    reads = ph.RangeClient.matrix
+
+    def fails_in_window_2_group_2(self, query, start, end, step_s, window):
+        if start == SINCE + HOUR and "10\\\\.0\\\\.0\\\\.1" in query:
+            raise ph.HistoryError(f"{self.base}/api/v1/query_range ({window}): HTTP 503")
+        return reads(self, query, start, end, step_s, window)
+
+    until = (SINCE + 3 * HOUR).isoformat()
+    with api.running() as base:
+        monkeypatch.setattr(ph.RangeClient, "matrix", fails_in_window_2_group_2)
+        assert run_collect(cfg, base, until, "--max-series", "4") == 1  # 4 series an instance
+        # Window 1 (4 GPUs x 60) and window 2's first group (2 GPUs x 60).
+        assert spooled(cfg).height == 240 + 120
+        monkeypatch.setattr(ph.RangeClient, "matrix", reads)
+        capsys.readouterr()
+        assert run_collect(cfg, base, until, "--max-series", "4") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["windows"], report["gpu_samples"]) == (2, 480)
+    # Window 2's first group (one host; gpu_samples only, no pods) was spooled already; written
+    # now: window 2's second group and window 3's two hosts.
+    assert (report["already_spooled"], report["spool_files"]) == (1, 3)
     rows = spooled(cfg)
     assert rows.height == 720 and rows.unique(["gpu_uuid", "ts"]).height == 720
 

@@ -287,15 +287,24 @@ def test_a_run_stopped_after_two_windows_then_run_again_stores_every_sample_once
 
 
 @pytest.mark.slow
-def test_a_server_refusing_too_many_points_is_read_in_halves(tmp_path, cfg, capsys, clock):
-    """A VictoriaMetrics of its own that refuses more than 40 points per series a call: each
-    60-step window is read as two of 30 (the first window tries 60 first)."""
+def test_a_server_refusing_too_many_points_is_read_in_halves(tmp_path, cfg, capsys, caplog, clock):
+    """A VictoriaMetrics of its own that refuses more than 40 points per series a call: the
+    first 60-step call is refused and halved, every later call is 30 steps."""
     for vm in start_victoria(tmp_path, "-search.maxPointsPerTimeseries=40"):
         load(vm, fleet(), SERIES * MINUTES)
         assert collect(cfg, vm.url) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["gpu_samples"] == 4 * MINUTES
-    assert out.err.count("window 1/3") == 2 and out.err.count("window 3/3") == 2
+    (halved,) = [r.getMessage() for r in caplog.records if "halves" in r.getMessage()]
+    assert "cannot exceed -search.maxPointsPerTimeseries=40" in halved
+    assert halved.endswith("reading it in halves of 30 steps")
+    # Every window: the series call and two answers of 30 steps (the refused call not counted).
+    assert "window 1/3 2025-03-01T00:00:00Z..00:59:00Z: 240 samples, 17 series, 3 call(s)" in (
+        out.err
+    )
+    assert "window 3/3 2025-03-01T02:00:00Z..02:59:00Z: 240 samples, 17 series, 3 call(s)" in (
+        out.err
+    )
     assert stored(cfg, "SELECT count(*), count(DISTINCT (gpu_uuid, ts)) FROM gpu_samples") == [
         (720, 720)
     ]
