@@ -251,7 +251,7 @@ def _history_options(args: argparse.Namespace) -> tuple[int, int | None, int | N
 def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
     """`collect --source prometheus --url SERVER --since T`: history into the spool in windows
     (resuming where the last run of the same job stopped), then ingested."""
-    from collectors.gpu.history import HistoryJob, spool_pieces
+    from collectors.gpu.history import HistoryJob
 
     entry = sources.get(source)
     if not entry.history:
@@ -268,32 +268,32 @@ def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
     until = parse_time(args.until, "--until") if args.until else datetime.now(UTC) - HISTORY_LAG
     step, window, max_series = _history_options(args)
     job = HistoryJob(source, url, since, step)
-    resume_at = job.resume_at(cfg.spool_dir)
-    if resume_at is not None:
-        print(
-            f"resuming at {resume_at:%Y-%m-%dT%H:%M:%SZ} ({job.state_path(cfg.spool_dir)})",
-            file=sys.stderr,
-        )
-    pieces = entry.function("read_history")(
-        url,
-        since,
-        until,
-        step,
-        rules=cfg.workloads.rules,
-        window_s=window,
-        max_series=max_series,
-        resume_at=resume_at,
-    )
-    meta = {"source_url": url}
+    options = {"rules": cfg.workloads.rules, "window_s": window, "max_series": max_series}
     try:
-        run = spool_pieces(
-            job, pieces, cfg.spool_dir, resumed_at=resume_at, metadata=meta, progress=_progress
-        )
+        with job.lock(cfg.spool_dir):  # one run of a job at a time
+            run = _read_history(entry.function("read_history"), job, until, options, cfg)
     except ConnectionError as exc:
         print(f"gpuledger collect: {exc} (stopped; run it again to resume)", file=sys.stderr)
         return EXIT_FAIL
     emit_mapping(_history_report(source, url, since, until, step, run, cfg), args.format)
     return EXIT_OK
+
+
+def _read_history(
+    read_history: Any, job: Any, until: datetime, options: dict[str, Any], cfg: Config
+) -> Any:
+    """The job's windows from where its last run stopped, spooled (collectors/gpu/history.py)."""
+    from collectors.gpu.history import spool_pieces
+
+    resume_at = job.resume_at(cfg.spool_dir)
+    if resume_at is not None:
+        where = job.state_path(cfg.spool_dir)
+        print(f"resuming at {resume_at:%Y-%m-%dT%H:%M:%SZ} ({where})", file=sys.stderr)
+    pieces = read_history(job.url, job.since, until, job.step_s, resume_at=resume_at, **options)
+    meta = {"source_url": job.url}
+    return spool_pieces(
+        job, pieces, cfg.spool_dir, resumed_at=resume_at, metadata=meta, progress=_progress
+    )
 
 
 def _progress(piece: Any, run: Any) -> None:

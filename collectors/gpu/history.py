@@ -5,7 +5,8 @@ The state of a job (a source, a server, `since` and the step: not `until`, so a 
 later --until, or none, reads on from where the last one stopped) is one small JSON file beside
 the spool, `<spool>.history/<source>-<key>.json`. It holds `resume_at`, the time of the first
 step not yet stored, and is replaced whole (tables/files.py `atomic_write`) once every batch of a
-window is published (at the window's closing piece).
+window is published (at the window's closing piece). `<key>.lock` beside it keeps a second run
+of the same job from reading at the same time.
 
 Exactly once: a piece's batch for one (kind, host) is named after the job, the piece's steps and
 its instance group (`part-<piece start>-h<digest>.parquet`). A run that stopped in a window, or
@@ -17,16 +18,19 @@ same (the first copy already merged away by spool compaction), the ingest still 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from tables import spool
-from tables.files import atomic_write, make_dirs
+from tables.files import atomic_write, file_mode, make_dirs
 from tables.records import Batch
 
 STATE_SUFFIX = ".history"
@@ -73,6 +77,27 @@ class HistoryJob:
         what = f"{self.key}|{piece.first_step}|{piece.next_step}|{piece.group}|{kind}|{host}"
         digest = hashlib.sha256(what.encode()).hexdigest()[:16]
         return f"part-{piece.start:%Y%m%dT%H%M%S%f}-h{digest}.parquet"
+
+    @contextmanager
+    def lock(self, spool_dir: Path) -> Iterator[None]:
+        """Hold `<state>.lock` (an exclusive `flock`, released by the kernel if the process
+        dies): a second run of the same job at once is a ValueError naming the first."""
+        path = self.state_path(spool_dir).with_suffix(".lock")
+        make_dirs(path.parent)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                raise ValueError(
+                    f"{path}: another run of this history is reading ({holder or 'unknown'})"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def resume_at(self, spool_dir: Path) -> datetime | None:
         """Where the last run of this job stopped (None: never run); a damaged state file is

@@ -7,6 +7,7 @@ VictoriaMetrics: test_victoriametrics.py."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,7 +236,8 @@ def test_a_stopped_run_resumes_where_it_stopped_and_spools_every_sample_once(
         assert "run it again to resume" in err
         # Two windows spooled (4 GPUs x 60 minutes each), not ingested: the run failed.
         assert spooled(cfg).height == 2 * 240 and not cfg.db_path.exists()
-        (state_file,) = cfg.spool_dir.with_name(cfg.spool_dir.name + ".history").iterdir()
+        state_file = history.HistoryJob("prometheus", base, SINCE, 60).state_path(cfg.spool_dir)
+        assert state_file.parent == cfg.spool_dir.with_name(cfg.spool_dir.name + ".history")
         assert json.loads(state_file.read_text())["resume_at"] == "2025-03-01T02:00:00+00:00"
         monkeypatch.setattr(ph.RangeClient, "matrix", reads)
         assert run_collect(cfg, base, until) == 0
@@ -363,3 +365,14 @@ def test_until_defaults_to_five_minutes_ago(cfg, capsys, clock):
     (call,) = api.series_calls  # one window: the steps from 10 minutes ago, before until
     assert float(call["start"]) == (clock - timedelta(minutes=10)).timestamp()
     assert float(call["end"]) < until.timestamp() <= float(call["end"]) + 60
+
+
+def test_a_second_run_of_the_same_history_at_once_is_refused(cfg, capsys):
+    url = "http://127.0.0.1:9"
+    job = history.HistoryJob("prometheus", url, SINCE, 60)
+    with job.lock(cfg.spool_dir):
+        assert run_collect(cfg, url, (SINCE + HOUR).isoformat()) == 2
+    err = capsys.readouterr().err
+    assert f"another run of this history is reading (pid {os.getpid()})" in err
+    assert run_collect(cfg, url, (SINCE + HOUR).isoformat()) == 1  # released: on to the server
+    assert f"cannot fetch {url}/api/v1/series" in capsys.readouterr().err
