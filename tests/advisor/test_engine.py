@@ -5,6 +5,7 @@ tests/advisor/engine_fleet.py."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from advisor.engine import LocalEngine, make_engine
+from advisor.engine import EngineError, LocalEngine, make_engine
 from advisor.jobs import refresh_ledger
 from advisor.partitions import process_minutes, rollup_partition, scan_bounds, split_chunk
 from cli import app
@@ -183,3 +184,12 @@ def test_process_minutes_are_the_warehouses_process_shares(tmp_path):
     assert process_minutes(alone).height == 0
     both = process_minutes(process_samples().with_columns(sm_pct=pl.lit(None, pl.Float64)))
     assert both["sm_pct_sum"].null_count() == both.height and both["sm_samples"].sum() == 0
+
+
+def test_ray_mode_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    cfg = replace(fleet_config(tmp_path), engine=EngineConfig(mode="ray"))
+    with pytest.raises(EngineError, match=r"\[engine\] mode = \"ray\" needs Ray: pip install"):
+        make_engine(cfg.engine)
+    with Warehouse(cfg.db_path, cfg.spool_dir) as wh, pytest.raises(EngineError):
+        refresh_ledger(wh, cfg, app.catalog_for(cfg), now=NOW)
