@@ -79,7 +79,7 @@ TABLE_PROPERTIES = {
 }
 # How data files are written: sorted by the lake table's sort keys, values quantized as the
 # compacted spool files are (warehouse/retention.py QUANTA), zstd.
-ZSTD_LEVEL = 6
+ZSTD_LEVEL = 3
 ROW_GROUP_ROWS = 1 << 20
 
 
@@ -347,12 +347,8 @@ class Lake:
         """One Parquet file per partition (day, identity columns) under the table's data/."""
         if rows.height == 0:
             return []
-        rows = prepare_rows(lt, rows, quantize=self.quantize)
-        day = pl.col(lt.time_column).dt.date().alias("_day")
         paths = []
-        for part in rows.with_columns(day).partition_by(
-            ["_day", *lt.identity], maintain_order=True
-        ):
+        for part in prepare_rows(lt, rows, quantize=self.quantize):
             first = part.row(0, named=True)
             dirs = [f"day={first['_day']}"] + [
                 f"{c}={spool.safe_part(str(first[c]))}" for c in lt.identity
@@ -584,10 +580,11 @@ def maintenance_job(cfg: Config, wh: Any) -> Callable[[], MaintenanceResult | No
     return tick
 
 
-def prepare_rows(lt: LakeTable, rows: pl.DataFrame, *, quantize: bool) -> pl.DataFrame:
-    """Rows as the lake stores them: the kind's columns, measured values rounded to the
-    resolution compacted spool files keep (warehouse/retention.py QUANTA), sorted by
-    partition then the table's sort order (runs of equal values compress to nothing)."""
+def prepare_rows(lt: LakeTable, rows: pl.DataFrame, *, quantize: bool) -> list[pl.DataFrame]:
+    """Rows as the lake stores them, one frame per partition (day, identity columns): the
+    kind's columns, measured values rounded to the resolution compacted spool files keep
+    (warehouse/retention.py QUANTA), each partition sorted by the table's sort order (runs of
+    equal values compress to nothing)."""
     from warehouse.retention import QUANTA
 
     rows = conform(rows, lt.name)
@@ -596,8 +593,15 @@ def prepare_rows(lt: LakeTable, rows: pl.DataFrame, *, quantize: bool) -> pl.Dat
             ((pl.col(c) / q).round(0) * q).alias(c) if q >= 1 else pl.col(c).round(1).alias(c)
             for c, q in QUANTA.get(lt.name, {}).items()
         )
-    day = pl.col(lt.time_column).dt.date()
-    return rows.sort([day, *lt.identity, *lt.sort], nulls_last=True)
+    rows = rows.with_columns(pl.col(lt.time_column).dt.date().alias("_day"))
+    # Text keys sort by their categorical codes (first-seen order): as good for compression as
+    # the lexical order, and an integer sort.
+    keys = [
+        pl.col(c).cast(pl.Categorical).to_physical() if rows.schema[c] == pl.String else pl.col(c)
+        for c in ("_day", *lt.identity, *lt.sort)
+    ]
+    rows = rows.sort(keys, nulls_last=True)
+    return rows.partition_by(["_day", *lt.identity], maintain_order=True)
 
 
 # Column encodings: time delta-encoded, counters byte-split, everything else dictionary + RLE.

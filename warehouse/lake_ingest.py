@@ -5,9 +5,9 @@ A chunk of GPU sample batches (read, checked and set aside as `Warehouse.ingest_
 warehouse/quarantine.py) is
 
 1. de-duplicated against itself and the rows already stored around it: the warehouse's raw
-   *tail* (the last `TAIL` of each GPU, kept for the Live page's latest values and for the next
-   chunk's rollup window) and, where a GPU's window reaches before its tail (a late batch, a
-   restart), the lake's partitions;
+   *tail* (the last `TAIL`, 15 minutes, of each GPU, kept for the Live page's latest values
+   and for the next chunk's rollup window) and, where a GPU's window reaches before its tail
+   (a late batch, a restart), the lake's partitions;
 2. committed to the lake exactly once (`Lake.commit_frame`: the spool keys in the snapshot),
    on a worker thread while Polars computes the minute rollups here (both release the GIL);
 3. stored in DuckDB in one transaction: the rollups, the tail (older rows trimmed), the days to
@@ -39,8 +39,9 @@ from warehouse.store import ROLLUP_COLUMNS, ROLLUP_LOOKBACK, _Batch, minute_roll
 if TYPE_CHECKING:
     from warehouse.store import Warehouse
 
-# Raw rows of each GPU the warehouse keeps behind its newest sample: three rollup windows.
-TAIL = timedelta(minutes=30)
+# Raw rows of each GPU the warehouse keeps behind its newest sample: the next chunk's rollup
+# window (ROLLUP_LOOKBACK) with five minutes to spare.
+TAIL = ROLLUP_LOOKBACK + timedelta(minutes=5)
 KEY = "_key"
 
 

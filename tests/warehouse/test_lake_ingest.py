@@ -1,5 +1,5 @@
 """Ingest with the lake on (warehouse/lake_ingest.py): raw GPU samples go to the Iceberg table,
-the warehouse keeps the same minute rollups a lake-less warehouse computes and only a 30-minute
+the warehouse keeps the same minute rollups a lake-less warehouse computes and only a 15-minute
 raw tail per GPU.
 
 The spool: 2 hosts x 2 GPUs at 1 Hz from 08:00 for 2 hours, in files of 10 minutes per host
@@ -101,8 +101,8 @@ def test_raw_rows_go_to_the_lake_and_the_rollups_are_the_same(cfg, reference, mo
         result = wh.ingest_spool()
         assert result.rows["gpu_samples"] == SAMPLES
         got = minutes(wh)
-        # The tail: the newest sample and the 30 x 60 before it, of each of 4 GPUs.
-        assert wh.db.sql("SELECT count(*) FROM gpu_samples").fetchall()[0][0] == 4 * 1801
+        # The tail: the newest sample and the 15 x 60 before it, of each of 4 GPUs.
+        assert wh.db.sql("SELECT count(*) FROM gpu_samples").fetchall()[0][0] == 4 * 901
         assert wh.lake is not None and wh.lake.row_count("gpu_samples") == SAMPLES
     assert got.height == reference.height == 4 * 120
     assert got.equals(reference)
