@@ -172,3 +172,21 @@ def data_health(version: str) -> dict[str, pl.DataFrame]:
 def effective_config():
     """The configuration the dashboard runs with (read-only)."""
     return load_config(os.environ.get("GPULEDGER_CONFIG"), db=os.environ.get("GPULEDGER_DB"))
+
+
+def lake_enabled() -> bool:
+    return bool(effective_config().lake.enabled)
+
+
+@st.cache_resource
+def _lake():
+    """The lake, opened once per server (a reader: it never creates a table)."""
+    from warehouse.lake import open_lake
+
+    return open_lake(effective_config())
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def lake_hour(host: str, hour: datetime) -> pl.DataFrame:
+    """Raw GPU samples of `host` in the hour from `hour`, from the lake."""
+    return _lake().raw_for(host, hour)

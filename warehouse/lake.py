@@ -371,8 +371,8 @@ class Lake:
     ) -> list[tuple[date, str]]:
         """(day, host) of every partition with rows, days in [since, until), sorted; for billing
         the host is the provider (its account is the third partition value)."""
-        table = self.table(kind)
-        if table.current_snapshot() is None:
+        table = self._existing(kind)
+        if table is None or table.current_snapshot() is None:
             return []
         lt = LAKE_TABLES[kind]
         parts: list[dict[str, Any]] = table.inspect.partitions().column("partition").to_pylist()  # type: ignore[assignment]
@@ -400,14 +400,28 @@ class Lake:
         row_filter = _window(lt, start, start + timedelta(hours=1), "host", host)
         return self._read(kind, row_filter, None)
 
+    def _existing(self, kind: str) -> Table | None:
+        """The table of `kind` if it exists (refreshed); readers never create one."""
+        from pyiceberg.exceptions import NoSuchTableError
+
+        if kind in self._tables:
+            return self.table(kind)
+        if kind not in LAKE_TABLES:
+            raise LakeError(f"not a lake table: {kind!r} (tables: {', '.join(LAKE_TABLES)})")
+        try:
+            self._tables[kind] = self.catalog.load_table(f"{self.namespace}.{kind}")
+        except NoSuchTableError:
+            return None
+        return self._tables[kind]
+
     def _read(self, kind: str, row_filter: Any, columns: Sequence[str] | None) -> pl.DataFrame:
-        table = self.table(kind)
         schema = SCHEMAS[kind]
         cols = tuple(columns) if columns else tuple(schema)
         unknown = [c for c in cols if c not in schema]
         if unknown:
             raise LakeError(f"{kind} has no column {unknown[0]!r}")
-        if table.current_snapshot() is None:
+        table = self._existing(kind)
+        if table is None or table.current_snapshot() is None:
             return pl.DataFrame(schema={c: schema[c] for c in cols})
         arrow = table.scan(row_filter=row_filter, selected_fields=cols).to_arrow()
         frame = pl.from_arrow(arrow)

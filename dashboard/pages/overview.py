@@ -175,3 +175,12 @@ def live_tile() -> None:
 
 
 live_tile()
+
+if data.lake_enabled():  # the seconds behind the minutes: raw samples from the Iceberg lake
+    from dashboard import raw_hour
+
+    hosts = data.snapshot().hosts()
+    newest = hosts["last_sample"].max()
+    raw_hour.section(
+        sorted(hosts["host"].to_list()), newest if isinstance(newest, datetime) else None
+    )
