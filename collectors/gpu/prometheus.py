@@ -393,9 +393,10 @@ _PROC_SCHEMA: dict[str, pl.DataType] = {
 _KEYS = ["host", "gpu_uuid", "ts"]
 
 
-def _gpu_frame(rows: list[dict]) -> pl.DataFrame:
-    """Long (key, field, value) rows -> one row per key; the last value of a field wins."""
-    long = pl.DataFrame(rows, schema=_LONG_SCHEMA)
+def _gpu_frame(rows: list[dict] | pl.DataFrame) -> pl.DataFrame:
+    """Long (key, field, value) rows -> one row per key; the last value of a field wins. `rows`
+    may be a frame of _LONG_SCHEMA already (collectors/gpu/prometheus_history.py)."""
+    long = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, schema=_LONG_SCHEMA)
     frame = long.group_by(_KEYS, maintain_order=True).agg(
         pl.col("parent_gpu_uuid", "mig_profile", "gpu_index", "gpu_model").drop_nulls().last()
     )
@@ -426,13 +427,13 @@ def _gpu_frame(rows: list[dict]) -> pl.DataFrame:
     ).drop(c for c in frame.columns if c.startswith("_"))
 
 
-def _proc_frame(rows: list[dict]) -> pl.DataFrame | None:
-    if not rows:
+def _proc_frame(rows: list[dict] | pl.DataFrame) -> pl.DataFrame | None:
+    if len(rows) == 0:
         return None
     keys = [*_KEYS, "pod", "namespace", "container", "pid"]
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, schema=_PROC_SCHEMA)
     return (
-        pl.DataFrame(rows, schema=_PROC_SCHEMA)
-        .group_by(keys, maintain_order=True)
+        frame.group_by(keys, maintain_order=True)
         .agg(pl.col("command", "used_mib").drop_nulls().last())
         .with_columns(source=pl.lit(SOURCE))
     )

@@ -35,13 +35,15 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import polars as pl
+
+from collectors.gpu import prometheus as prom
 from collectors.gpu.prometheus import (
     MAX_POINTS_PER_SERIES,
     POINTS_PER_REQUEST,
-    _api_samples,
-    _batch,
     _Sample,
     _utc,
     history_metrics,
@@ -188,16 +190,14 @@ class RangeClient:
             raise HistoryError(f"{self.base}/api/v1/series ({window}): expected a list of series")
         return [dict(labels) for labels in data if isinstance(labels, dict)]
 
-    def matrix(
-        self, query: str, start: datetime, end: datetime, step_s: int, window: str
-    ) -> list[_Sample]:
-        """The points of a query_range call, every step from start to end (inclusive)."""
+    def matrix(self, query: str, start: datetime, end: datetime, step_s: int, window: str) -> Batch:
+        """The rows of a query_range call, every step from start to end (inclusive)."""
         params = {"query": query, "start": _epoch(start), "end": _epoch(end), "step": f"{step_s}s"}
         data = self.get("/api/v1/query_range", params, window)
         try:
-            return _api_samples(json.dumps({"status": "success", "data": data}))
+            return matrix_batch(data)
         except ValueError as exc:
-            raise HistoryError(f"{self.base}/api/v1/query_range ({window}): {exc}") from None
+            raise ValueError(f"{self.base}/api/v1/query_range ({window}): {exc}") from None
 
 
 def _epoch(ts: datetime) -> str:
@@ -244,6 +244,115 @@ def instance_groups(series: list[dict], max_series: int) -> list[list[str] | Non
         held, chars = held + n, chars + width
     groups.append(group)
     return groups
+
+
+# ---------------------------------------------------------------- a matrix answer, column-wise
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SERIES_SCHEMA: dict[str, pl.DataType] = {
+    "host": pl.String(),
+    "gpu_uuid": pl.String(),
+    "parent_gpu_uuid": pl.String(),
+    "mig_profile": pl.String(),
+    "gpu_index": pl.Int32(),
+    "gpu_model": pl.String(),
+    "field": pl.String(),
+    "factor": pl.Float64(),
+    "pod": pl.String(),
+    "namespace": pl.String(),
+    "container": pl.String(),
+    "points": pl.Int64(),
+}
+
+
+@dataclass
+class _Matrix:
+    """A matrix answer taken apart: one row per GPU series, its points flat, app series aside."""
+
+    series: list[dict]
+    times: list[object]
+    values: list[object]
+    apps: list[_Sample]
+
+    def take(self, k: int, series: object) -> None:
+        where = f"result {k}"
+        if not isinstance(series, dict):
+            raise ValueError(f"{where}: not a series")
+        labels = dict(series.get("metric") or {})
+        name = labels.pop("__name__", None)
+        if not name:
+            raise ValueError(f"{where}: series has no __name__ (query a bare metric name)")
+        points = series.get("values") or []
+        if name in (prom._APP_INFO, prom._APP_MEMORY):  # pid rows: rare, parsed point by point
+            self.apps.extend(prom._api_point(p, name, labels, where) for p in points)
+            return
+        column, factor = prom._FIELDS.get(name, (None, 1.0))
+        if column is None and not name.startswith(prom._FAMILIES):
+            return
+        if not prom._gpu_uuid(labels):
+            if column is None:
+                return  # e.g. nvidia_smi_command_exit_code: not about one GPU
+            raise ValueError(f"{where}: {name} has no UUID/uuid label")
+        ident = prom._identity(_Sample(where, name, labels, 0.0, None), None, None, _EPOCH)
+        pod = prom._pod_labels(labels) or {}
+        del ident["ts"]
+        self.series.append(
+            {**ident, "field": column, "factor": factor, **pod, "points": len(points)}
+        )
+        try:
+            self.times.extend(p[0] for p in points)
+            self.values.extend(p[1] for p in points)
+        except (TypeError, IndexError, KeyError):
+            raise ValueError(f'{where}: expected [timestamp, "value"] points') from None
+
+    def long(self) -> pl.DataFrame:
+        """One row per point: the series' identity, `ts`, `value` (× factor; NaN: null)."""
+        series = pl.DataFrame(self.series, schema=_SERIES_SCHEMA)
+        index = np.repeat(np.arange(series.height, dtype=np.uint32), series["points"].to_numpy())
+        try:
+            points = pl.DataFrame(
+                {
+                    "t": pl.Series(self.times, dtype=pl.Float64),
+                    "raw": pl.Series(self.values, dtype=pl.String),
+                }
+            )
+            value = pl.col("raw").cast(pl.Float64)
+            points = points.select(
+                ts=(pl.col("t") * 1_000_000).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC")),
+                value=pl.when(value.is_nan()).then(None).otherwise(value),
+            )
+        except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise ValueError(f'a point is not [timestamp, "value"]: {exc}') from None
+        rows = series.drop("points").select(pl.all().gather(pl.Series(index)))
+        return pl.concat([rows, points], how="horizontal").with_columns(
+            value=pl.col("value") * pl.col("factor")
+        )
+
+
+def matrix_batch(data: object) -> Batch:
+    """A query_range answer's `data` as one Batch: the rows `prometheus.parse_api_json` gives for
+    it, built column by column (Python touches each series once, Polars each point)."""
+    kind = data.get("resultType") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or kind != "matrix":
+        raise ValueError(f"resultType {kind!r}: expected 'matrix'")
+    matrix = _Matrix([], [], [], [])
+    for k, series in enumerate(data.get("result") or []):
+        matrix.take(k, series)
+    long = matrix.long()
+    gpus = prom._gpu_frame(long.select(list(prom._LONG_SCHEMA))) if long.height else None
+    pods = long.filter(pl.col("pod").is_not_null()).select(
+        "host",
+        "gpu_uuid",
+        "ts",
+        "pod",
+        "namespace",
+        "container",
+        pid=pl.lit(None, pl.Int64),
+        command=pl.lit(None, pl.String),
+        used_mib=pl.lit(None, pl.Float64),
+    )
+    _, app_rows = prom._rows(matrix.apps, None, None, _EPOCH) if matrix.apps else ([], [])
+    procs = pl.concat([pods, pl.DataFrame(app_rows, schema=prom._PROC_SCHEMA)])
+    return Batch(gpus, prom._proc_frame(procs))
 
 
 @dataclass(frozen=True)
@@ -355,14 +464,14 @@ class WindowReader:
         groups = instance_groups(found, cap) if found else []
         where = (number, windows)
         for index, group in enumerate(groups):
-            for lo, hi, samples in self._group(selector(self.metrics, group), a, b):
-                batch = self.attributor.apply(_batch(samples, None, None)) if samples else Batch()
+            for lo, hi, answer in self._group(selector(self.metrics, group), a, b):
+                batch = self.attributor.apply(answer) if answer.gpu_samples.height else answer
                 span = (self.plan.time(lo), self.plan.time(hi - 1), resume)
                 yield HistoryPiece(lo, hi, *span, *where, index, len(found), 1, batch)
         yield HistoryPiece(a, b, start, end, resume, *where, 0, len(found), 1, Batch(), True)
 
-    def _group(self, query: str, a: int, b: int) -> Iterator[tuple[int, int, list[_Sample]]]:
-        """(first, next, samples) of each call for one group over steps [a, b), halving a call
+    def _group(self, query: str, a: int, b: int) -> Iterator[tuple[int, int, Batch]]:
+        """(first, next, rows) of each call for one group over steps [a, b), halving a call
         the server finds too large (and every later call with it)."""
         todo = [(lo, min(lo + self.piece_steps, b)) for lo in range(a, b, self.piece_steps)]
         todo.reverse()
@@ -370,7 +479,7 @@ class WindowReader:
             lo, hi = todo.pop()
             start, end = self.plan.time(lo), self.plan.time(hi - 1)
             try:
-                samples = self.client.matrix(
+                answer = self.client.matrix(
                     query, start, end, self.plan.step_s, self.plan.label(lo, hi)
                 )
             except TooManySamples as exc:
@@ -381,4 +490,4 @@ class WindowReader:
                 log.warning("%s; reading it in halves of %d steps", exc, mid - lo)
                 todo += [(mid, hi), (lo, mid)]
                 continue
-            yield lo, hi, samples
+            yield lo, hi, answer

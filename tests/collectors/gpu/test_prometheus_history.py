@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from cli.main import main
 from collectors.gpu import history
+from collectors.gpu import prometheus as prom
 from collectors.gpu import prometheus_history as ph
 from config.settings import Config
 from tables import spool
@@ -376,3 +379,62 @@ def test_a_second_run_of_the_same_history_at_once_is_refused(cfg, capsys):
     assert f"another run of this history is reading (pid {os.getpid()})" in err
     assert run_collect(cfg, url, (SINCE + HOUR).isoformat()) == 1  # released: on to the server
     assert f"cannot fetch {url}/api/v1/series" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- a matrix, column-wise
+
+REAL = Path(__file__).resolve().parents[2] / "fixtures" / "realdata"
+PAGES = [
+    *sorted((REAL / "dcgm-exporter-cncf-ai-conformance").glob("*.prom")),
+    *sorted((REAL / "nvidia-smi-captures-utkuozdemir" / "exporter-metrics").iterdir()),
+]
+
+
+def as_matrix(page: str) -> dict:
+    """A real text page as a query_range answer of 3 steps a minute apart: each series at its
+    value, at value + 1, then NaN (a gap); pod labels added on GPU 1's DCGM series, a MIG copy of
+    GPU 0's, `instance` on every series."""
+    t0 = SINCE.timestamp()
+    series: dict[tuple, dict] = {}
+    for s in prom._text_samples(page):
+        if s.elided:
+            continue  # documentation's `...`: never in an API answer
+        labels = {"instance": "gpu-host:9835", **s.labels}  # as Prometheus adds when it scrapes
+        if s.name.startswith("DCGM_") and labels.get("gpu") == "1":
+            labels |= {"pod": "trainer-0", "namespace": "team-nlp", "container": "main"}
+        values = [[t0, repr(s.value)], [t0 + 60, repr(s.value + 1)], [t0 + 120, "NaN"]]
+        copies = [labels]
+        if s.name.startswith("DCGM_") and labels.get("gpu") == "0":
+            copies.append({**labels, "GPU_I_ID": "3", "GPU_I_PROFILE": "1g.10gb"})  # a MIG slice
+        for copy in copies:
+            key = (s.name, tuple(sorted(copy.items())))
+            series[key] = {"metric": {"__name__": s.name, **copy}, "values": values}
+    return {"resultType": "matrix", "result": list(series.values())}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_the_column_wise_matrix_reader_gives_the_rows_of_the_point_by_point_one(page):
+    data = as_matrix(page.read_text(encoding="utf-8"))
+    answer = json.dumps({"status": "success", "data": data})
+    try:
+        slow = prom.parse_api_json(answer)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc).split(": ", 1)[1])):
+            ph.matrix_batch(data)
+        return
+    fast = ph.matrix_batch(data)
+    assert fast.gpu_samples.height == slow.gpu_samples.height > 0
+    for kind in ("gpu_samples", "process_samples"):
+        keys = ["host", "gpu_uuid", "ts", *(["pod", "pid"] if kind == "process_samples" else [])]
+        got, want = (getattr(b, kind).sort(keys, nulls_last=True) for b in (fast, slow))
+        assert_frame_equal(got, want)
+
+
+def test_a_matrix_with_a_bad_point_is_an_error_naming_it():
+    bad = {"metric": {"__name__": "DCGM_FI_DEV_GPU_UTIL", "UUID": "GPU-1", "Hostname": "h"}}
+    with pytest.raises(ValueError, match="result 0: expected"):
+        ph.matrix_batch({"resultType": "matrix", "result": [{**bad, "values": [7]}]})
+    with pytest.raises(ValueError, match="not \\[timestamp"):
+        ph.matrix_batch({"resultType": "matrix", "result": [{**bad, "values": [[1, "x"]]}]})
+    with pytest.raises(ValueError, match="resultType 'vector'"):
+        ph.matrix_batch({"resultType": "vector", "result": []})
