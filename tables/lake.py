@@ -35,12 +35,16 @@ PARTITION_FIELD_BASE = 1000
 @dataclass(frozen=True)
 class LakeTable:
     """One lake table: the record it stores, its time column (partitioned by day), the columns
-    partitioned by identity after the day, and the sort order within a data file."""
+    partitioned by identity after the day, the sort order within a data file, and its replace
+    key, if any."""
 
     record: Table
     time_column: str
     identity: tuple[str, ...]
     sort: tuple[str, ...]
+    # A column whose values a later batch replaces whole (bills: `scope`, a restated period):
+    # such a commit deletes the table's rows of the batch's values and appends it, atomically.
+    replace_key: str | None = None
 
     @property
     def name(self) -> str:
@@ -58,6 +62,7 @@ LAKE_TABLES: dict[str, LakeTable] = {
             "ChargePeriodStart",
             ("ProviderName", "BillingAccountId"),
             ("ResourceId", "ChargePeriodStart"),
+            replace_key="scope",
         ),
     )
 }

@@ -279,6 +279,10 @@ class Lake:
         """Commit spool batches of `kind` (paths under the spool root) exactly once; see the
         module's docstring. Files whose keys are already in are not read."""
         paths = {self.key(p): Path(p) for p in files}
+        if LAKE_TABLES[kind].replace_key is not None and len(paths) > 1:
+            # Each batch replaces what the one before it said: one commit each, oldest first.
+            results = [self.commit_spool_files(kind, [paths[k]]) for k in sorted(paths)]
+            return _merged(kind, results)
         table = self.table(kind)
         todo = sorted(set(paths) - self.committed_keys(kind, table))
         if not todo:
@@ -300,6 +304,8 @@ class Lake:
             if len(keys) != 1:
                 raise ValueError("commit_frame: a frame without _key needs exactly one key")
             frame = frame.with_columns(_key=pl.lit(keys[0]))
+        if LAKE_TABLES[kind].replace_key is not None:
+            return self._commit_replacing(kind, frame, keys)
         result = CommitResult(kind)
         written: tuple[list[str], list[str]] | None = None  # (keys, data files) on storage
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -324,6 +330,76 @@ class Lake:
                 return result
             time.sleep(min(0.05 * attempt, 1.0))
         raise LakeError(f"{kind}: the catalog refused {MAX_ATTEMPTS} commits in a row")
+
+    def _commit_replacing(
+        self, kind: str, frame: pl.DataFrame, keys: Sequence[str]
+    ) -> CommitResult:
+        """Commit rows whose replace key values replace the table's rows with those values
+        (bills: a restated period's `scope`), as the warehouse does: one overwrite commit that
+        drops the data files holding those values, adds them back without those rows and adds
+        the batch (copy on write), recording the keys; retried as `commit_frame` is."""
+        lt = LAKE_TABLES[kind]
+        assert lt.replace_key is not None
+        result = CommitResult(kind)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            result.attempts = attempt
+            table = self.table(kind)
+            done = self.committed_keys(kind, table)
+            todo = sorted(set(keys) - done)
+            result.already = sorted(set(keys) & done)
+            if not todo:
+                return result
+            rows = conform(frame.filter(pl.col("_key").is_in(todo)).drop("_key"), kind)
+            values = rows[lt.replace_key].drop_nulls().unique().sort().to_list()
+            old = self._files_with(table, lt.replace_key, values)
+            kept = [self._read_file(table, f.file_path) for f in old]
+            kept = [k.filter(~pl.col(lt.replace_key).is_in(values)) for k in kept]
+            paths = self._write_data_files(table, lt, pl.concat([*kept, rows], how="diagonal"))
+            props = {SPOOL_FILES_PROPERTY: encode_keys(todo)}
+            if self._replace_files(table, old, paths, props):
+                current = table.current_snapshot()
+                result.snapshot_id = current.snapshot_id if current else None
+                result.committed, result.rows = todo, rows.height
+                result.data_files = len(paths)
+                return result
+            time.sleep(min(0.05 * attempt, 1.0))
+        raise LakeError(f"{kind}: the catalog refused {MAX_ATTEMPTS} commits in a row")
+
+    def _files_with(self, table: Table, column: str, values: list) -> list[Any]:
+        """The data files that may hold `column` in `values` (by their statistics)."""
+        if not values or table.current_snapshot() is None:
+            return []
+        found = table.scan(row_filter=_pred("In", column, tuple(values))).plan_files()
+        return [task.file for task in found]
+
+    def _read_file(self, table: Table, path: str) -> pl.DataFrame:
+        with table.io.new_input(path).open() as stream:
+            frame = pl.from_arrow(pq.read_table(stream))  # type: ignore[arg-type]
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def _replace_files(
+        self, table: Table, old: list[Any], paths: list[str], props: dict[str, str]
+    ) -> bool:
+        """One overwrite commit: `old` data files out, the files at `paths` in. False (and the
+        new files deleted) when another committer changed the table first."""
+        from pyiceberg.exceptions import CommitFailedException
+        from pyiceberg.table import TableProperties, _parquet_files_to_data_files
+
+        try:
+            with table.transaction() as tx:
+                if tx.table_metadata.name_mapping() is None:  # as add_files sets it
+                    mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
+                    tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
+                with tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite:
+                    for f in old:
+                        rewrite.delete_data_file(f)
+                    for df in _parquet_files_to_data_files(tx.table_metadata, paths, table.io):
+                        rewrite.append_data_file(df)
+        except CommitFailedException:
+            self._delete(table, paths)
+            return False
+        return True
 
     def _try_commit(self, table: Table, files: list[str], keys: list[str], result) -> bool:
         """One catalog commit of `files` recording `keys`; False when another committer changed
@@ -527,27 +603,12 @@ class Lake:
                 result.files_out += 1
 
     def _rewrite(self, kind: str, files: list[Any]) -> bool:
-        from pyiceberg.exceptions import CommitFailedException
-        from pyiceberg.table import _parquet_files_to_data_files
-
         table = self.table(kind)
-        lt = LAKE_TABLES[kind]
-        parts = []
-        for f in files:
-            with table.io.new_input(f.file_path).open() as stream:
-                parts.append(pl.from_arrow(pq.read_table(stream)))  # type: ignore[arg-type]
-        frame = pl.concat([p for p in parts if isinstance(p, pl.DataFrame)], how="vertical_relaxed")
-        [path] = self._write_data_files(table, lt, frame)
-        try:
-            with table.transaction() as tx, tx.update_snapshot().overwrite() as rewrite:
-                for f in files:
-                    rewrite.delete_data_file(f)
-                for df in _parquet_files_to_data_files(tx.table_metadata, [path], table.io):
-                    rewrite.append_data_file(df)
-        except CommitFailedException:
-            self._delete(table, [path])
-            return False
-        return True
+        frame = pl.concat(
+            [self._read_file(table, f.file_path) for f in files], how="vertical_relaxed"
+        )
+        paths = self._write_data_files(table, LAKE_TABLES[kind], frame)
+        return self._replace_files(table, files, paths, {})
 
     def remove_orphans(self, kind: str, before: datetime, result: MaintenanceResult) -> None:
         """Delete data files under the table's data/ that no snapshot references, written
@@ -649,6 +710,19 @@ def _arrow_schema(frame: pl.DataFrame) -> pa.Schema:
         else:
             fields.append(pa.field(name, frame[name].to_arrow().type))
     return pa.schema(fields)
+
+
+def _merged(kind: str, results: list[CommitResult]) -> CommitResult:
+    """One CommitResult for several commits of one call."""
+    out = CommitResult(kind)
+    for r in results:
+        out.committed += r.committed
+        out.already += r.already
+        out.rows += r.rows
+        out.data_files += r.data_files
+        out.attempts += r.attempts
+        out.snapshot_id = r.snapshot_id or out.snapshot_id
+    return out
 
 
 def _pred(name: str, *args: Any) -> Any:

@@ -185,24 +185,50 @@ def test_maintenance_expires_snapshots_keeping_their_keys_and_compacts(cfg, lake
     assert len(_data_files(cfg)) == 1
 
 
-def test_bills_are_partitioned_by_day_provider_and_account(cfg, lake):
-    day = datetime(2026, 3, 1, tzinfo=UTC)
-    bill = pl.DataFrame(
+def bill(costs: list[float], scope: str, days: list[int], accounts: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(
         {
-            "ChargePeriodStart": [day, day, day + timedelta(days=1)],
-            "ProviderName": ["AWS", "AWS", "AWS"],
-            "BillingAccountId": ["111111111111", "222222222222", "111111111111"],
-            "EffectiveCost": [1.5, 2.0, 4.0],
-            "host": None,
+            "ChargePeriodStart": [datetime(2026, 3, d, tzinfo=UTC) for d in days],
+            "ProviderName": ["AWS"] * len(costs),
+            "BillingAccountId": accounts,
+            "EffectiveCost": costs,
+            "scope": [scope] * len(costs),
         }
-    ).drop("host")
-    path = spool.write_batch(cfg.spool_dir, "billing_items", bill, "aws", now=AT)
-    assert lake.commit_spool_files("billing_items", [path]).data_files == 3
+    )
+
+
+def test_bills_are_partitioned_by_day_provider_and_account(cfg, lake):
+    """1 March: 1.5 (account 1) + 2.0 (account 2); 2 March: 4.0 (account 1): three partitions."""
+    b = bill([1.5, 2.0, 4.0], "march", [1, 1, 2], ["111111111111", "222222222222", "111111111111"])
+    path = spool.write_batch(cfg.spool_dir, "billing_items", b, "aws", now=AT)
+    assert lake.commit_spool_files("billing_items", [path]).rows == 3
+    files = lake.table("billing_items").inspect.files()
+    assert files.num_rows == 3
     assert lake.partitions("billing_items") == [
         (date(2026, 3, 1), "AWS"),
         (date(2026, 3, 2), "AWS"),
     ]
     assert lake.scan("billing_items", date(2026, 3, 1), "AWS")["EffectiveCost"].sum() == 3.5
+
+
+def test_a_restated_bill_replaces_its_scope_in_the_lake(cfg, lake):
+    """March is billed (1.5 + 2.0), then restated (5.0 alone), both batches in one call, oldest
+    first; February (7.0) is another scope and stays: 5.0 + 7.0 in the lake, as in the
+    warehouse."""
+    first = bill([1.5, 2.0], "march", [1, 2], ["111111111111"] * 2)
+    other = bill([7.0], "february", [1], ["111111111111"])
+    restated = bill([5.0], "march", [1], ["111111111111"])
+    paths = [
+        spool.write_batch(cfg.spool_dir, "billing_items", f, "aws", now=AT + timedelta(seconds=i))
+        for i, f in enumerate((first, other, restated))
+    ]
+    done = lake.commit_spool_files("billing_items", paths)
+    assert len(done.committed) == 3
+    rows = pl.concat(
+        [lake.scan("billing_items", d, p) for d, p in lake.partitions("billing_items")]
+    )
+    assert sorted(rows["EffectiveCost"].to_list()) == [5.0, 7.0]
+    assert lake.commit_spool_files("billing_items", paths).committed == []
 
 
 def test_a_file_outside_the_spool_is_refused(lake, tmp_path):
