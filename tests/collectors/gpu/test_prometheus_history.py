@@ -2,7 +2,7 @@
 collectors/gpu/history.py), against the fake HTTP API (tests/collectors/gpu/fake_prometheus.py):
 the window grid, the split by `instance`, halving on "too many samples", retries, and `collect
 --since` stopped and run again (every sample spooled once). The same against a real
-VictoriaMetrics: test_victoriametrics.py."""
+VictoriaMetrics and Prometheus: test_history_servers.py."""
 
 from __future__ import annotations
 
