@@ -84,6 +84,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "resumes at the window it was reading",
     )
     p.add_argument(
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="an HTTP header for every history call (repeatable), e.g. 'X-Scope-OrgID: fleet' "
+        "for Mimir; user:password@ in --url is basic authentication",
+    )
+    p.add_argument(
         "--max-series",
         type=int,
         help="series per query_range call at most, more read in groups of `instance` labels "
@@ -164,7 +171,7 @@ def run_collect(args: argparse.Namespace, cfg: Config) -> int:
     try:
         if getattr(args, "since", None) is not None or getattr(args, "until", None) is not None:
             return run_history(args, cfg, source)
-        for option in ("step", "window", "max_series"):
+        for option in ("step", "window", "max_series", "header"):
             if getattr(args, option, None) is not None:
                 flag = "--" + option.replace("_", "-")
                 raise CollectUsageError(f"{flag} goes with --since (Prometheus history)")
@@ -251,7 +258,7 @@ def _history_options(args: argparse.Namespace) -> tuple[int, int | None, int | N
 def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
     """`collect --source prometheus --url SERVER --since T`: history into the spool in windows
     (resuming where the last run of the same job stopped), then ingested."""
-    from collectors.gpu.history import HistoryJob
+    from collectors.gpu.history import HistoryJob, public_url
 
     entry = sources.get(source)
     if not entry.history:
@@ -267,20 +274,32 @@ def run_history(args: argparse.Namespace, cfg: Config, source: str) -> int:
     # VictoriaMetrics' latency offset), and a step once read is not read again on resuming.
     until = parse_time(args.until, "--until") if args.until else datetime.now(UTC) - HISTORY_LAG
     step, window, max_series = _history_options(args)
-    job = HistoryJob(source, url, since, step)
-    options = {"rules": cfg.workloads.rules, "window_s": window, "max_series": max_series}
+    job = HistoryJob(source, public_url(url), since, step)  # no password in its state file
+    options: dict[str, Any] = {"rules": cfg.workloads.rules, "window_s": window}
+    options |= {"max_series": max_series, "headers": _headers(getattr(args, "header", None))}
     try:
         with job.lock(cfg.spool_dir):  # one run of a job at a time
-            run = _read_history(entry.function("read_history"), job, until, options, cfg)
+            run = _read_history(entry.function("read_history"), job, url, until, options, cfg)
     except ConnectionError as exc:
         print(f"gpuledger collect: {exc} (stopped; run it again to resume)", file=sys.stderr)
         return EXIT_FAIL
-    emit_mapping(_history_report(source, url, since, until, step, run, cfg), args.format)
+    emit_mapping(_history_report(source, job.url, since, until, step, run, cfg), args.format)
     return EXIT_OK
 
 
+def _headers(given: list[str] | None) -> dict[str, str]:
+    """--header 'Name: value', each checked."""
+    headers = {}
+    for text in given or []:
+        name, colon, value = text.partition(":")
+        if not colon or not name.strip() or any(c in text for c in "\r\n"):
+            raise CollectUsageError(f"--header {text!r} is not 'Name: value'")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
 def _read_history(
-    read_history: Any, job: Any, until: datetime, options: dict[str, Any], cfg: Config
+    read_history: Any, job: Any, url: str, until: datetime, options: dict[str, Any], cfg: Config
 ) -> Any:
     """The job's windows from where its last run stopped, spooled (collectors/gpu/history.py)."""
     from collectors.gpu.history import spool_pieces
@@ -289,7 +308,7 @@ def _read_history(
     if resume_at is not None:
         where = job.state_path(cfg.spool_dir)
         print(f"resuming at {resume_at:%Y-%m-%dT%H:%M:%SZ} ({where})", file=sys.stderr)
-    pieces = read_history(job.url, job.since, until, job.step_s, resume_at=resume_at, **options)
+    pieces = read_history(url, job.since, until, job.step_s, resume_at=resume_at, **options)
     meta = {"source_url": job.url}
     return spool_pieces(
         job, pieces, cfg.spool_dir, resumed_at=resume_at, metadata=meta, progress=_progress

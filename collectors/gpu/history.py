@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,15 @@ class Piece(Protocol):
     calls: int
     batch: Batch
     closes_window: bool
+
+
+def public_url(url: str) -> str:
+    """`url` without a `user:password@` (for messages, reports and state files)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
 @dataclass(frozen=True)

@@ -653,13 +653,15 @@ def read_history(
     window_s: int | None = None,
     max_series: int | None = None,
     resume_at: datetime | None = None,
+    headers: Mapping[str, str] | None = None,
     timeout: float = 30.0,
 ) -> Iterator[HistoryPiece]:
     """`collect --source prometheus --url SERVER --since T`: the server's history in bounded
-    windows from `resume_at` (default `since`) to `until` (collectors/gpu/prometheus_history.py)."""
+    windows from `resume_at` (default `since`) to `until`, `headers` sent with every call
+    (collectors/gpu/prometheus_history.py)."""
     from collectors.gpu import prometheus_history as ph
 
     plan = ph.HistoryPlan(since, until, step_s, window_s or ph.DEFAULT_WINDOW_S)
-    client = ph.RangeClient(url, timeout=timeout)
+    client = ph.RangeClient(url, timeout=timeout, headers=dict(headers or {}))
     reader = ph.WindowReader(client, plan, max_series=max_series, rules=rules)
     return reader.pieces(resume_at)

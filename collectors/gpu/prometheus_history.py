@@ -24,6 +24,7 @@ the same windows as the run it continues. For each window:
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -34,13 +35,14 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 
 from collectors.gpu import prometheus as prom
+from collectors.gpu.history import public_url
 from collectors.gpu.prometheus import (
     MAX_POINTS_PER_SERIES,
     POINTS_PER_REQUEST,
@@ -132,7 +134,9 @@ def _answer(status: int, body: str) -> object:
 
 @dataclass
 class RangeClient:
-    """GET calls to one server's HTTP API with retries (module docstring)."""
+    """GET calls to one server's HTTP API with retries (module docstring). `headers` go with
+    every call (Mimir's `X-Scope-OrgID`, an `Authorization`); a `user:password@` in the URL
+    becomes HTTP basic authentication and is left out of the URL messages name."""
 
     url: str
     timeout: float = 30.0
@@ -140,6 +144,18 @@ class RangeClient:
     backoff_s: float = BACKOFF_S
     sleep: Callable[[float], None] = time.sleep
     answered: bool = False  # whether the server ever answered this run
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"{public_url(self.url)}: only http and https servers")
+        if parts.username is not None:
+            secret = f"{urllib.parse.unquote(parts.username)}:"
+            secret += urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(secret.encode()).decode()
+            self.headers = {"Authorization": f"Basic {token}", **self.headers}
+            self.url = public_url(self.url)
 
     @property
     def base(self) -> str:
@@ -170,7 +186,8 @@ class RangeClient:
 
     def _once(self, url: str) -> object:
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:  # noqa: S310
+            request = urllib.request.Request(url, headers=self.headers)
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 status, body = response.status, response.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
             status, body = exc.code, exc.read().decode("utf-8", "replace")

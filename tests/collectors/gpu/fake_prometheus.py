@@ -81,6 +81,7 @@ class FakePrometheus:
     queries: list[dict[str, str]] = field(default_factory=list)
     series_calls: list[dict[str, str]] = field(default_factory=list)
     max_points: int = MAX_POINTS  # per series and call, as Prometheus's own limit
+    headers: list[dict[str, str]] = field(default_factory=list)  # of every API call, lower-case
 
     def add(self, labels: dict[str, str], points: dict[float, float]) -> None:
         self.series.append((dict(labels), dict(points)))
@@ -148,6 +149,7 @@ class FakePrometheus:
                     self.send(404, b"404 page not found", "text/plain")
                     return
                 params = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+                api.headers.append({k.lower(): v for k, v in self.headers.items()})
                 status, body = answer[url.path](params)
                 self.send(status, json.dumps(body).encode(), "application/json")
 

@@ -6,6 +6,7 @@ VictoriaMetrics and Prometheus: test_history_servers.py."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -438,3 +439,27 @@ def test_a_matrix_with_a_bad_point_is_an_error_naming_it():
         ph.matrix_batch({"resultType": "matrix", "result": [{**bad, "values": [[1, "x"]]}]})
     with pytest.raises(ValueError, match="resultType 'vector'"):
         ph.matrix_batch({"resultType": "vector", "result": []})
+
+
+def test_headers_and_basic_authentication_go_with_every_call_and_no_password_is_kept(cfg, capsys):
+    api = fleet(hours=1)
+    with api.running() as base:
+        secret = base.replace("http://", "http://alice:s%40cret@")
+        until = (SINCE + HOUR).isoformat()
+        assert run_collect(cfg, secret, until, "--header", "X-Scope-OrgID: fleet-7") == 0
+    out = capsys.readouterr()
+    token = base64.b64encode(b"alice:s@cret").decode()
+    assert len(api.headers) == 2  # the series call and the window's answer
+    assert all(h["authorization"] == f"Basic {token}" for h in api.headers)
+    assert all(h["x-scope-orgid"] == "fleet-7" for h in api.headers)
+    report = json.loads(out.out)
+    assert report["prometheus"] == base and report["gpu_samples"] == 4 * 60
+    state = history.HistoryJob("prometheus", base, SINCE, 60).state_path(cfg.spool_dir)
+    assert json.loads(state.read_text())["url"] == base  # the job keyed without the password
+    assert "s%40cret" not in out.out + out.err + state.read_text()
+
+
+def test_a_header_without_a_colon_is_refused(cfg, capsys):
+    until = (SINCE + HOUR).isoformat()
+    assert run_collect(cfg, "http://127.0.0.1:9", until, "--header", "X-Scope-OrgID") == 2
+    assert "--header 'X-Scope-OrgID' is not 'Name: value'" in capsys.readouterr().err
