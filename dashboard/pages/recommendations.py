@@ -91,13 +91,13 @@ freed = float(recs["freed_capacity_usd"].fill_null(0.0).sum())
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(
     "Savings, a month",
-    f"{usd(float(acted['monthly_savings_usd'].sum()))}/month",
+    usd(float(acted["monthly_savings_usd"].sum())),
     help="What the workloads to act on would save of their own cash a month (730 h), from what"
     f" they used and cost {observed}.",
 )
 c4.metric(
     "Frees for others",
-    f"{usd(freed)}/month",
+    usd(freed),
     help="What the GPUs they hand over are worth a month to saturated neighbours (the cloud"
     " price those would otherwise pay): capacity, not the workloads' own cash.",
 )

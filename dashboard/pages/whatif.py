@@ -107,7 +107,7 @@ chosen = rec.chosen
 m1, m2, m3 = st.columns(3)
 m1.metric(
     "Today, a month",
-    f"{usd(rec.profile.current_monthly_cost)}/month",
+    usd(rec.profile.current_monthly_cost),
     help="What it costs a month (730 h) where it runs today.",
 )
 m2.metric(
@@ -117,7 +117,7 @@ m2.metric(
 )
 m3.metric(
     "Saves, a month",
-    f"{usd(chosen.monthly_savings if chosen else 0.0)}/month",
+    usd(chosen.monthly_savings if chosen else 0.0),
     help=f"Pays back in {chosen.break_even_months:.1f} months."
     if chosen and chosen.break_even_months
     else "Nothing is bought up front.",

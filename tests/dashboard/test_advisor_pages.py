@@ -103,7 +103,7 @@ def test_recommendations_page_shows_actions_savings_arithmetic_and_a_csv(
     at = run("recommendations.py")
     assert [t.value for t in at.title] == ["Recommendations"]
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Savings, a month"] == f"${savings:,.2f}/month"
+    assert shown["Savings, a month"] == f"${savings:,.2f}"
     assert shown["Workloads to act on"] == "4 of 7"
     table = at.dataframe[0].value
     # actions in words: "Buy local GPUs", never buy_local
@@ -123,7 +123,7 @@ def test_recommendations_page_shows_actions_savings_arithmetic_and_a_csv(
     text = " ".join(m.value for m in llm.markdown)
     assert "pays for itself" in text and r"\$124,800" in text
     # chat-inference frees its A100 for the saturated queue: capacity, apart from its own cash
-    assert shown["Frees for others"] == f"${27.45 / 8 * 730:,.2f}/month"  # $2,504.81
+    assert shown["Frees for others"] == f"${27.45 / 8 * 730:,.2f}"  # $2,504.81
     assert {"GPUs", "confidence level", "schedule"} <= set(table.columns)
     schedules = dict(zip(table["workload"], table["schedule"], strict=True))
     assert schedules["research-notebook"] == "Mon–Fri 10:00–11:00, 14:00–16:00 UTC"
@@ -138,7 +138,7 @@ def test_whatif_page_prices_a_described_workload(advisor_snapshot, dashboard_for
     assert [t.value for t in at.title] == ["What-if"]
     shown = {m.label: m.value for m in at.metric}
     # the defaults: 1 x H100, 20 h a day, 70 % busy, 60 GiB, today in the cloud (p5.4xlarge)
-    assert shown["Today, a month"] == f"${6.88 * 20 * 730 / 24:,.2f}/month"
+    assert shown["Today, a month"] == f"${6.88 * 20 * 730 / 24:,.2f}"
     assert shown["Action"] == "Buy local GPUs"
     options = at.dataframe[0].value
     assert {"cloud", "buy", "spare"} <= set(options["kind"])
