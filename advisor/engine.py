@@ -123,6 +123,20 @@ def make_engine(conf: EngineConfig, *, num_cpus: int | None = None) -> Engine:
     return LocalEngine()
 
 
+def describe(conf: EngineConfig) -> str:
+    """`[engine]` in words, for `gpuledger doctor` (Ray looked for, not started)."""
+    if conf.mode != "ray":
+        return "local: the ledger job runs in the daemon's process"
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = f"Ray {version('ray')}"
+    except PackageNotFoundError:
+        return f"ray, but Ray is not installed: {RAY_HINT}"
+    where = f"the cluster at {conf.address}" if conf.address else "a local Ray started for the run"
+    return f"ray: one task per day and host on {where} ({found}; {conf.max_retries} retries)"
+
+
 _SHARED: dict[tuple[str, str, int], Engine] = {}
 
 

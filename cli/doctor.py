@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from advisor.engine import describe as describe_engine
 from cli import app
 from collectors.billing.aws_accounts import credential_source
 from collectors.gpu import sources as gpu_sources
@@ -30,6 +31,7 @@ def diagnose(cfg: Config) -> dict[str, Any]:
         else "not created yet (run `gpuledger init`)",
         "spool": str(cfg.spool_dir),
         "snapshot": str(cfg.snapshot_path),
+        "engine": describe_engine(cfg.engine),
     }
     catalog = None
     try:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from advisor.engine import EngineError, LocalEngine, make_engine
+from advisor.engine import EngineError, LocalEngine, describe, make_engine
 from advisor.jobs import refresh_ledger
 from advisor.partitions import process_minutes, rollup_partition, scan_bounds, split_chunk
 from cli import app
@@ -193,3 +194,19 @@ def test_ray_mode_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
         make_engine(cfg.engine)
     with Warehouse(cfg.db_path, cfg.spool_dir) as wh, pytest.raises(EngineError):
         refresh_ledger(wh, cfg, app.catalog_for(cfg), now=NOW)
+
+
+def test_doctor_says_where_the_jobs_run(monkeypatch):
+    assert describe(EngineConfig()).startswith("local: the ledger job runs in the daemon's")
+    ray = describe(EngineConfig(mode="ray", address="ray://head:10001", max_retries=2))
+    assert ray.startswith("ray: one task per day and host on the cluster at ray://head:10001")
+    assert "Ray 2.60.0; 2 retries" in ray
+    assert "a local Ray started for the run" in describe(EngineConfig(mode="ray"))
+
+    def missing(name):
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr("importlib.metadata.version", missing)
+    assert describe(EngineConfig(mode="ray")) == (
+        "ray, but Ray is not installed: pip install 'gpuledger[ray]' (or -r requirements-ray.txt)"
+    )
