@@ -6,10 +6,12 @@ default) aligned on `since`, one point per `step_s`; the grid depends only on si
 window, so a run that resumes at a time (collectors/gpu/history.py keeps where it stopped) reads
 the same windows as the run it continues. For each window:
 
-- `/api/v1/series` counts the series first; where they are more than `max_series` (default:
-  so that series x steps stays under POINTS_PER_REQUEST), the window is read in several
-  query_range calls, each for a group of `instance` label values (`instance=~"a|b"`) holding at
-  most `max_series` series (an instance with more is read alone);
+- `/api/v1/series` counts the series first (one metric name at a time where the server
+  refuses to list them all: VictoriaMetrics' -search.maxSeries); where they are more than
+  `max_series` (default: so that series x steps stays under POINTS_PER_REQUEST), the window
+  is read in several query_range calls, each for a group of `instance` label values
+  (`instance=~"a|b"`) holding at most `max_series` series (an instance with more is read
+  alone);
 - an answer that says the query touched too many samples or points (Prometheus, Thanos and
   Mimir's "too many samples", VictoriaMetrics' -search.maxSamplesPerQuery and
   -search.maxPointsPerTimeseries, Prometheus's 11,000 points per series) halves that call's
@@ -65,7 +67,8 @@ SPLIT_LABEL = "instance"
 TOO_MANY = re.compile(
     r"too many (samples|points|series|chunks)|cannot select more than|maxSamplesPerQuery"
     r"|maxPointsPerTimeseries|maxUniqueTimeseries|exceeded maximum resolution"
-    r"|max(imum)? number of (samples|series|chunks)|max-fetched-(series|chunks|samples)",
+    r"|max(imum)? number of (samples|series|chunks)|max-fetched-(series|chunks|samples)"
+    r"|number of matching timeseries exceeds",
     re.IGNORECASE,
 )
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -85,7 +88,7 @@ class _Retry(Exception):
 
 
 class _Unreachable(_Retry):
-    """No answer at all: refused, reset or timed out."""
+    """No connection at all: refused, reset, a name that does not resolve."""
 
 
 class _Fatal(Exception):
@@ -206,6 +209,14 @@ class RangeClient:
         if not isinstance(data, list):
             raise HistoryError(f"{self.base}/api/v1/series ({window}): expected a list of series")
         return [dict(labels) for labels in data if isinstance(labels, dict)]
+
+    def names(self, selector: str, start: datetime, end: datetime, window: str) -> list[str]:
+        """The metric names `selector` matches between start and end."""
+        params = {"match[]": selector, "start": _epoch(start), "end": _epoch(end)}
+        data = self.get("/api/v1/label/__name__/values", params, window)
+        if not isinstance(data, list):
+            raise HistoryError(f"{self.base}/api/v1/label/__name__/values ({window}): not a list")
+        return sorted(str(name) for name in data)
 
     def matrix(self, query: str, start: datetime, end: datetime, step_s: int, window: str) -> Batch:
         """The rows of a query_range call, every step from start to end (inclusive)."""
@@ -475,7 +486,7 @@ class WindowReader:
     def _window(self, number: int, windows: int, a: int, b: int) -> Iterator[HistoryPiece]:
         """The window's answers, group by group, then its closing piece."""
         start, end, resume = self.plan.time(a), self.plan.time(b - 1), self.plan.time(b)
-        found = self.client.series(selector(self.metrics), start, end, self.plan.label(a, b))
+        found = self._series(start, end, self.plan.label(a, b))
         steps = min(b - a, self.piece_steps)
         cap = self.max_series or max(1, POINTS_PER_REQUEST // steps)
         groups = instance_groups(found, cap) if found else []
@@ -486,6 +497,18 @@ class WindowReader:
                 span = (self.plan.time(lo), self.plan.time(hi - 1), resume)
                 yield HistoryPiece(lo, hi, *span, *where, index, len(found), 1, batch)
         yield HistoryPiece(a, b, start, end, resume, *where, 0, len(found), 1, Batch(), True)
+
+    def _series(self, start: datetime, end: datetime, label: str) -> list[dict]:
+        """The window's series; where the server refuses to list them all at once
+        (VictoriaMetrics' -search.maxSeries), the metric names it holds, then each name's."""
+        try:
+            return self.client.series(selector(self.metrics), start, end, label)
+        except TooManySamples as exc:
+            log.warning("%s; listing the series one metric at a time", exc)
+        names = self.client.names(selector(self.metrics), start, end, label)
+        return [
+            s for name in names for s in self.client.series(selector([name]), start, end, label)
+        ]
 
     def _group(self, query: str, a: int, b: int) -> Iterator[tuple[int, int, Batch]]:
         """(first, next, rows) of each call for one group over steps [a, b), halving a call

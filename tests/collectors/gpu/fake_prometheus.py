@@ -82,6 +82,7 @@ class FakePrometheus:
     series_calls: list[dict[str, str]] = field(default_factory=list)
     max_points: int = MAX_POINTS  # per series and call, as Prometheus's own limit
     headers: list[dict[str, str]] = field(default_factory=list)  # of every API call, lower-case
+    max_listed: int = 1_000_000  # series /api/v1/series lists at most
 
     def add(self, labels: dict[str, str], points: dict[float, float]) -> None:
         self.series.append((dict(labels), dict(points)))
@@ -101,15 +102,28 @@ class FakePrometheus:
         return [s for s in self.series if s[0]["__name__"] == query]
 
     def series_answer(self, params: dict[str, str]) -> tuple[int, dict]:
-        """`/api/v1/series`: the label sets with a raw sample in [start - lookback, end]."""
+        """`/api/v1/series`: the label sets with a raw sample in [start - lookback, end]; more
+        than `max_listed` refused as VictoriaMetrics' -search.maxSeries does."""
         self.series_calls.append(params)
+        found = self._listed(params)
+        if len(found) > self.max_listed:
+            error = f"the number of matching timeseries exceeds {self.max_listed}; either narrow"
+            error += " down the search or increase -search.max* command-line flag values"
+            return 422, {"status": "error", "errorType": "422", "error": error}
+        return 200, {"status": "success", "data": found}
+
+    def names_answer(self, params: dict[str, str]) -> tuple[int, dict]:
+        """`/api/v1/label/__name__/values`."""
+        names = sorted({labels["__name__"] for labels in self._listed(params)})
+        return 200, {"status": "success", "data": names}
+
+    def _listed(self, params: dict[str, str]) -> list[dict[str, str]]:
         start, end = float(params["start"]), float(params["end"])
-        found = [
+        return [
             labels
             for labels, points in self._select(params["match[]"])
             if any(start - LOOKBACK_S <= t <= end for t in points)
         ]
-        return 200, {"status": "success", "data": found}
 
     def answer(self, params: dict[str, str]) -> tuple[int, dict]:
         self.queries.append(params)
@@ -144,7 +158,11 @@ class FakePrometheus:
         class Api(QuietHandler):
             def do_GET(self) -> None:
                 url = urllib.parse.urlsplit(self.path)
-                answer = {"/api/v1/query_range": api.answer, "/api/v1/series": api.series_answer}
+                answer = {
+                    "/api/v1/query_range": api.answer,
+                    "/api/v1/series": api.series_answer,
+                    "/api/v1/label/__name__/values": api.names_answer,
+                }
                 if url.path not in answer:
                     self.send(404, b"404 page not found", "text/plain")
                     return

@@ -335,3 +335,17 @@ def test_a_server_refusing_too_many_samples_is_read_in_halves(
     assert stored(cfg, "SELECT count(*), count(DISTINCT (gpu_uuid, ts)) FROM gpu_samples") == [
         (720, 720)
     ]
+
+
+@pytest.mark.slow
+def test_victoriametrics_refusing_to_list_every_series_is_asked_per_metric(
+    tmp_path, cfg, capsys, caplog, clock
+):
+    """-search.maxSeries=5: the 17 series are listed one metric name at a time (3 at most)."""
+    for server in start_victoria(tmp_path, "-search.maxSeries=5"):
+        assert collect(cfg, server.url) == 0
+    assert json.loads(capsys.readouterr().out)["gpu_samples"] == 4 * MINUTES
+    assert "number of matching timeseries exceeds 5" in caplog.text
+    assert stored(cfg, "SELECT count(*), count(DISTINCT (gpu_uuid, ts)) FROM gpu_samples") == [
+        (720, 720)
+    ]

@@ -463,3 +463,19 @@ def test_a_header_without_a_colon_is_refused(cfg, capsys):
     until = (SINCE + HOUR).isoformat()
     assert run_collect(cfg, "http://127.0.0.1:9", until, "--header", "X-Scope-OrgID") == 2
     assert "--header 'X-Scope-OrgID' is not 'Name: value'" in capsys.readouterr().err
+
+
+def test_a_server_refusing_to_list_every_series_is_asked_one_metric_at_a_time(caplog) -> None:
+    api = fleet(hours=1, instances=3)  # 2 metrics x 6 GPUs = 12 series
+    api.max_listed = 6  # as VictoriaMetrics' -search.maxSeries=6
+    with api.running() as base:
+        pieces = read_all(base, 1)
+    assert "listing the series one metric at a time" in caplog.text
+    # All 12 refused, then the names (2), then each name's 6 series: one answer for the window.
+    assert [q["match[]"] for q in api.series_calls[1:]] == [
+        '{__name__=~"DCGM_FI_DEV_FB_USED"}',
+        '{__name__=~"DCGM_FI_DEV_GPU_UTIL"}',
+    ]
+    assert len(api.series_calls) == 3 and len(api.queries) == 1
+    assert [(p.window, p.series) for p in pieces if p.closes_window] == [(1, 12)]
+    assert gpu_rows(pieces).group_by("gpu_uuid").len()["len"].to_list() == [60] * 6
