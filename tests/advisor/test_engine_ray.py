@@ -1,7 +1,8 @@
 """The ledger job on Ray (advisor/engine.py RayEngine, a local Ray of 2 CPUs started for these
-tests): the same rows as the whole-chunk job, a worker killed mid-job changes nothing (Ray runs
-its task again), and a job whose task fails for good stores nothing. Marked slow (Ray starts in
-about 5 s); `.ci/run` runs them with the rest. Skipped, saying so, where Ray is not installed."""
+tests): the same rows as the whole-chunk job, from the warehouse and from the lake's partitions;
+a worker killed mid-job changes nothing (Ray runs its task again), in either; and a job whose
+task fails for good stores nothing. Marked slow (Ray starts in about 5 s); `.ci/run` runs them
+with the rest. Skipped, saying so, where Ray is not installed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from advisor import jobs
-from advisor.partitions import CostContext, CostResult, CostWork, cost_partition
+from advisor.partitions import cost_partition
 from cli import app
 from tests.advisor.engine_fleet import DAY1, DAY2, NOW, fleet_config, load_samples
 from tests.advisor.test_engine import assert_same, run_both, stored
@@ -37,18 +38,19 @@ def engine():
 
 
 class DieOnce:
-    """`cost_partition`, except that the first task to reach `victim`'s partition kills its
+    """`fn` (a partition job), except that the first task to reach `victim`'s partition kills its
     own worker process (as the OOM killer or a lost node would) before returning; `always`:
     every attempt dies. The marker file is how the retry knows it is the second attempt."""
 
-    def __init__(self, marker: Path, victim=(DAY1, "lab1"), always: bool = False) -> None:
-        self.marker, self.victim, self.always = marker, victim, always
+    def __init__(self, marker: Path, fn=cost_partition, victim=(DAY1, "lab1"), always=False):
+        self.marker, self.fn, self.victim, self.always = marker, fn, victim, always
 
-    def __call__(self, work: CostWork, ctx: CostContext) -> CostResult:
-        if (work.day, work.host) == self.victim and (self.always or not self.marker.exists()):
+    def __call__(self, item, shared):
+        key = item if isinstance(item, tuple) else (item.day, item.host)
+        if key == self.victim and (self.always or not self.marker.exists()):
             self.marker.write_text(str(os.getpid()))
             os._exit(1)
-        return cost_partition(work, ctx)
+        return self.fn(item, shared)
 
 
 def test_ray_stores_the_whole_chunk_jobs_rows(tmp_path, engine):
@@ -65,6 +67,20 @@ def test_ray_runs_the_lake_partitions(tmp_path, engine):
     from tests.advisor.test_lake_jobs import lake_vs_whole
 
     whole, on_ray, run, _ = lake_vs_whole(tmp_path, engine)
+    assert_same_rows(whole, on_ray)
+    assert run.partitions == 3
+
+
+def test_a_worker_killed_mid_lake_job_changes_nothing(tmp_path, engine, monkeypatch):
+    pytest.importorskip("pyiceberg", reason="the lake needs pyiceberg (requirements-lake.txt)")
+    from advisor import lake_jobs
+    from tests.advisor.test_lake_jobs import assert_same as assert_same_rows
+    from tests.advisor.test_lake_jobs import lake_vs_whole
+
+    marker = tmp_path / "killed"
+    monkeypatch.setattr(lake_jobs, "raw_partition", DieOnce(marker, lake_jobs.raw_partition))
+    whole, on_ray, run, _ = lake_vs_whole(tmp_path, engine)
+    assert marker.exists() and int(marker.read_text()) != os.getpid()  # a worker died
     assert_same_rows(whole, on_ray)
     assert run.partitions == 3
 
