@@ -87,6 +87,12 @@ class LakeError(RuntimeError):
     """The lake cannot do what was asked; the message says why (a key, a file, the catalog)."""
 
 
+class LakeUnavailable(OSError):
+    """The lake's catalog or storage failed during an ingest (an OSError, so the ingest raises
+    it and sets no batch aside: warehouse/quarantine.py; the files stay pending and are taken
+    again on the next run)."""
+
+
 @dataclass
 class CommitResult:
     """What one `commit_spool_files`/`commit_frame` call did: the spool keys it committed, those

@@ -22,11 +22,11 @@ of the bytes).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import polars as pl
@@ -34,6 +34,7 @@ import polars as pl
 from tables.columns import UTC_TS
 from warehouse import quarantine
 from warehouse.db import transaction
+from warehouse.lake import LakeUnavailable
 from warehouse.store import ROLLUP_COLUMNS, ROLLUP_LOOKBACK, _Batch, minute_rollups, rollup_spans
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 # window (ROLLUP_LOOKBACK) with five minutes to spare.
 TAIL = ROLLUP_LOOKBACK + timedelta(minutes=5)
 KEY = "_key"
+T = TypeVar("T")
 
 
 def row_keys(keys: Sequence[str], counts: Sequence[int]) -> pl.Series:
@@ -65,7 +67,7 @@ def ingest_gpu_rows(wh: Warehouse, files: list[Path], new: pl.DataFrame, counts:
         committing = pool.submit(wh.lake.commit_frame, "gpu_samples", batch.rows, keys)
         if batch.spans.height:
             minutes = minute_rollups(batch.rows, existing, batch.spans, horizon)
-        committing.result()
+        _lake_call(committing.result)
     _store(wh, files, counts, batch, minutes)
     return batch.rows.height
 
@@ -156,4 +158,18 @@ def commit_rows(
     """Commit another kind's chunk to the lake (before the warehouse stores it as before)."""
     assert wh.lake is not None
     keys = [wh._key(p) for p in files]
-    wh.lake.commit_frame(kind, rows.with_columns(row_keys(keys, counts)), keys)
+    lake = wh.lake
+    _lake_call(lambda: lake.commit_frame(kind, rows.with_columns(row_keys(keys, counts)), keys))
+
+
+def _lake_call(call: Callable[[], T]) -> T:
+    """`call()`, a failure of the lake's catalog or storage raised as LakeUnavailable: the
+    ingest stops and retries later; no batch is set aside for what the lake did."""
+    try:
+        return call()
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:
+        raise LakeUnavailable(
+            f"the lake could not take the batch: {type(exc).__name__}: {exc}"
+        ) from exc

@@ -550,7 +550,9 @@ class Warehouse:
             raise quarantine.BatchRefused(faults[0])
         ledger = self._ledger_rows("billing_items", [path], [new.height])
         if self.lake is not None:
-            self.lake.commit_frame("billing_items", new.drop("batch"), [self._key(path)])
+            from warehouse import lake_ingest
+
+            lake_ingest.commit_rows(self, "billing_items", [path], new.drop("batch"), [new.height])
         # The days of the rows a restated scope replaces, and of the new rows, are re-costed.
         replaced = "FROM billing_items WHERE scope IN (SELECT DISTINCT scope FROM new_bill)"
         try:

@@ -22,7 +22,7 @@ from cli.jobs import periodic_jobs
 from config.settings import Config, LakeConfig
 from tables import spool
 from warehouse import lake_ingest, store
-from warehouse.lake import open_lake
+from warehouse.lake import Lake, LakeUnavailable, open_lake
 from warehouse.store import Warehouse
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -177,3 +177,24 @@ def test_the_lake_job_runs_only_with_the_lake_on(cfg):
     on = replace(cfg, lake=LakeConfig(enabled=True, interval_s=900.0))
     jobs = {n: p for n, p, _ in periodic_jobs(on, None, None, demo_on=False)}
     assert jobs["lake"] == 900.0
+
+
+def test_a_lake_outage_sets_no_batch_aside(cfg, reference, monkeypatch):
+    """The catalog fails (a locked database, an unreachable server): the ingest stops with
+    LakeUnavailable, every file stays in the spool (none under _rejected), and the next run
+    takes them all."""
+    cfg = lake_cfg(cfg)
+    paths = write_spool(cfg.spool_dir)
+
+    def down(*args, **kwargs):
+        raise RuntimeError("database is locked")
+
+    with lake_warehouse(cfg) as wh:
+        with monkeypatch.context() as m:
+            m.setattr(Lake, "commit_frame", down)
+            with pytest.raises(LakeUnavailable, match="database is locked"):
+                wh.ingest_spool()
+        assert all(p.exists() for p in paths)
+        assert not (cfg.spool_dir / "_rejected").exists()
+        assert wh.ingest_spool().files == 24
+        assert minutes(wh).equals(reference)
