@@ -327,8 +327,11 @@ class Lake:
             if written is None or written[0] != todo:
                 if written:
                     self._delete(table, written[1])
-                rows = frame.filter(pl.col("_key").is_in(todo)).drop("_key")
-                written = (todo, self._write_data_files(table, LAKE_TABLES[kind], rows))
+                rows = frame if len(todo) == len(keys) else frame.filter(pl.col("_key").is_in(todo))
+                rows = rows.drop("_key")
+                # In arrival order: maintenance's rewrite sorts a partition's files into one.
+                paths = self._write_data_files(table, LAKE_TABLES[kind], rows, sort=False)
+                written = (todo, paths)
                 result.rows = rows.height
             if self._try_commit(table, written[1], todo, result):
                 result.committed = todo
@@ -425,12 +428,14 @@ class Lake:
         return True
 
     # Writing data files ---------------------------------------------------------------------
-    def _write_data_files(self, table: Table, lt: LakeTable, rows: pl.DataFrame) -> list[str]:
+    def _write_data_files(
+        self, table: Table, lt: LakeTable, rows: pl.DataFrame, *, sort: bool = True
+    ) -> list[str]:
         """One Parquet file per partition (day, identity columns) under the table's data/."""
         if rows.height == 0:
             return []
         paths = []
-        for part in prepare_rows(lt, rows, quantize=self.quantize):
+        for part in prepare_rows(lt, rows, quantize=self.quantize, sort=sort):
             first = part.row(0, named=True)
             dirs = [f"day={first['_day']}"] + [
                 f"{c}={spool.safe_part(str(first[c]))}" for c in lt.identity
@@ -661,11 +666,13 @@ def maintenance_job(cfg: Config, wh: Any) -> Callable[[], MaintenanceResult | No
     return tick
 
 
-def prepare_rows(lt: LakeTable, rows: pl.DataFrame, *, quantize: bool) -> list[pl.DataFrame]:
+def prepare_rows(
+    lt: LakeTable, rows: pl.DataFrame, *, quantize: bool, sort: bool = True
+) -> list[pl.DataFrame]:
     """Rows as the lake stores them, one frame per partition (day, identity columns): the
     kind's columns, measured values rounded to the resolution compacted spool files keep
     (warehouse/retention.py QUANTA), each partition sorted by the table's sort order (runs of
-    equal values compress to nothing)."""
+    equal values compress to nothing) unless `sort` is false (rows in arrival order)."""
     from warehouse.retention import QUANTA
 
     rows = conform(rows, lt.name)
@@ -675,6 +682,8 @@ def prepare_rows(lt: LakeTable, rows: pl.DataFrame, *, quantize: bool) -> list[p
             for c, q in QUANTA.get(lt.name, {}).items()
         )
     rows = rows.with_columns(pl.col(lt.time_column).dt.date().alias("_day"))
+    if not sort:
+        return rows.partition_by(["_day", *lt.identity], maintain_order=True)
     # Text keys sort by their categorical codes (first-seen order): as good for compression as
     # the lexical order, and an integer sort.
     keys = [

@@ -147,8 +147,8 @@ def test_a_committer_that_loses_the_race_checks_the_keys_again(cfg, tmp_path, mo
     real = Lake._write_data_files
     raced = []
 
-    def write_then_lose(self, table, lt, rows):
-        paths = real(self, table, lt, rows)
+    def write_then_lose(self, table, lt, rows, **options):
+        paths = real(self, table, lt, rows, **options)
         if self is two and not raced:
             raced.append(one.commit_spool_files("gpu_samples", [a, b]))
         return paths
