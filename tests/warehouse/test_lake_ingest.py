@@ -172,11 +172,22 @@ def test_rows_sent_again_in_another_file_are_not_doubled(cfg):
 
 
 def test_the_lake_job_runs_only_with_the_lake_on(cfg):
+    """Off by default; on, every [lake] interval_s, its tick maintains the warehouse's lake:
+    node-1's and node-2's two 10-minute files each are two data files per partition, which a
+    compact_min_files of 2 rewrites as one each."""
     names = [n for n, _, _ in periodic_jobs(cfg, None, None, demo_on=False)]
     assert "lake" not in names
-    on = replace(cfg, lake=LakeConfig(enabled=True, interval_s=900.0))
-    jobs = {n: p for n, p, _ in periodic_jobs(on, None, None, demo_on=False)}
-    assert jobs["lake"] == 900.0
+    on = replace(cfg, lake=LakeConfig(enabled=True, interval_s=900.0, compact_min_files=2))
+    write_spool(on.spool_dir, range(2))
+    with lake_warehouse(on) as wh:
+        for path in sorted(on.spool_dir.rglob("*.parquet")):  # one commit a file
+            assert wh.lake is not None
+            wh.lake.commit_spool_files("gpu_samples", [path])
+        jobs = {n: (p, tick) for n, p, tick in periodic_jobs(on, wh, None, demo_on=False)}
+        period, tick = jobs["lake"]
+        assert period == 900.0
+        done = tick()
+        assert (done.compacted_partitions, done.files_in, done.files_out) == (2, 4, 2)
 
 
 def test_a_lake_outage_sets_no_batch_aside(cfg, reference, monkeypatch):
