@@ -34,6 +34,7 @@ def open_warehouse(cfg: Config) -> Warehouse:
 
         try:
             wh.lake = open_lake(cfg)
+            wh.lake_interval_s = cfg.lake.commit_interval_s
         except BaseException:
             wh.close()
             raise

@@ -471,8 +471,11 @@ class LakeConfig:
     namespace: str = field(default="gpuledger", metadata=_meta("namespace (Glue database)"))
     region: str = field(default="", metadata=_meta("AWS region of the bucket and Glue"))
     s3_endpoint: str = field(default="", metadata=_meta("S3-compatible endpoint (MinIO)"))
+    commit_interval_s: float = field(
+        default=60.0, metadata=_meta("seconds between the daemon's lake commits", _between(1, 3600))
+    )
     snapshot_days: int = field(
-        default=7, metadata=_meta("days of table snapshots kept", _between(1, 3650))
+        default=1, metadata=_meta("days of table snapshots kept", _between(1, 3650))
     )
     compact_min_files: int = field(
         default=8,

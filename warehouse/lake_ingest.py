@@ -22,6 +22,7 @@ of the bytes).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -45,6 +46,18 @@ if TYPE_CHECKING:
 TAIL = ROLLUP_LOOKBACK + timedelta(minutes=5)
 KEY = "_key"
 T = TypeVar("T")
+
+
+def due(wh: Warehouse) -> bool:
+    """Whether the lake's next ingest is due: `wh.lake_interval_s` ([lake] commit_interval_s)
+    after the last one, so a daemon ingesting every few seconds commits once a minute (each
+    commit is a table snapshot, and Iceberg's metadata lists every live one); the first call
+    always is."""
+    now = time.monotonic()
+    if now - wh.lake_taken_at < wh.lake_interval_s:
+        return False
+    wh.lake_taken_at = now
+    return True
 
 
 def row_keys(keys: Sequence[str], counts: Sequence[int]) -> pl.Series:

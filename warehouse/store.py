@@ -159,6 +159,8 @@ class Warehouse:
         # With [lake] enabled (set by the opener): raw rows go to the Iceberg tables
         # (warehouse/lake_ingest.py); the warehouse keeps rollups and a short raw tail.
         self.lake: Lake | None = None
+        self.lake_interval_s = 0.0  # [lake] commit_interval_s: ingests with the lake this far apart
+        self.lake_taken_at = float("-inf")  # time.monotonic() of the last one
         # The rollups of the chunk being ingested: (gpu_minute rows, minute spans they replace).
         self._minutes: tuple[pl.DataFrame, pl.DataFrame] | None = None
 
@@ -244,6 +246,11 @@ class Warehouse:
         others are stored; a failure of the warehouse itself (a full disk) is raised.
         """
         result = IngestResult()
+        if self.lake is not None:
+            from warehouse import lake_ingest
+
+            if not lake_ingest.due(self):  # one lake commit per [lake] commit_interval_s
+                return result
         for kind in SCHEMAS:
             pending = self.pending_files(kind, since_date=since_date)
             if not pending:

@@ -209,3 +209,19 @@ def test_a_lake_outage_sets_no_batch_aside(cfg, reference, monkeypatch):
         assert not (cfg.spool_dir / "_rejected").exists()
         assert wh.ingest_spool().files == 24
         assert minutes(wh).equals(reference)
+
+
+def test_with_the_lake_the_ingest_commits_once_per_interval(cfg):
+    """[lake] commit_interval_s = 60: the daemon's ingest every few seconds takes new files once
+    a minute (one table snapshot each); the first call always takes them."""
+    cfg = lake_cfg(cfg)
+    write_spool(cfg.spool_dir, range(1))
+    with lake_warehouse(cfg) as wh:
+        wh.lake_interval_s = 60.0
+        assert wh.ingest_spool().files == 2
+        write_spool(cfg.spool_dir, range(1, 2))
+        assert wh.ingest_spool().files == 0  # within the minute
+        wh.lake_taken_at -= 61.0  # a minute later
+        assert wh.ingest_spool().files == 2
+        assert wh.lake is not None
+        assert len(wh.lake.table("gpu_samples").snapshots()) == 2
