@@ -242,6 +242,7 @@ class Lake:
                 NestedField(1, "kind", StringType(), required=False),
                 NestedField(2, "key", StringType(), required=False),
                 NestedField(3, "snapshot_id", LongType(), required=False),
+                NestedField(4, "date", StringType(), required=False),
             )
             return self.catalog.create_table(
                 f"{self.namespace}.{LEDGER_TABLE}", schema, properties=TABLE_PROPERTIES
@@ -255,9 +256,13 @@ class Lake:
         rel = Path(path).resolve().relative_to(self.spool_dir.resolve())
         return PurePosixPath(*rel.parts).as_posix()
 
-    def committed_keys(self, kind: str, table: Table | None = None) -> set[str]:
+    def committed_keys(
+        self, kind: str, table: Table | None = None, among: Iterable[str] | None = None
+    ) -> set[str]:
         """Every spool key a commit of `kind` has taken: the live snapshots' summaries, then the
-        keys maintenance folded out of expired ones (read in that order: see the docstring)."""
+        keys maintenance folded out of expired ones (read in that order: see the docstring);
+        with `among`, of the folded ones only those of the same spool dates (the ledger's files
+        are skipped by their date statistics)."""
         table = table if table is not None else self.table(kind)
         keys: set[str] = set()
         for snap in table.snapshots():
@@ -271,14 +276,18 @@ class Lake:
             if snap.snapshot_id not in self._decoded:
                 self._decoded[snap.snapshot_id] = decode_keys(value)
             keys.update(self._decoded[snap.snapshot_id])
-        keys.update(self._folded_keys(kind))
+        dates = None if among is None else sorted({spool_date(k) for k in among})
+        keys.update(self._folded_keys(kind, dates))
         return keys
 
-    def _folded_keys(self, kind: str) -> set[str]:
+    def _folded_keys(self, kind: str, dates: list[str] | None) -> set[str]:
         ledger = self._ledger()
         if ledger.current_snapshot() is None:
             return set()
-        rows = ledger.scan(row_filter=_pred("EqualTo", "kind", kind), selected_fields=("key",))
+        where = _pred("EqualTo", "kind", kind)
+        if dates is not None:
+            where = _pred("And", where, _pred("In", "date", tuple(dates)))
+        rows = ledger.scan(row_filter=where, selected_fields=("key",))
         return {str(k) for k in rows.to_arrow().column("key").to_pylist()}
 
     def commit_spool_files(self, kind: str, files: Sequence[str | Path]) -> CommitResult:
@@ -290,7 +299,7 @@ class Lake:
             results = [self.commit_spool_files(kind, [paths[k]]) for k in sorted(paths)]
             return _merged(kind, results)
         table = self.table(kind)
-        todo = sorted(set(paths) - self.committed_keys(kind, table))
+        todo = sorted(set(paths) - self.committed_keys(kind, table, paths))
         if not todo:
             return CommitResult(kind, already=sorted(paths), attempts=0)
         frames = [
@@ -317,7 +326,7 @@ class Lake:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             result.attempts = attempt
             table = self.table(kind)
-            done = self.committed_keys(kind, table)
+            done = self.committed_keys(kind, table, keys)
             todo = sorted(set(keys) - done)
             result.already = sorted(set(keys) & done)
             if not todo:
@@ -353,7 +362,7 @@ class Lake:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             result.attempts = attempt
             table = self.table(kind)
-            done = self.committed_keys(kind, table)
+            done = self.committed_keys(kind, table, keys)
             todo = sorted(set(keys) - done)
             result.already = sorted(set(keys) & done)
             if not todo:
@@ -587,6 +596,7 @@ class Lake:
                 "kind": pa.array([kind] * len(keys), pa.large_string()),
                 "key": pa.array([k for k, _ in keys], pa.large_string()),
                 "snapshot_id": pa.array([s for _, s in keys], pa.int64()),
+                "date": pa.array([spool_date(k) for k, _ in keys], pa.large_string()),
             }
         )
         for _ in range(MAX_ATTEMPTS):
@@ -725,6 +735,12 @@ def _arrow_schema(frame: pl.DataFrame) -> pa.Schema:
         else:
             fields.append(pa.field(name, frame[name].to_arrow().type))
     return pa.schema(fields)
+
+
+def spool_date(key: str) -> str:
+    """The spool date (`date=` partition) of a spool key; "" for a key without one."""
+    found = spool.parse_batch_path(key)
+    return found[0].date if found else ""
 
 
 def _merged(kind: str, results: list[CommitResult]) -> CommitResult:
