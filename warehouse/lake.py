@@ -169,7 +169,9 @@ def open_lake(cfg: Config, *, spool_dir: Path | None = None) -> Lake:
     configured spool). Raises LakeError when `[lake] enabled` is false."""
     if not cfg.lake.enabled:
         raise LakeError("the lake is off: set [lake] enabled = true (docs/multi-host.md)")
-    return Lake(load_catalog(cfg), cfg.lake.namespace, spool_dir or cfg.spool_dir)
+    lake = Lake(load_catalog(cfg), cfg.lake.namespace, spool_dir or cfg.spool_dir)
+    lake.quantize = cfg.retention.compact_quantize  # the resolution compacted spool files keep
+    return lake
 
 
 class Lake:

@@ -16,7 +16,14 @@ from config.settings import Config, ConfigError, LakeConfig, WarehouseConfig, lo
 from tables import spool
 from tables.lake import LAKE_TABLES, SPOOL_FILES_PROPERTY, iceberg_schema
 from tables.records import GPU_SAMPLES
-from warehouse.lake import Lake, LakeError, decode_keys, encode_keys, open_lake
+from warehouse.lake import (
+    Lake,
+    LakeError,
+    catalog_properties,
+    decode_keys,
+    encode_keys,
+    open_lake,
+)
 
 # 23:59:50 on 1 March: a batch of 20 one-second samples runs 10 s into 2 March.
 T0 = datetime(2026, 3, 1, 23, 59, 50, tzinfo=UTC)
@@ -267,3 +274,46 @@ def test_the_lake_defaults_sit_beside_the_warehouse(tmp_path):
 
 def _data_files(cfg: Config) -> list[Path]:
     return sorted((cfg.db_path.parent / "lake" / "gpuledger" / "gpu_samples").rglob("*.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("lake", "expected"),
+    [
+        (
+            LakeConfig(
+                enabled=True,
+                catalog="glue",
+                warehouse="s3://acme/lake",
+                region="eu-west-1",
+            ),
+            {"warehouse": "s3://acme/lake", "s3.region": "eu-west-1", "glue.region": "eu-west-1"},
+        ),
+        (
+            LakeConfig(
+                enabled=True,
+                catalog="rest",
+                catalog_uri="https://catalog.example.com",
+                warehouse="s3://acme/lake/",
+                s3_endpoint="http://minio:9000",
+            ),
+            {
+                "warehouse": "s3://acme/lake",
+                "uri": "https://catalog.example.com",
+                "s3.endpoint": "http://minio:9000",
+            },
+        ),
+    ],
+)
+def test_glue_and_rest_catalogs_get_their_settings(tmp_path, lake, expected):
+    cfg = Config(warehouse=WarehouseConfig(path=str(tmp_path / "w.duckdb")), lake=lake)
+    assert catalog_properties(cfg) == expected
+
+
+def test_values_keep_full_precision_when_compaction_does_not_round(cfg, tmp_path):
+    """[retention] compact_quantize = false: 300.4 W stays 300.4 in the lake too."""
+    from dataclasses import replace
+
+    exact = replace(cfg, retention=replace(cfg.retention, compact_quantize=False))
+    lake = open_lake(exact)
+    lake.commit_spool_files("gpu_samples", [batch(exact, samples("h1", 3))])
+    assert lake.scan("gpu_samples", date(2026, 3, 1), "h1")["power_w"].to_list() == [300.4] * 3
