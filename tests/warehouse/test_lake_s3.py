@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -192,3 +193,19 @@ def _objects(cfg: Config, under: str) -> set[str]:
             if f"/{under}" in obj["Key"]:
                 keys.add(f"s3://{bucket}/{obj['Key']}")
     return keys
+
+
+def test_the_glue_catalog_registers_iceberg_tables_athena_reads(s3: Config):
+    """[lake] catalog = "glue" on moto: the 30 files commit once, again nothing, and the Glue
+    table is an Iceberg table whose metadata location is in the bucket (what Athena reads)."""
+    glue = replace(s3, lake=replace(s3.lake, catalog="glue"))
+    files = write_spool(glue)
+    lake = open_lake(glue)
+    assert len(lake.commit_spool_files("gpu_samples", files).committed) == 30
+    assert lake.commit_spool_files("gpu_samples", files).committed == []
+    assert_exactly_once(lake, files)
+    table = boto3.client("glue", region_name="us-east-1").get_table(
+        DatabaseName="gpuledger", Name="gpu_samples"
+    )["Table"]
+    assert table["Parameters"]["table_type"] == "ICEBERG"
+    assert table["Parameters"]["metadata_location"].startswith(glue.lake.warehouse)
