@@ -170,6 +170,11 @@ def catalog_as_of(catalog: pl.DataFrame) -> date:
     return cast(date, catalog["as_of"].max())
 
 
+def catalog_oldest(catalog: pl.DataFrame) -> date:
+    """The oldest `as_of` date in the catalog: how old its stalest price is."""
+    return cast(date, catalog["as_of"].min())
+
+
 def gpu_classes(catalog: pl.DataFrame) -> pl.DataFrame:
     return catalog.filter(pl.col("kind") == "gpu")
 

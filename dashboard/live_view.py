@@ -186,10 +186,18 @@ GPU_COLUMNS = {
         color="auto",  # busy is good: green when busy, never the alarm red at 98 %
     ),
     "activity_history": st.column_config.LineChartColumn(
-        "activity, 5 min", y_min=0, y_max=100, help="Activity %, the last 5 minutes."
+        "activity, 5 min",
+        y_min=0,
+        y_max=100,
+        help="Activity %, the last 5 minutes.",
+        color="green",  # as the activity bar: busy is good; never the theme's alarm red
     ),
     "memory_history": st.column_config.LineChartColumn(
-        "memory, 5 min", y_min=0, y_max=100, help="Memory used, % of the GPU's, last 5 minutes."
+        "memory, 5 min",
+        y_min=0,
+        y_max=100,
+        help="Memory used, % of the GPU's, last 5 minutes.",
+        color="gray",
     ),
     "power_history": st.column_config.LineChartColumn(
         "power, 5 min",
@@ -197,6 +205,7 @@ GPU_COLUMNS = {
         y_max=100,
         help="Power drawn, % of the enforced limit (of the most it drew where the source has no"
         " limit), the last 5 minutes.",
+        color="gray",
     ),
     "errors": st.column_config.TextColumn(
         "errors", help="Uncorrected ECC errors since the driver loaded and the last XID error."

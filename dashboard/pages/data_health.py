@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import streamlit as st
 
-from config.catalog import catalog_ages, catalog_as_of, load_catalog
+from config.catalog import catalog_ages, catalog_oldest, load_catalog
 from config.gpu_class import unpriced_warnings
 from dashboard import data
 from dashboard.format import UNKNOWN, duration, duration_text, plural
@@ -23,14 +23,12 @@ cfg = data.effective_config()
 snap_ok = data.snapshot_ready()
 age = data.snapshot().age_seconds() if snap_ok else None
 catalog: pl.DataFrame | None
-as_of: date | None
-catalog_age: int | None
+oldest: date | None
 try:
     catalog = load_catalog(cfg.catalog_path)
-    as_of = catalog_as_of(catalog)
-    catalog_age = (date.today() - as_of).days
+    oldest = catalog_oldest(catalog)
 except Exception as exc:  # a broken catalog is exactly what this page must show
-    catalog, as_of, catalog_age = None, None, None
+    catalog, oldest = None, None
     st.error(f"The price catalog cannot be read: {escape_markdown(printable(exc))}")
 
 c1, c2, c3 = st.columns(3)
@@ -39,13 +37,17 @@ c1.metric(
     f"{age:.0f} s" if age is not None else "none yet",
     help="time since `gpuledger run` last published the read-only snapshot",
 )
-c2.metric("Catalog as of", str(as_of) if as_of else "unreadable")
-c3.metric("Catalog age", f"{catalog_age} days" if catalog_age is not None else "n/a")
-if catalog_age is not None and catalog_age > cfg.catalog.max_age_days:
-    st.warning(
-        f"The price catalog is {catalog_age} days old (more than [catalog] max_age_days = "
-        f"{cfg.catalog.max_age_days}): update {cfg.catalog_path}."
-    )
+c2.metric(
+    "Oldest price",
+    str(oldest) if oldest else "unreadable",
+    help="The oldest as_of of the price catalog's rows; each cloud's below.",
+)
+c3.metric(
+    "Oldest price's age",
+    f"{(date.today() - oldest).days:,} days" if oldest else "n/a",
+    help=f"A cloud whose oldest price is older than [catalog] max_age_days"
+    f" ({cfg.catalog.max_age_days}) is warned about below.",
+)
 if catalog is not None:
     # the newest and oldest as_of of each cloud's prices and of the GPU classes
     ages = catalog_ages(catalog, date.today(), cfg.catalog.max_age_days)
