@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from config.catalog import load_catalog
 from config.settings import Config
 from tables import spool
 from tables.batches import remove_stale_temporaries
+from warehouse.db import memory_limit
 from warehouse.errors import explain
 from warehouse.lock import LockHeld
 from warehouse.snapshot import publish
@@ -87,18 +89,27 @@ def refresh_and_publish(
     publish(wh, cfg.snapshot_path, days=cfg.warehouse.snapshot_days)
 
 
+# DuckDB's memory while an import ingests (warehouse/db.py memory_limit): its cache of written
+# blocks would otherwise grow with the file.
+IMPORT_MEMORY_LIMIT = "256MB"
+
+
 def ingest_now(cfg: Config, *, chunk_rows: int | None = None) -> str:
     """Ingest what the spool holds when no daemon owns the warehouse (`import`, `billing`,
     `collect --since`); else say it is queued for the daemon. `chunk_rows` bounds the rows of
-    one ingest transaction (an import keeps its memory small).
+    one ingest transaction and DuckDB's memory is capped meanwhile (an import keeps its memory
+    small).
 
     Rows stored are stored: when the ledger or the snapshot after them fails (a full disk), the
     status says so and what to do, and the command does not fail for it."""
     try:
         with open_warehouse(cfg) as wh:
+            bounded: AbstractContextManager[None] = nullcontext()
             if chunk_rows is not None:
                 wh.chunk_rows = chunk_rows
-            result = wh.ingest_spool()
+                bounded = memory_limit(wh.db, IMPORT_MEMORY_LIMIT)
+            with bounded:
+                result = wh.ingest_spool()
             if not result.files:
                 return result.summary()
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warehouse.db import connect, transaction
+from warehouse.db import connect, memory_limit, transaction
 
 
 @pytest.fixture
@@ -45,3 +45,22 @@ def test_the_session_is_in_utc(tmp_path):
         assert con.execute("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
     finally:
         con.close()
+
+
+def test_memory_limit_holds_for_the_block_and_is_restored(con):
+    def limit() -> str:
+        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    before = limit()
+    with memory_limit(con, "256MB"):
+        assert limit() in ("244.1 MiB", "256.0 MB")  # DuckDB shows it in its own units
+        con.execute("CREATE TABLE big AS SELECT range AS i FROM range(3000000)")
+        assert con.execute("SELECT sum(i) FROM big").fetchone()[0] == 3_000_000 * 2_999_999 // 2
+    assert limit() == before
+
+
+def test_memory_limit_is_restored_when_the_block_raises(con):
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    with pytest.raises(ValueError), memory_limit(con, "128MB"):
+        raise ValueError("boom")
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
