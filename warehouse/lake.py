@@ -194,8 +194,26 @@ class Lake:
         if cached is not None:
             return cached.refresh()
         table = self._create_or_load(kind, lambda: self._create(LAKE_TABLES[kind]))
+        table = self._evolve(table, LAKE_TABLES[kind])
         self._tables[kind] = table
         return table
+
+    def _evolve(self, table: Table, lt: LakeTable) -> Table:
+        """Add the columns the record gained since the table was made (tables/records.py: a new
+        column comes last), by name: older data files read them as nulls."""
+        from pyiceberg.exceptions import CommitFailedException
+
+        for _ in range(MAX_ATTEMPTS):
+            have = {f.name for f in table.schema().fields}
+            if all(name in have for name in lt.record.names):
+                return table
+            try:
+                with table.update_schema() as update:
+                    update.union_by_name(iceberg_schema(lt))
+            except CommitFailedException:  # another process committed first: look again
+                pass
+            table = table.refresh()
+        raise LakeError(f"{lt.name}: the catalog refused {MAX_ATTEMPTS} schema updates in a row")
 
     def _create_or_load(self, name: str, create) -> Table:
         from pyiceberg.exceptions import (

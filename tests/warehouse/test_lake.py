@@ -15,7 +15,7 @@ import pytest
 from config.settings import Config, ConfigError, LakeConfig, WarehouseConfig, load_config
 from tables import spool
 from tables.lake import LAKE_TABLES, SPOOL_FILES_PROPERTY, iceberg_schema
-from tables.records import GPU_SAMPLES
+from tables.records import GPU_SAMPLES, conform
 from warehouse.lake import (
     Lake,
     LakeError,
@@ -317,3 +317,29 @@ def test_values_keep_full_precision_when_compaction_does_not_round(cfg, tmp_path
     lake = open_lake(exact)
     lake.commit_spool_files("gpu_samples", [batch(exact, samples("h1", 3))])
     assert lake.scan("gpu_samples", date(2026, 3, 1), "h1")["power_w"].to_list() == [300.4] * 3
+
+
+def test_a_column_the_record_gained_is_added_to_an_older_table(cfg):
+    """A table made before migration 14 (21 columns: no power_limit_w, ecc_errors, xid_error),
+    with 2 rows in a data file of those 21 columns, gains the 3 columns when the lake opens it;
+    the old rows read them as nulls, 3 new rows carry their power limit."""
+    from dataclasses import replace
+
+    import pyarrow.parquet as pq
+
+    now = LAKE_TABLES["gpu_samples"]
+    early = replace(now, record=replace(now.record, columns=now.record.columns[:21]))
+    first = open_lake(cfg)
+    first.catalog.create_namespace("gpuledger")
+    table = first._create(early)
+    old_rows = conform(samples("h1", 2), "gpu_samples").select(early.record.names)
+    path = f"{table.location()}/data/old.parquet"
+    Path(path.removeprefix("file://")).parent.mkdir(parents=True)
+    pq.write_table(old_rows.to_arrow(), path.removeprefix("file://"))
+    table.add_files([path])
+    lake = open_lake(cfg)
+    assert [f.name for f in lake.table("gpu_samples").schema().fields] == list(GPU_SAMPLES.names)
+    limited = samples("h1", 3, T0 + timedelta(seconds=2)).with_columns(power_limit_w=700.0)
+    lake.commit_spool_files("gpu_samples", [batch(cfg, limited)])
+    got = lake.scan("gpu_samples", date(2026, 3, 1), "h1", ["ts", "power_limit_w"])
+    assert got["power_limit_w"].to_list() == [None, None, 700.0, 700.0, 700.0]
