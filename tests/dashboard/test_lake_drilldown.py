@@ -19,6 +19,8 @@ from tests.clock import pinned_clock, stamp_now
 from tests.conftest import DEMO_NOW
 from tests.dashboard.conftest import APP
 
+pytest.importorskip("pyiceberg", reason="the lake needs pyiceberg (requirements-lake.txt)")
+
 ROOT = Path(__file__).resolve().parents[2]
 TITLE = "Raw samples of one host and hour"
 

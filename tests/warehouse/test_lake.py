@@ -25,6 +25,8 @@ from warehouse.lake import (
     open_lake,
 )
 
+pytest.importorskip("pyiceberg", reason="the lake needs pyiceberg (requirements-lake.txt)")
+
 # 23:59:50 on 1 March: a batch of 20 one-second samples runs 10 s into 2 March.
 T0 = datetime(2026, 3, 1, 23, 59, 50, tzinfo=UTC)
 AT = datetime(2026, 3, 2, 0, 0, 30, tzinfo=UTC)  # when the agent wrote them

@@ -25,6 +25,8 @@ from warehouse import lake_ingest, store
 from warehouse.lake import Lake, LakeUnavailable, open_lake
 from warehouse.store import Warehouse
 
+pytest.importorskip("pyiceberg", reason="the lake needs pyiceberg (requirements-lake.txt)")
+
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 HOSTS = ("node-1", "node-2")
 SAMPLES = 2 * 2 * 7_200

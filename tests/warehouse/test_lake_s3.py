@@ -29,6 +29,8 @@ from tables import spool
 from tests.collectors.billing.aws_fakes import moto_server  # noqa: F401
 from warehouse.lake import Lake, open_lake
 
+pytest.importorskip("pyiceberg", reason="the lake needs pyiceberg (requirements-lake.txt)")
+
 # Slow: processes against a local S3 server; on a loaded 2-core machine a test takes up to a minute.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
