@@ -14,6 +14,13 @@ The API the engines build on (part B's Ray engine reads partitions through it):
 - `Lake.maintain(now)`: Iceberg's own retention and compaction (expire snapshots, rewrite a
   partition's small files as one in one commit, remove orphan files).
 
+Data files. The spool's own files are not added as they are (`add_files` zero copy): an
+agent's batch holds 5 seconds (a few hundred bytes of Parquet each), one flushed just after
+midnight holds rows of two days (an Iceberg data file belongs to one partition), and its values
+are unrounded. Each commit writes one file per day-and-host partition instead (values rounded,
+time delta-encoded, zstd) and adds those; the `lake` job's rewrite later sorts a partition's
+files into one.
+
 Exactly once. Every commit records the spool keys it took (paths under the spool root) in its
 snapshot summary (`gpuledger.spool-files`), in the same atomic catalog commit as its data files.
 A committer first refreshes the table and leaves out every key already recorded, writes the
