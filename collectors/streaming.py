@@ -46,6 +46,27 @@ MIN_INFLATED_CAP = 64 << 20  # ... but a small file may always inflate to this m
 CHUNK_ROWS = 100_000  # rows handed over at a time
 
 
+def text_csv_reader(
+    stream: BinaryIO | pa.NativeFile,
+    columns: list[str],
+    block_size: int,
+    parse_options: pacsv.ParseOptions | None = None,
+) -> pacsv.CSVStreamingReader:
+    """Arrow's streaming CSV reader of `columns`, every value as text (empty stays "", never
+    null): the readers check and convert the text themselves, naming row and column."""
+    return pacsv.open_csv(
+        stream,  # type: ignore[arg-type]  # a NativeFile is file-like
+        read_options=pacsv.ReadOptions(block_size=block_size),
+        parse_options=parse_options,
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in columns},
+            include_columns=columns,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Chunk:
     """Rows of a file; `first_row` is the file row of `frame` row 0 (CSV: the header is row 1,
@@ -249,18 +270,12 @@ class TableStream:
             return
         stream = open_bytes(self.path, self.size)
         try:
-            reader = pacsv.open_csv(
+            yield from text_csv_reader(
                 stream,
-                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={r: pa.string() for r in raw},
-                    include_columns=raw,
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
+                raw,
+                CSV_BLOCK_BYTES,
+                pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
             )
-            yield from reader
         except InputError:
             raise
         except Exception as exc:  # Arrow stopped: find the row, else say what it said

@@ -114,7 +114,7 @@ def current_files(
         if any(o.key.lower().endswith(".zip") for o in objects):
             return [], "ZIP files are not read: set the report's compression to GZIP or Parquet"
         return [], "no data files"
-    newest = max(folders, key=lambda f: max(o.last_modified for o in folders[f]))
+    newest = max(folders, key=lambda f: (max(o.last_modified for o in folders[f]), f))
     return sorted(folders[newest], key=lambda o: o.key), None
 
 
@@ -199,7 +199,7 @@ class AwsLayout:
         manifests = [o for o in objects if is_manifest(o.key)]
         listed = None
         if manifests:
-            newest = max(manifests, key=lambda o: o.last_modified)
+            newest = max(manifests, key=lambda o: (o.last_modified, o.key))  # ties: by name
             listed = _manifest_keys(store, newest)
         return current_files(objects, listed)
 

@@ -125,7 +125,7 @@ class AzureLayout:
     ) -> tuple[list[StoredObject], str | None]:
         manifests = [o for o in objects if o.key.rsplit("/", 1)[-1].lower() == MANIFEST]
         if manifests:
-            newest = max(manifests, key=lambda o: o.last_modified)
+            newest = max(manifests, key=lambda o: (o.last_modified, o.key))  # ties: by name
             listed, basis = self._manifest(store, newest, {o.key for o in objects})
             if listed is not None:
                 files, why = current_files(objects, listed)
@@ -160,7 +160,7 @@ def _newest_run(objects: list[StoredObject]) -> tuple[list[StoredObject], str | 
     files, why = current_files(objects, None)
     folder = files[0].key.rsplit("/", 1)[0] if files else ""
     if re.fullmatch(r"\d{8}-\d{8}", folder.rsplit("/", 1)[-1]):
-        return [max(files, key=lambda o: o.last_modified)], why
+        return [max(files, key=lambda o: (o.last_modified, o.key))], why
     return files, why
 
 

@@ -231,7 +231,7 @@ def current_files(
         if any(o.key.lower().endswith(".zip") for o in objects):
             return [], "ZIP files are not read: set the export's compression to GZIP or Parquet"
         return [], "no data files"
-    newest = max(folders, key=lambda f: max(o.last_modified for o in folders[f]))
+    newest = max(folders, key=lambda f: (max(o.last_modified for o in folders[f]), f))
     return sorted(folders[newest], key=lambda o: o.key), None
 
 

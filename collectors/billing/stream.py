@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from collectors.errors import InputError
+from collectors.streaming import text_csv_reader
 from tables import files, spool
 from tables.records import conform, empty
 
@@ -126,17 +127,7 @@ class TableReader:
             )
             return
         with self._csv_stream() as stream:
-            reader = pacsv.open_csv(
-                stream,  # type: ignore[arg-type]  # a NativeFile is file-like (see _read_names)
-                read_options=pacsv.ReadOptions(block_size=self.csv_block_bytes),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={r: pa.string() for r in raw},
-                    include_columns=raw,
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-            yield from reader
+            yield from text_csv_reader(stream, raw, self.csv_block_bytes)
 
     def _error(self, exc: Exception) -> InputError:
         text = str(exc)
