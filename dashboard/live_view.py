@@ -19,6 +19,7 @@ from tables.units import MIB_PER_GIB, activity
 
 HISTORY_S = 300.0  # the sparklines' span
 POINTS = 60  # at most this many points a sparkline
+NO_ALERT = "none"  # the open-alert column of a GPU without one (never an empty cell)
 SIGNAL_WORDS = {"gpm": "SM active (GPM)", "dcgm": "SM active (DCGM)"}
 
 
@@ -135,7 +136,7 @@ def gpu_rows(now: pl.DataFrame, lines: pl.DataFrame, alerts: pl.DataFrame) -> pl
             _unit(pl.col("sm_clock_mhz"), "MHz").alias("SM clock"),
             _errors().alias("errors"),
             pl.col("workload").fill_null("no process").alias("workload"),
-            pl.col("alert").fill_null("").alias("open alert"),
+            pl.col("alert").fill_null(NO_ALERT).alias("open alert"),
         )
     )
 
@@ -216,7 +217,7 @@ GPU_COLUMNS = {
 def gpu_table(rows: pl.DataFrame) -> None:
     """The GPUs of one host; a GPU with an open alert is highlighted."""
     frame = rows.to_pandas()
-    alerted = frame["open alert"] != ""
+    alerted = frame["open alert"] != NO_ALERT
 
     def highlight(row: Any) -> list[str]:
         color = "background-color: rgba(255, 75, 75, 0.15)" if alerted[row.name] else ""

@@ -102,6 +102,8 @@ def test_the_gpu_with_an_open_alert_is_highlighted(live_fleet, monkeypatch):
     # the notebook has idled on its H100 since 11:00 at $6.88 an hour
     assert h100["open alert"].iloc[0].startswith("allocated, idle for ")
     assert "$" in h100["open alert"].iloc[0]
+    alerts = {a for t in tables_by_host(at).values() for a in t["open alert"]}
+    assert "none" in alerts and "" not in alerts  # a GPU without one says so, no empty cell
     table = next(df for df in at.dataframe if "open alert" in df.value.columns)
     assert "background-color" in table.proto.arrow_data.styler.styles  # the alerted row
     con = duckdb.connect(str(cfg.snapshot_path), read_only=True)
