@@ -35,7 +35,7 @@ def options_table(options: pl.DataFrame) -> pl.DataFrame:
         usd_text("monthly_savings_usd", alt_label("monthly_savings_usd")),
         number_text("break_even_months", alt_label("break_even_months"), unit="months"),
         pl.when(pl.col("feasible")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("fits"),
-        pl.when(pl.col("chosen")).then(pl.lit("✓")).otherwise(pl.lit("")).alias("chosen"),
+        pl.when(pl.col("chosen")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("chosen"),
         dash("note", alt_label("note")),
     )
 
