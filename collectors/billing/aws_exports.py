@@ -32,6 +32,7 @@ from collectors.billing.provider import (
     ExportState,
     PeriodResult,
     StoredObject,
+    current_files,
     export_periods,
 )
 from collectors.billing.provider import pull_exports as pull_store_exports
@@ -42,7 +43,6 @@ __all__ = ["AwsLayout", "ExportState", "PeriodResult", "S3Object", "S3Store", "p
 
 log = logging.getLogger(__name__)
 
-DATA_SUFFIXES = (".parquet", ".csv.gz", ".csv", ".gz")
 _ROOT_RE = re.compile(
     r"^(.*?)/?(?:(?:data|metadata)/BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8})(?:/|$)"
 )
@@ -71,11 +71,6 @@ def export_root(key: str) -> str | None:
     return m.group(1) if m else None
 
 
-def is_data_file(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1].lower()
-    return name.endswith(DATA_SUFFIXES) and not name.endswith("manifest.json")
-
-
 def is_manifest(key: str) -> bool:
     return key.lower().endswith("manifest.json")
 
@@ -93,29 +88,6 @@ def manifest_keys(s3: Any, bucket: str, manifest: S3Object) -> set[str] | None:
     """The data files a manifest names (Data Exports `dataFiles` as s3:// URIs, legacy CUR
     `reportKeys` as keys); None when it cannot be read or names none."""
     return _manifest_keys(S3Store(s3, bucket), manifest)
-
-
-def current_files(
-    objects: list[S3Object], listed: set[str] | None
-) -> tuple[list[S3Object], str | None]:
-    """A period's current data files, or ([], why) when its delivery is incomplete."""
-    data = [o for o in objects if is_data_file(o.key)]
-    if listed is not None:
-        chosen = [o for o in data if o.key in listed]
-        if len(chosen) < len(listed):
-            return [], f"delivery incomplete: the manifest lists {len(listed)} file(s), " + (
-                f"{len(chosen)} present"
-            )
-        return sorted(chosen, key=lambda o: o.key), None
-    folders: dict[str, list[S3Object]] = {}
-    for o in data:
-        folders.setdefault(o.key.rsplit("/", 1)[0], []).append(o)
-    if not folders:
-        if any(o.key.lower().endswith(".zip") for o in objects):
-            return [], "ZIP files are not read: set the report's compression to GZIP or Parquet"
-        return [], "no data files"
-    newest = max(folders, key=lambda f: (max(o.last_modified for o in folders[f]), f))
-    return sorted(folders[newest], key=lambda o: o.key), None
 
 
 def periods(
