@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
-DEV_STAMP := $(VENV)/.dev-installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
+DEV_STAMP := $(VENV)/.dev-installed-$(shell cat requirements.txt requirements-dev.txt requirements-ray.txt requirements-lake.txt pyproject.toml | cksum | cut -d' ' -f1)
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: run test test-dates lint format bench screenshots emulators clean
@@ -16,7 +16,7 @@ $(STAMP): $(BIN)/python requirements.txt pyproject.toml
 	$(PIP) install --no-deps -e .
 	touch $@
 
-$(DEV_STAMP): $(STAMP) requirements-dev.txt
+$(DEV_STAMP): $(STAMP) requirements-dev.txt requirements-ray.txt requirements-lake.txt
 	$(PIP) install -r requirements-dev.txt
 	touch $@
 
