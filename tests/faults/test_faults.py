@@ -22,6 +22,7 @@ from collectors.gpu.agent import Agent
 from config.settings import Config
 from tables import files, spool
 from tables.records import Batch
+from tests.disks import fill, tmpfs
 from warehouse.snapshot import Snapshot
 from warehouse.store import Warehouse
 
@@ -51,34 +52,9 @@ def spool_frame(spool_dir: Path) -> pl.DataFrame:
 # Disk full ---------------------------------------------------------------------------------------
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MB tmpfs (root can mount one); skipped where mounting is not allowed."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); see the fallback test")
-    try:
+    """A real 1 MB tmpfs; skipped where mounting is not allowed."""
+    with tmpfs(tmp_path / "tiny", "1m", "; see the fallback test") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def fill(disk: Path) -> Path:
-    """Fill the disk to the last byte; returns the filler file."""
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while True:
-            os.write(fd, b"\0" * 512)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_a_full_spool_disk_keeps_samples_in_memory_says_so_and_recovers(
