@@ -24,9 +24,9 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 Pull = Callable[[BillingState], PullReport]
 
 
-def record_status(cfg: Config, provider: str, report: PullReport, now: datetime) -> None:
-    """The pull's lines as `provider`'s entry of the status file Data health shows."""
-    lines = [
+def line_rows(report: PullReport) -> list[dict[str, Any]]:
+    """A row per source line of the pull: what it read, from where, for which period."""
+    return [
         {
             "source": ln.source,
             "account": ln.account,
@@ -36,7 +36,12 @@ def record_status(cfg: Config, provider: str, report: PullReport, now: datetime)
             "status": ln.status,
         }
         for ln in report.lines
-    ] or [{"source": "", "status": "nothing to pull"}]
+    ]
+
+
+def record_status(cfg: Config, provider: str, report: PullReport, now: datetime) -> None:
+    """The pull's lines as `provider`'s entry of the status file Data health shows."""
+    lines = line_rows(report) or [{"source": "", "status": "nothing to pull"}]
     try:
         record_pull_status(cfg.billing_state_path, provider, lines, now=now)
     except OSError as exc:  # the status is for people; the pull itself went through
@@ -58,17 +63,7 @@ def locked_pull(
 
 def report_rows(report: PullReport, status: str) -> list[dict[str, Any]]:
     """A row per source line, then the total with the ingest status and the paid requests."""
-    rows: list[dict[str, Any]] = [
-        {
-            "source": ln.source,
-            "account": ln.account,
-            "period": ln.period,
-            "rows": ln.rows,
-            "requests": ln.requests,
-            "status": ln.status,
-        }
-        for ln in report.lines
-    ]
+    rows = line_rows(report)
     rows.append(
         {
             "source": "total",
