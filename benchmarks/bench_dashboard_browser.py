@@ -50,24 +50,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1440, "height": 900}
 SERVER_START_S = 60
 DRAWN_TIMEOUT_MS = 60_000
-# True once the page `title` is drawn (see the module's docstring).
-DRAWN_JS = """(title) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  const h1 = [...document.querySelectorAll('h1')].some(h => h.textContent.trim() === title);
-  if (!h1 || document.querySelector('[data-testid="stSkeleton"]')) return false;
-  const shown = (el) => {  // on the first screen, not inside a closed expander
-    const r = el.getBoundingClientRect();
-    const closed = el.closest('details:not([open])');
-    return !closed && el.checkVisibility() && r.top < window.innerHeight;
-  };
-  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].filter(shown);
-  if (!charts.every(c => c.querySelector('svg.marks, canvas.marks, canvas'))) return false;
-  const tables = [...document.querySelectorAll('[data-testid="stDataFrame"]')].filter(shown);
-  return tables.every(t => t.querySelector('canvas'));
-}"""
-# What is still missing when a page is not drawn in time (said in the error).
-WHY_NOT_DRAWN_JS = """() => {
+# What of the page `title` is not drawn yet (see the module's docstring); said in the error.
+PAGE_STATE_JS = """(title) => {
   const app = document.querySelector('[data-testid="stApp"]');
   const shown = (el) => {  // on the first screen, not inside a closed expander
     const r = el.getBoundingClientRect();
@@ -78,12 +62,19 @@ WHY_NOT_DRAWN_JS = """() => {
   const tables = [...document.querySelectorAll('[data-testid="stDataFrame"]')].filter(shown);
   return {
     script: app && app.getAttribute('data-test-script-state'),
+    title: [...document.querySelectorAll('h1')].some(h => h.textContent.trim() === title),
     skeletons: document.querySelectorAll('[data-testid="stSkeleton"]').length,
     charts_without_marks: charts.filter(c => !c.querySelector('svg.marks, canvas.marks, canvas'))
       .map(c => c.getBoundingClientRect().top),
     tables_without_canvas: tables.filter(t => !t.querySelector('canvas')).length,
   };
 }"""
+# True once the page `title` is drawn.
+DRAWN_JS = f"""(title) => {{
+  const s = ({PAGE_STATE_JS})(title);
+  return s.script === 'notRunning' && s.title && s.skeletons === 0
+    && s.charts_without_marks.length === 0 && s.tables_without_canvas === 0;
+}}"""
 
 
 def _free_port() -> int:
@@ -172,7 +163,7 @@ def drawn_ms(context, url: str, title: str) -> float:
         except PlaywrightTimeout:
             shot = Path(tempfile.gettempdir()) / f"gpuledger-bench-{title.replace(' ', '-')}.png"
             page.screenshot(path=str(shot), full_page=True)
-            state = page.evaluate(WHY_NOT_DRAWN_JS)
+            state = page.evaluate(PAGE_STATE_JS, title)
             raise RuntimeError(
                 f"{url}: the page {title!r} was not drawn within {DRAWN_TIMEOUT_MS / 1000:g} s"
                 f" (screenshot {shot}): {state}"
